@@ -1,0 +1,90 @@
+"""Activation checks: dead ReLU units, saturated sigmoid/tanh, collapse across samples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero.causes import CRITICAL, WARNING
+from whyzero.checks import check
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+
+# Share of a ReLU layer's units that never fire on the batch.  AUTOTRAINER / DeepDiagnosis
+# flag >= 0.7 of exactly-zero values; units never active is stricter and batch-size robust.
+DEAD_WARNING = 0.5
+DEAD_CRITICAL = 0.95
+# Fewer samples than this cannot tell a dead unit from a rarely active one.
+DEAD_MIN_SAMPLES = 8
+# More than half of the pre-activations beyond +-5 (DeepDiagnosis).
+SATURATED_WARNING = 0.5
+SATURATED_CRITICAL = 0.9
+# Spread across samples relative to the layer's RMS below which the input no longer matters.
+COLLAPSE_RELATIVE_SPREAD = 1e-3
+RELU_LIKE = {"relu", "relu6"}
+
+
+def _hidden(ctx: Context):
+    if ctx.forward is None:
+        return []
+    return ctx.forward.layers[:-1]
+
+
+@check("activation.dead_relu")
+def dead_relu(ctx: Context) -> list[Finding]:
+    findings = []
+    if ctx.batch.shape[0] < DEAD_MIN_SAMPLES:
+        return findings
+    for probe in _hidden(ctx):
+        if probe.activation not in RELU_LIKE:
+            continue
+        dead = probe.values.never_active_share
+        if dead < DEAD_WARNING:
+            continue
+        findings.append(Finding("activation.dead_relu", CRITICAL if dead >= DEAD_CRITICAL else WARNING,
+                                f"{dead:.0%} of the units of '{probe.name}' never fire on this batch",
+                                {"never_active_share": dead, "zero_share": probe.values.share("zero"),
+                                 "units": int(probe.values.unit_max.size)},
+                                "Lower the learning rate, use He initialization, LeakyReLU, or check the input "
+                                "scale (large negative inputs kill ReLUs).", layer=probe.name))
+    return findings[:1] + [f for f in findings[1:] if f.severity == CRITICAL][:3]
+
+
+@check("activation.saturation")
+def saturation(ctx: Context) -> list[Finding]:
+    findings = []
+    for probe in _hidden(ctx):
+        if probe.activation not in ("sigmoid", "tanh", "hard_sigmoid"):
+            continue
+        share = probe.values.share("flat")
+        if share < SATURATED_WARNING:
+            continue
+        findings.append(Finding("activation.saturation", CRITICAL if share >= SATURATED_CRITICAL else WARNING,
+                                f"{share:.0%} of '{probe.name}' ({probe.activation}) pre-activations are beyond ±5",
+                                {"saturated_share": share, "activation": probe.activation,
+                                 "mean": probe.values.mean, "std": probe.values.std},
+                                "Scale the inputs, use Glorot initialization or BatchNormalization before the "
+                                "activation, or switch to ReLU.", layer=probe.name))
+    return findings[:3]
+
+
+@check("activation.collapse")
+def collapse(ctx: Context) -> list[Finding]:
+    if ctx.forward is None or ctx.batch.shape[0] < 2 or ctx.input_stats.samples < 2:
+        return []
+    if float(np.max(ctx.input_stats.std)) == 0.0:
+        return []  # a constant batch is reported as invalid input
+    layers = ctx.forward.layers
+    spreads = [p.values.relative_spread for p in layers]
+    for i, spread in enumerate(spreads):
+        later = [s for s in spreads[i:] if np.isfinite(s)]
+        if later and max(later) < COLLAPSE_RELATIVE_SPREAD:
+            probe = layers[i]
+            return [Finding("activation.collapse", CRITICAL,
+                            f"From '{probe.name}' on, every sample gives the same activations "
+                            f"(relative spread {spread:.1e})",
+                            {"first_collapsed_layer": probe.name, "layer_index": i,
+                             "relative_spread": spread, "layers_collapsed": len(spreads) - i,
+                             "spread_before": spreads[i - 1] if i > 0 else None},
+                            "Look at this layer's input: dead units, saturation or a stale head upstream "
+                            "erase the difference between samples.", layer=probe.name)]
+    return []

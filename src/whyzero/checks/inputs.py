@@ -1,0 +1,216 @@
+"""Input checks: range, double normalization, dtype, channel order, feature scales, invalid values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.checks import check
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+
+# Memory/stat distance (median |z| + |log10 variance ratio|, see memory.memory_score):
+# calibrated on the gallery: matching batches score < 0.5, a 0..255 vs 0..1 mix-up > 3.
+RANGE_CRITICAL = 2.0
+RANGE_WARNING = 1.0
+# A candidate preprocessing must beat the given batch by this factor to be named as the match.
+MATCH_FACTOR = 0.5
+# A batch whose values are integers in this share, with max above 1.5, looks like raw pixels.
+INTEGER_SHARE = 0.99
+# A model "expects small floats" when its training inputs stay within this magnitude.
+SMALL_FLOAT_MAX = 10.0
+# Rescaling output span below this fraction of what it produces from 0..255 pixels: scaled twice.
+DOUBLE_SCALE_FRACTION = 0.05
+# Tabular features whose std differ by this factor (max/min) are on different scales
+# (seed 001: 0..1 next to 1000..10000).
+SCALE_RATIO_WARNING = 100.0
+SCALE_RATIO_CRITICAL = 1e4
+# Share of all-constant samples (all-black images from a broken loader).
+CONSTANT_SAMPLES_WARNING = 0.25
+
+
+def _memory_evidence(ctx: Context) -> dict:
+    w = ctx.whatif
+    if not w:
+        return {}
+    return {"memory_source": w["source"], "score_as_given": w["given_score"], "best_match": w["best"],
+            "best_score": min((c["score"] for c in w["candidates"] if c["score"] is not None), default=None)}
+
+
+@check("input.range_mismatch")
+def range_mismatch(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    if ctx.train_stats is not None:
+        from whyzero.memory import stats_score
+
+        score, source = stats_score(stats, ctx.train_stats), "training statistics"
+    elif ctx.whatif is not None:
+        score, source = ctx.whatif["given_score"], ctx.whatif["source"]
+    else:
+        score, source = ctx.memory.get("score"), ctx.memory.get("source")
+    if score is None:
+        return []
+    if score < RANGE_WARNING:
+        return []
+    evidence = {"distance": score, "compared_with": source,
+                "batch_mean": stats.mean.tolist()[:16], "batch_std": stats.std.tolist()[:16],
+                "batch_min": float(stats.min.min()), "batch_max": float(stats.max.max())}
+    if ctx.train_stats is not None:
+        evidence.update(train_mean=ctx.train_stats.mean.tolist()[:16], train_std=ctx.train_stats.std.tolist()[:16],
+                        train_min=float(ctx.train_stats.min.min()), train_max=float(ctx.train_stats.max.max()))
+    evidence.update(_memory_evidence(ctx))
+    fix = "Feed the batch with the preprocessing used in training."
+    best = evidence.get("best_match")
+    if best and best != "as given":
+        fix = f"Preprocess the batch as '{best}': it matches what the model remembers of its training inputs."
+    severity = CRITICAL if score >= RANGE_CRITICAL else WARNING
+    return [Finding("input.range_mismatch", severity,
+                    f"The batch is {score:.1f} units away from the {source} (0 = same distribution)",
+                    evidence, fix)]
+
+
+@check("input.double_normalization")
+def double_normalization(ctx: Context) -> list[Finding]:
+    findings = []
+    stats = ctx.input_stats
+    batch_max = float(np.max(np.abs([stats.min.min(), stats.max.max()])))
+    probes = {p.name: p for p in (ctx.forward.layers if ctx.forward else [])}
+    for layer in ctx.memory.get("rescaling", []):
+        expected_span = 255.0 * abs(layer["scale"])
+        probe = probes.get(layer["layer"])
+        if probe is None:
+            continue
+        span = probe.values.max - probe.values.min
+        if batch_max <= 1.5 and span < DOUBLE_SCALE_FRACTION * expected_span:
+            findings.append(Finding(
+                "input.double_normalization", CRITICAL,
+                f"'{layer['layer']}' rescales by {layer['scale']:.4g} inside the model, but the batch is already in "
+                f"[{stats.min.min():.3g}, {stats.max.max():.3g}]",
+                {"layer_scale": layer["scale"], "layer_offset": layer["offset"], "batch_max": batch_max,
+                 "layer_output_span": span, "expected_span": expected_span},
+                "Feed raw 0..255 pixels: the model scales them itself (or remove the Rescaling layer).",
+                layer=layer["layer"]))
+    norm = ctx.memory.get("normalization")
+    if norm is not None:
+        ref_std = float(np.sqrt(np.mean(norm["variance"])))
+        ratio = float(np.mean(stats.std)) / max(ref_std, 1e-12)
+        looks_scaled = abs(float(np.mean(stats.mean))) < 1.5 and float(np.mean(stats.std)) < 1.5
+        if ref_std > 10 * 1.0 and ratio < DOUBLE_SCALE_FRACTION and looks_scaled:
+            findings.append(Finding(
+                "input.double_normalization", CRITICAL,
+                f"'{norm['layer']}' standardizes inside the model, but the batch is already standardized",
+                {"layer_mean": norm["mean"][:16], "layer_std": ref_std, "batch_std": float(np.mean(stats.std)),
+                 "std_ratio": ratio},
+                "Feed the raw features: the Normalization layer standardizes them itself.", layer=norm["layer"]))
+    return findings
+
+
+@check("input.dtype_mismatch")
+def dtype_mismatch(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    raw_like = (np.dtype(stats.dtype).kind in "ui" or stats.integer_share >= INTEGER_SHARE) and stats.max.max() > 1.5
+    if not raw_like:
+        return []
+    expects_small, reason = _expects_small_floats(ctx)
+    evidence = {"dtype": stats.dtype, "integer_share": stats.integer_share,
+                "min": float(stats.min.min()), "max": float(stats.max.max()), "expected": reason}
+    if expects_small:
+        return [Finding("input.dtype_mismatch", CRITICAL,
+                        f"The batch holds integer pixel values ({stats.dtype}, 0..{stats.max.max():.0f}) "
+                        f"but {reason}", evidence,
+                        "Convert to float and scale as in training (e.g. x.astype('float32') / 255).")]
+    if expects_small is None and not ctx.memory.get("rescaling"):
+        return [Finding("input.dtype_mismatch", INFO,
+                        f"The batch holds integer values ({stats.dtype}, max {stats.max.max():.0f}); "
+                        "no training reference says whether the model expects that", evidence,
+                        "Give --train-inputs or --train-stats to confirm the expected range.")]
+    return []
+
+
+def _expects_small_floats(ctx: Context) -> tuple[bool | None, str]:
+    if ctx.train_stats is not None:
+        small = float(np.max(np.abs([ctx.train_stats.min.min(), ctx.train_stats.max.max()]))) <= SMALL_FLOAT_MAX
+        return small, f"training inputs lie in [{ctx.train_stats.min.min():.3g}, {ctx.train_stats.max.max():.3g}]"
+    w = ctx.whatif
+    if w and w["best"] in ("unit", "symmetric", "torch", "training mean/std"):
+        best = min(c["score"] for c in w["candidates"] if c["score"] is not None)
+        if best < MATCH_FACTOR * w["given_score"]:
+            return True, f"the model's memory ({w['source']}) matches '{w['best']}' preprocessing"
+        return False, "the model's memory matches the batch as given"
+    if ctx.memory.get("score") is not None:
+        if ctx.memory["score"] >= RANGE_CRITICAL:
+            return True, f"the batch is far from the model's memory ({ctx.memory['source']})"
+        return False, "the batch matches the model's memory"
+    return None, "unknown"
+
+
+@check("input.channel_order")
+def channel_order(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    if stats.channels != 3 or not ctx.is_image:
+        return []
+    if ctx.train_stats is not None and ctx.train_stats.channels == 3:
+        ref_std = np.maximum(ctx.train_stats.std, 1e-12)
+        same = float(np.linalg.norm((stats.mean - ctx.train_stats.mean) / ref_std))
+        flipped = float(np.linalg.norm((stats.mean[::-1] - ctx.train_stats.mean) / ref_std))
+        source = "training statistics"
+    elif ctx.whatif is not None:
+        scores = {c["name"]: c["score"] for c in ctx.whatif["candidates"]}
+        same, flipped = scores.get("as given"), scores.get("as given, channels reversed")
+        source = ctx.whatif["source"]
+        if same is None or flipped is None:
+            return []
+    else:
+        return []
+    if same < RANGE_WARNING * 0.25 or flipped >= MATCH_FACTOR * same:
+        return []
+    return [Finding("input.channel_order", CRITICAL if same >= RANGE_WARNING else WARNING,
+                    "The colour channels are in reverse order: reversed, the batch matches the "
+                    f"{source} ({flipped:.2f} vs {same:.2f})",
+                    {"distance_as_given": same, "distance_reversed": flipped, "batch_channel_means":
+                     stats.mean.tolist(), "compared_with": source, "permutation": [2, 1, 0]},
+                    "Reverse the channel axis (x[..., ::-1]): RGB vs BGR.")]
+
+
+@check("input.feature_scale_disparity")
+def feature_scale_disparity(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    if ctx.batch.ndim != 2 or stats.channels < 2 or ctx.memory.get("normalization"):
+        return []
+    std = stats.std
+    positive = std[std > 0]
+    if positive.size < 2:
+        return []
+    ratio = float(positive.max() / positive.min())
+    if ratio < SCALE_RATIO_WARNING:
+        return []
+    return [Finding("input.feature_scale_disparity", CRITICAL if ratio >= SCALE_RATIO_CRITICAL else WARNING,
+                    f"Feature scales differ by {ratio:.3g}x (std from {positive.min():.3g} to {positive.max():.3g})",
+                    {"std_ratio": ratio, "largest_feature": int(np.argmax(std)), "smallest_feature":
+                     int(np.argmin(np.where(std > 0, std, np.inf))), "feature_std": std.tolist()[:64],
+                     "feature_min": stats.min.tolist()[:64], "feature_max": stats.max.tolist()[:64]},
+                    "Standardize each feature ((x - mean) / std from the training set) or add a Normalization layer.")]
+
+
+@check("input.invalid_values")
+def invalid_values(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    nan, inf = int(stats.nan.sum()), int(stats.inf.sum())
+    findings = []
+    if nan or inf:
+        findings.append(Finding("input.invalid_values", CRITICAL, f"The batch holds {nan} NaN and {inf} Inf values",
+                                {"nan": nan, "inf": inf, "values": int(stats.count.sum() + nan + inf)},
+                                "Find where the loader produces NaN/Inf (division by zero, bad files)."))
+    share = stats.constant_samples / max(stats.samples, 1)
+    if float(np.max(stats.std)) == 0.0:
+        findings.append(Finding("input.invalid_values", CRITICAL,
+                                f"The whole batch is one constant value ({stats.mean.mean():.4g})",
+                                {"constant_samples": stats.constant_samples, "samples": stats.samples,
+                                 "value": float(stats.mean.mean())},
+                                "The loader returns blank inputs: check file paths and decoding."))
+    elif share >= CONSTANT_SAMPLES_WARNING and ctx.batch.ndim > 2:
+        findings.append(Finding("input.invalid_values", WARNING,
+                                f"{stats.constant_samples} of {stats.samples} samples are constant (blank)",
+                                {"constant_samples": stats.constant_samples, "samples": stats.samples,
+                                 "share": share}, "Check the loader for blank or unreadable images."))
+    return findings

@@ -1,0 +1,109 @@
+"""Label and mask checks: class balance, encoding, masks that do not fit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero.causes import CRITICAL, WARNING
+from whyzero.checks import check
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+
+# TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
+PERPLEXITY_WARNING = 0.5
+PERPLEXITY_CRITICAL = 0.1
+
+
+def _targets(ctx: Context) -> np.ndarray | None:
+    if ctx.task.kind == "segmentation":
+        return ctx.masks
+    return ctx.labels
+
+
+def class_shares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique values and their shares."""
+    uniques, counts = np.unique(values, return_counts=True)
+    return uniques, counts / counts.sum()
+
+
+def normalized_perplexity(shares: np.ndarray, k: int) -> float:
+    shares = shares[shares > 0]
+    entropy = -np.sum(shares * np.log(shares))
+    return float((np.exp(entropy) - 1) / (k - 1)) if k > 1 else 1.0
+
+
+@check("labels.imbalance")
+def imbalance(ctx: Context) -> list[Finding]:
+    ids = ctx.label_ids
+    if ids is None or ctx.task.kind == "regression":
+        return []
+    k = ctx.task.n_classes
+    counts = np.bincount(ids.reshape(-1).astype(int), minlength=k)[:k]
+    shares = counts / max(counts.sum(), 1)
+    perplexity = normalized_perplexity(shares, k)
+    if perplexity >= PERPLEXITY_WARNING:
+        return []
+    weights = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0)
+    unit = "mask pixels" if ctx.task.kind == "segmentation" else "labels"
+    return [Finding("labels.imbalance", WARNING,
+                    f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} "
+                    f"(normalized perplexity {perplexity:.2f})",
+                    {"class_shares": shares[:50].tolist(), "normalized_perplexity": perplexity,
+                     "suggested_class_weights": weights[:50].tolist()},
+                    "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
+
+
+@check("labels.encoding")
+def encoding(ctx: Context) -> list[Finding]:
+    values = _targets(ctx)
+    if values is None or ctx.task.kind == "regression":
+        return []
+    k = ctx.task.n_classes
+    values = np.asarray(values)
+    what = "masks" if ctx.task.kind == "segmentation" else "labels"
+    if ctx.task.kind == "segmentation" and values.ndim == 4 and values.shape[-1] == 3:
+        colours = np.unique(values.reshape(-1, 3), axis=0)
+        return [Finding("labels.encoding", CRITICAL, f"The masks are RGB images ({len(colours)} colours), "
+                        "not class ids", {"mask_shape": list(values.shape), "colours": colours[:10].tolist(),
+                                          "output_classes": k},
+                        "Map each colour to a class id and store masks as (H, W) integer arrays.")]
+    flat = values.reshape(-1)
+    if ctx.task.kind != "segmentation" and values.ndim == 2 and values.shape[-1] > 1:
+        return []  # one-hot labels: shape checks cover them
+    fractional = float(np.mean(np.round(flat) != flat))
+    uniques = np.unique(flat)
+    evidence = {"unique_values": uniques[:20].tolist(), "n_unique": int(uniques.size), "output_classes": k,
+                "fractional_share": fractional, "min": float(flat.min()), "max": float(flat.max())}
+    if fractional > 0:
+        return [Finding("labels.encoding", CRITICAL,
+                        f"{fractional:.1%} of the {what} values are fractional (interpolated), e.g. "
+                        f"{', '.join(f'{v:.3g}' for v in uniques[(np.round(uniques) != uniques)][:3])}",
+                        evidence, "Resize masks with nearest-neighbour interpolation, never bilinear.")]
+    outside = (flat < 0) | (flat > k - 1)
+    if outside.any():
+        hint = " (0/255 masks: divide by 255)" if set(uniques.tolist()) <= {0, 255} else ""
+        return [Finding("labels.encoding", CRITICAL,
+                        f"The {what} hold values {uniques[:6].tolist()} but the model outputs {k} classes "
+                        f"(0..{k - 1}){hint}", {**evidence, "outside_share": float(outside.mean())},
+                        "Map the values to class ids 0..K-1" + (", e.g. masks // 255." if hint else "."))]
+    return []
+
+
+@check("labels.mask_mismatch")
+def mask_mismatch(ctx: Context) -> list[Finding]:
+    if ctx.masks is None:
+        return []
+    masks, out = ctx.masks, ctx.outputs
+    evidence = {"masks": list(masks.shape), "inputs": list(ctx.batch.shape), "outputs": list(out.shape)}
+    if len(masks) != len(ctx.batch):
+        return [Finding("labels.mask_mismatch", CRITICAL, f"{len(masks)} masks for {len(ctx.batch)} images",
+                        evidence, "Pass one mask per image, in the images' order.")]
+    if out.ndim == 4 and tuple(masks.shape[1:3]) != tuple(out.shape[1:3]):
+        return [Finding("labels.mask_mismatch", CRITICAL,
+                        f"Masks are {masks.shape[1]}x{masks.shape[2]} but the model predicts "
+                        f"{out.shape[1]}x{out.shape[2]}", evidence,
+                        "Resize masks to the output size with nearest-neighbour interpolation.")]
+    if out.ndim != 4:
+        return [Finding("labels.mask_mismatch", WARNING, "Masks were given but the model does not output a mask",
+                        evidence, "Pass labels instead of masks for a classifier.")]
+    return []

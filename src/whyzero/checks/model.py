@@ -1,0 +1,177 @@
+"""Model checks: final activation, loss, stale heads, unstable custom layers, weight scale."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.checks import check
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+from whyzero.model_info import CROSS_ENTROPIES, final_layer, kernel_fans, kernels, layer_activation
+
+# Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
+PINNED_SHARE_CRITICAL = 0.5
+PINNED_SHARE_WARNING = 0.1
+# Kernel std against the Glorot/He expectation (DeepDiagnosis flags variance < 1e-5 or > 10;
+# relative to the layer's own fan-in/fan-out is sharper): more than 10x off either way.
+WEIGHT_SCALE_LOW = 0.1
+WEIGHT_SCALE_HIGH = 10.0
+# A softmax layer this wide, with layers after it, is an ImageNet-style head left in (seed 003).
+STALE_HEAD_MIN_UNITS = 10
+LINEAR_ACTIVATIONS = {"linear", None, "relu", "lambda"}
+
+
+@check("model.output_activation")
+def output_activation(ctx: Context) -> list[Finding]:
+    task, loss = ctx.task, ctx.loss
+    act = task.activation
+    units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
+    evidence = {"final_activation": act, "output_units": units, "loss": loss and loss["name"],
+                "from_logits": loss and loss["from_logits"]}
+    layer = final_layer(ctx.model)
+    name = layer.name if layer is not None else None
+    if act == "softmax" and units == 1:
+        return [Finding("model.output_activation", CRITICAL,
+                        "Softmax over a single unit always outputs 1.0", evidence,
+                        "Use sigmoid for one unit, or two units with softmax.", layer=name)]
+    if loss and loss["name"] == "binary_crossentropy" and not loss["from_logits"] and act in ("linear", "relu"):
+        return [Finding("model.output_activation", CRITICAL,
+                        f"The final layer is {act} but binary cross-entropy expects probabilities",
+                        evidence, "Add activation='sigmoid' to the final Dense layer "
+                        "(or compile with from_logits=True).", layer=name)]
+    if loss is None and act in ("linear", "relu") and units == 1 and _binary_labels(ctx):
+        return [Finding("model.output_activation", WARNING,
+                        f"The final layer is {act} but the labels are binary: no probability comes out",
+                        evidence, "Use a sigmoid output for binary classification.", layer=name)]
+    if act == "sigmoid" and loss and loss["name"] in ("mse", "mae") and ctx.labels is not None:
+        labels = np.asarray(ctx.labels, np.float64)
+        if labels.min() < 0 or labels.max() > 1:
+            return [Finding("model.output_activation", CRITICAL,
+                            f"A sigmoid output (0..1) regresses targets in [{labels.min():.3g}, {labels.max():.3g}]",
+                            {**evidence, "target_min": float(labels.min()), "target_max": float(labels.max())},
+                            "Use a linear output for regression.", layer=name)]
+    return []
+
+
+def _binary_labels(ctx: Context) -> bool:
+    if ctx.labels is None:
+        return False
+    return set(np.unique(ctx.labels).tolist()) <= {0, 1}
+
+
+@check("model.loss_mismatch")
+def loss_mismatch(ctx: Context) -> list[Finding]:
+    loss, task = ctx.loss, ctx.task
+    if loss is None:
+        return []
+    units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
+    evidence = {"loss": loss["name"], "from_logits": loss["from_logits"], "output_shape": list(ctx.outputs.shape[1:]),
+                "final_activation": task.activation}
+    if loss["name"] == "binary_crossentropy" and units > 1 and task.activation == "softmax":
+        return [Finding("model.loss_mismatch", CRITICAL,
+                        f"Binary cross-entropy on a {units}-unit softmax output", evidence,
+                        "Use (sparse) categorical cross-entropy with softmax, or one sigmoid unit.")]
+    if loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
+        return [Finding("model.loss_mismatch", CRITICAL,
+                        f"{loss['name']} on a single output unit: the loss cannot separate classes", evidence,
+                        "Use binary cross-entropy with one sigmoid unit, or K units with softmax.")]
+    if loss["from_logits"] and task.activation in ("sigmoid", "softmax"):
+        return [Finding("model.loss_mismatch", WARNING,
+                        f"The loss expects logits (from_logits=True) but the output already has {task.activation}",
+                        evidence, "Drop from_logits=True, or remove the final activation.")]
+    if ctx.labels is not None and loss["name"] in CROSS_ENTROPIES and units > 1:
+        one_hot = ctx.labels.ndim == ctx.outputs.ndim and ctx.labels.shape[-1] == units
+        if loss["name"] == "sparse_categorical_crossentropy" and one_hot:
+            return [Finding("model.loss_mismatch", CRITICAL, "One-hot labels with a sparse categorical loss",
+                            {**evidence, "label_shape": list(ctx.labels.shape)},
+                            "Use categorical_crossentropy, or pass class ids.")]
+        if loss["name"] == "categorical_crossentropy" and not one_hot and ctx.task.kind != "segmentation":
+            return [Finding("model.loss_mismatch", CRITICAL, "Class-id labels with a one-hot categorical loss",
+                            {**evidence, "label_shape": list(ctx.labels.shape)},
+                            "Use sparse_categorical_crossentropy, or one-hot encode the labels.")]
+    if not loss["known"]:
+        return [Finding("model.loss_mismatch", INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
+                        evidence, "")]
+    return []
+
+
+@check("model.stale_head")
+def stale_head(ctx: Context) -> list[Finding]:
+    layers = [l for l in getattr(ctx.model, "layers", []) if type(l).__name__ != "InputLayer"]
+    for i, layer in enumerate(layers[:-1]):
+        if layer_activation(layer) != "softmax":
+            continue
+        units = layer.output.shape[-1] if hasattr(layer, "output") else None
+        if units is None or units < STALE_HEAD_MIN_UNITS:
+            continue
+        after = [l.name for l in layers[i + 1:]]
+        return [Finding("model.stale_head", CRITICAL,
+                        f"'{layer.name}' is a {units}-class softmax head left in the graph; "
+                        f"{len(after)} layers come after it",
+                        {"head_layer": layer.name, "head_units": int(units), "layers_after": after[:10],
+                         "chain": [layer.name] + after[:10]},
+                        "Build the base with include_top=False and put the new head on its features.",
+                        layer=layer.name)]
+    return []
+
+
+@check("model.unstable_lambda")
+def unstable_lambda(ctx: Context) -> list[Finding]:
+    if ctx.forward is None:
+        return []
+    findings = []
+    for probe in ctx.forward.layers:
+        custom = probe.type == "Lambda" or (probe.activation not in (None, "linear", "relu", "sigmoid", "softmax",
+                                                                      "tanh", "elu", "selu", "gelu", "swish", "silu",
+                                                                      "softplus", "leaky_relu", "relu6"))
+        if not custom:
+            continue
+        pinned = (probe.values.zero + probe.values.one) / max(probe.values.n, 1)
+        if pinned < PINNED_SHARE_WARNING:
+            continue
+        findings.append(Finding("model.unstable_lambda", CRITICAL if pinned >= PINNED_SHARE_CRITICAL else WARNING,
+                                f"{pinned:.0%} of '{probe.name}' outputs are exactly 0 or 1",
+                                {"pinned_share": pinned, "zero_share": probe.values.share("zero"),
+                                 "one_share": probe.values.share("one"), "layer_type": probe.type},
+                                "Replace the custom function with a numerically stable one "
+                                "(keras.activations.sigmoid, or from_logits=True in the loss).", layer=probe.name))
+    return findings
+
+
+@check("model.weight_init")
+def weight_init(ctx: Context) -> list[Finding]:
+    rows = ctx.memory.get("weights", [])
+    findings = []
+    for row in rows:
+        if row["std"] == 0:
+            findings.append(Finding("model.weight_init", CRITICAL,
+                                    f"'{row['layer']}' has a constant kernel (all {row['mean']:.3g})",
+                                    row, "Initialize with glorot_uniform or he_normal.", layer=row["layer"]))
+        elif row["ratio"] < WEIGHT_SCALE_LOW or row["ratio"] > WEIGHT_SCALE_HIGH:
+            findings.append(Finding("model.weight_init", WARNING,
+                                    f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}x the "
+                                    f"Glorot/He scale ({row['expected_low']:.2g}..{row['expected_high']:.2g})",
+                                    row, "Use Glorot/He initialization; check custom weight loading.",
+                                    layer=row["layer"]))
+    return findings
+
+
+def weight_table(model) -> list[dict]:
+    """Per layer with a kernel: its std against the Glorot and He std of its fans."""
+    rows = []
+    for layer in getattr(model, "layers", []):
+        for kernel in kernels(layer)[:1] if not hasattr(layer, "layers") else []:
+            w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel, np.float64)
+            if type(layer).__name__ in ("Embedding",):
+                continue
+            fan_in, fan_out = kernel_fans(tuple(w.shape))
+            glorot = float(np.sqrt(2.0 / (fan_in + fan_out)))
+            he = float(np.sqrt(2.0 / fan_in))
+            lo, hi = min(glorot, he), max(glorot, he)
+            std = float(w.std())
+            ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
+            rows.append({"layer": layer.name, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
+                         "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
+                         "fan_out": fan_out})
+    return rows

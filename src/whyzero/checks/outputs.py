@@ -1,0 +1,231 @@
+"""Output checks: constant predictions, saturation, one class, threshold, loss at the prior, shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.checks import check
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+
+# Predictions whose std across samples is below this fraction of their magnitude are constant.
+CONSTANT_RELATIVE_SPREAD = 1e-3
+CONSTANT_ABSOLUTE_SPREAD = 1e-6
+COLLAPSED_RELATIVE_SPREAD = 2e-2
+# Exactly 0/1 outputs in more than this share of samples are pinned.
+SATURATED_SAMPLES_CRITICAL = 0.5
+SATURATED_SAMPLES_WARNING = 0.1
+# Confidently right pins are fine; pins that are wrong more often than this are the problem.
+PINNED_ACCURACY_OK = 0.9
+# One class predicted for this share of samples (or pixels).
+MAJORITY_SHARE = 0.95
+# ... while the labels hold other classes in at least this share.
+OTHER_CLASSES_MIN = 0.05
+# A threshold problem: ROC AUC this high with all scores on one side of 0.5.
+SEPARABLE_AUC = 0.8
+ONE_SIDE_SHARE = 0.95
+# Loss within this relative distance of the label-prior entropy.
+PRIOR_TOLERANCE = 0.05
+MIN_SAMPLES = 4
+
+
+def _per_sample(ctx: Context) -> np.ndarray:
+    out = np.asarray(ctx.outputs, np.float64)
+    return out.reshape(len(out), -1)
+
+
+@check("output.constant")
+def constant(ctx: Context) -> list[Finding]:
+    out = _per_sample(ctx)
+    if len(out) < 2:
+        return []
+    spread = float(np.max(np.std(out, axis=0)))
+    scale = float(np.sqrt(np.mean(out**2)))
+    relative = spread / scale if scale > 0 else 0.0
+    value = out.mean(0)
+    evidence = {"spread": spread, "relative_spread": relative, "value": value[:10].tolist(),
+                "samples": len(out), "output_shape": list(ctx.outputs.shape[1:])}
+    if spread <= CONSTANT_ABSOLUTE_SPREAD or relative < CONSTANT_RELATIVE_SPREAD:
+        shown = ", ".join(f"{v:.4g}" for v in value[:4])
+        return [Finding("output.constant", CRITICAL,
+                        f"All {len(out)} predictions are the same: [{shown}{', ...' if value.size > 4 else ''}]",
+                        evidence, "See the causes below: the symptom has one of them behind it.")]
+    if relative < COLLAPSED_RELATIVE_SPREAD:
+        return [Finding("output.constant", WARNING,
+                        f"Predictions barely vary across the batch (relative spread {relative:.1e})", evidence,
+                        "See the causes below.")]
+    return []
+
+
+@check("output.saturated")
+def saturated(ctx: Context) -> list[Finding]:
+    if not ctx.task.probabilities:
+        return []
+    out = _per_sample(ctx)
+    pinned_values = (out == 0.0) | (out == 1.0)
+    pinned = pinned_values.all(axis=1) if out.shape[1] == 1 else (out == 1.0).any(axis=1)
+    if ctx.task.kind == "segmentation":
+        pinned = pinned_values.mean(axis=1) > 0.5
+    share = float(pinned.mean())
+    if share < SATURATED_SAMPLES_WARNING:
+        return []
+    evidence = {"pinned_sample_share": share, "exact_zero_share": float((out == 0).mean()),
+                "exact_one_share": float((out == 1).mean())}
+    ids = ctx.label_ids
+    if ids is not None and ctx.task.kind in ("binary", "multiclass") and len(ids) == len(out):
+        predicted = (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)
+        accuracy = float(np.mean(predicted[pinned] == ids[pinned])) if pinned.any() else 1.0
+        evidence["pinned_accuracy"] = accuracy
+        if accuracy >= PINNED_ACCURACY_OK:
+            return []
+    elif share < 1.0 and ctx.task.kind != "segmentation":
+        return []  # without labels only a batch that is entirely pinned is a finding
+    return [Finding("output.saturated", CRITICAL if share >= SATURATED_SAMPLES_CRITICAL else WARNING,
+                    f"{share:.0%} of the predictions are pinned at exactly 0 or 1", evidence,
+                    "Look for huge logits: unscaled inputs, exploding weights, an unstable custom activation.")]
+
+
+def _predicted_and_true(ctx: Context):
+    out = np.asarray(ctx.outputs)
+    if ctx.task.kind == "segmentation":
+        pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+    elif ctx.task.kind == "binary":
+        pred = (out.reshape(len(out), -1)[:, 0] > 0.5).astype(int)
+    elif ctx.task.kind == "multiclass":
+        pred = out.reshape(len(out), -1).argmax(1)
+    else:
+        return None, None
+    true = ctx.label_ids
+    if true is not None and true.shape != pred.shape:
+        true = None
+    return pred.reshape(-1), None if true is None else true.reshape(-1)
+
+
+@check("output.majority_class")
+def majority_class(ctx: Context) -> list[Finding]:
+    pred, true = _predicted_and_true(ctx)
+    if pred is None or len(pred) < MIN_SAMPLES:
+        return []
+    k = max(ctx.task.n_classes, int(pred.max()) + 1)
+    shares = np.bincount(pred, minlength=k) / len(pred)
+    top = int(shares.argmax())
+    if shares[top] < MAJORITY_SHARE:
+        return []
+    unit = "pixels" if ctx.task.kind == "segmentation" else "samples"
+    evidence = {"predicted_class": top, "predicted_share": float(shares[top]), "predicted_shares": shares[:20].tolist()}
+    if true is None:
+        return [Finding("output.majority_class", INFO,
+                        f"Class {top} is predicted for {shares[top]:.0%} of {unit}; no labels to compare", evidence,
+                        "Give labels (or masks) to tell a one-class batch from a collapsed model.")]
+    valid = true[(true >= 0) & (true < k)].astype(int)
+    true_shares = np.bincount(valid, minlength=k)[:k] / max(len(valid), 1)
+    other = 1.0 - float(true_shares[top])
+    if other < OTHER_CLASSES_MIN:
+        return []
+    evidence.update(true_shares=true_shares[:20].tolist(), other_classes_share=other)
+    return [Finding("output.majority_class", CRITICAL,
+                    f"Class {top} is predicted for {shares[top]:.0%} of {unit}, but the labels hold "
+                    f"{other:.0%} of other classes", evidence,
+                    "Weight the classes (see the labels panel), use a focal/Dice loss, check the causes above.")]
+
+
+def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Area under the ROC curve by the rank statistic (ties count half)."""
+    pos, neg = scores[truth == 1], scores[truth == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """The threshold with the best balanced accuracy, and that accuracy."""
+    candidates = np.unique(scores)
+    best = (0.5, 0.0)
+    for t in candidates:
+        pred = scores >= t
+        tpr = np.mean(pred[truth == 1]) if np.any(truth == 1) else 0
+        tnr = np.mean(~pred[truth == 0]) if np.any(truth == 0) else 0
+        if (tpr + tnr) / 2 > best[1]:
+            best = (float(t), float((tpr + tnr) / 2))
+    return best
+
+
+@check("output.threshold")
+def threshold(ctx: Context) -> list[Finding]:
+    if ctx.task.kind != "binary" or ctx.label_ids is None or not ctx.task.probabilities:
+        return []
+    scores = _per_sample(ctx)[:, 0]
+    truth = ctx.label_ids.reshape(-1)
+    if len(truth) != len(scores) or len(np.unique(truth)) < 2:
+        return []
+    positive = float(np.mean(scores > 0.5))
+    if min(positive, 1 - positive) > 1 - ONE_SIDE_SHARE:
+        return []
+    auc = roc_auc(scores, truth)
+    if not auc >= SEPARABLE_AUC:
+        return []
+    cut, balanced = best_threshold(scores, truth)
+    return [Finding("output.threshold", CRITICAL,
+                    f"Scores separate the classes (AUC {auc:.2f}) but {max(positive, 1 - positive):.0%} fall on one "
+                    f"side of 0.5; a threshold of {cut:.3g} separates them",
+                    {"auc": auc, "share_above_0_5": positive, "best_threshold": cut, "balanced_accuracy": balanced,
+                     "score_min": float(scores.min()), "score_max": float(scores.max())},
+                    f"Use a threshold near {cut:.3g}, or recalibrate (the scores are shifted: check class weights "
+                    "and preprocessing).")]
+
+
+@check("training.loss_at_prior")
+def loss_at_prior(ctx: Context) -> list[Finding]:
+    if ctx.task.kind not in ("binary", "multiclass") or not ctx.task.probabilities or ctx.label_ids is None:
+        return []
+    out = _per_sample(ctx)
+    ids = ctx.label_ids.reshape(-1)
+    if len(ids) != len(out) or len(ids) < MIN_SAMPLES:
+        return []
+    probs = np.concatenate([1 - out, out], 1) if out.shape[1] == 1 else out
+    k = probs.shape[1]
+    if ids.min() < 0 or ids.max() >= k:
+        return []
+    eps = 1e-7
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(ids)), ids.astype(int)], eps, 1))))
+    prior = np.bincount(ids.astype(int), minlength=k) / len(ids)
+    entropy = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
+    mean_pred = probs.mean(0)
+    distance = float(0.5 * np.abs(mean_pred - prior).sum())
+    per_sample_spread = float(np.max(np.std(probs, axis=0)))
+    if entropy <= 0 or abs(loss - entropy) / entropy > PRIOR_TOLERANCE or per_sample_spread > 0.05:
+        return []
+    return [Finding("training.loss_at_prior", CRITICAL,
+                    f"The loss ({loss:.3f}) equals the entropy of the label prior ({entropy:.3f}): "
+                    "the model learned the class frequencies and nothing else",
+                    {"loss": loss, "prior_entropy": entropy, "label_prior": prior[:20].tolist(),
+                     "mean_prediction": mean_pred[:20].tolist(), "prior_distance": distance},
+                    "Check the inputs reach the model intact (preprocessing, labels aligned with inputs), "
+                    "then the learning rate and capacity.")]
+
+
+@check("output.shape_mismatch")
+def shape_mismatch(ctx: Context) -> list[Finding]:
+    labels = ctx.labels
+    if labels is None or ctx.task.kind == "segmentation":
+        return []
+    out = ctx.outputs
+    units = out.shape[-1] if out.ndim > 1 else 1
+    label_classes = int(np.max(labels)) + 1 if labels.ndim == 1 or labels.shape[-1] == 1 else labels.shape[-1]
+    one_hot = labels.ndim == 2 and labels.shape[-1] > 1
+    evidence = {"output_shape": list(out.shape), "label_shape": list(labels.shape), "output_units": int(units),
+                "label_classes": label_classes}
+    if one_hot and labels.shape[-1] != units:
+        return [Finding("output.shape_mismatch", CRITICAL,
+                        f"Labels have {labels.shape[-1]} columns but the model outputs {units}", evidence,
+                        "Make the output layer match the number of classes.")]
+    if not one_hot and units > 2 and label_classes <= 2 and units >= 10 * label_classes:
+        return [Finding("output.shape_mismatch", CRITICAL,
+                        f"The model outputs {units} classes but the labels are binary", evidence,
+                        "Replace the output with Dense(1, 'sigmoid') (or Dense(2, 'softmax')).")]
+    if len(labels) != len(out):
+        return [Finding("output.shape_mismatch", CRITICAL,
+                        f"{len(labels)} labels for {len(out)} inputs", evidence, "Pass one label per input.")]
+    return []

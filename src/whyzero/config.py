@@ -1,0 +1,30 @@
+"""Configuration in one place; every default can be overridden from the environment.
+
+| setting | variable | default |
+|---|---|---|
+| chunk_size | WHYZERO_CHUNK_SIZE | 16 samples per forward pass while probing (bounds memory) |
+| max_samples | WHYZERO_MAX_SAMPLES | 512 samples of a batch probed at most |
+| cache_dir | WHYZERO_CACHE_DIR | ~/.cache/whyzero (built gallery cases) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    chunk_size: int
+    max_samples: int
+    cache_dir: Path
+
+
+def settings() -> Settings:
+    """Reads the settings from the environment (anew each call, so tests can change it)."""
+    return Settings(
+        chunk_size=int(os.environ.get("WHYZERO_CHUNK_SIZE", "16")),
+        max_samples=int(os.environ.get("WHYZERO_MAX_SAMPLES", "512")),
+        cache_dir=Path(os.environ.get("WHYZERO_CACHE_DIR", Path.home() / ".cache" / "whyzero")),
+    )

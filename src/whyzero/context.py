@@ -1,0 +1,63 @@
+"""Everything the checks read: the model, the batch, and what the probes measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from whyzero.loading.models import LoadedModel
+from whyzero.probes.forward import ForwardResult
+from whyzero.probes.inputs import InputStats
+
+
+@dataclass
+class Task:
+    """What the output means.
+
+    Attributes:
+        kind: 'binary' (one sigmoid-like unit), 'multiclass', 'segmentation' or 'regression'.
+        n_classes: classes the output can express (2 for one unit).
+        activation: the final activation ('sigmoid', 'softmax', 'linear', 'relu', 'lambda'...).
+        probabilities: whether outputs are probabilities.
+    """
+
+    kind: str
+    n_classes: int
+    activation: str | None
+    probabilities: bool
+
+
+@dataclass
+class Context:
+    loaded: LoadedModel
+    batch: np.ndarray
+    outputs: np.ndarray
+    task: Task
+    input_stats: InputStats
+    labels: np.ndarray | None = None
+    label_ids: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    train_stats: InputStats | None = None
+    forward: ForwardResult | None = None
+    loss: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
+    is_image: bool = False
+    memory: dict[str, Any] = field(default_factory=dict)
+    whatif: dict[str, Any] | None = None
+    gradient_labels: str = "none"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def has_layers(self) -> bool:
+        return self.loaded.has_layers
+
+    @property
+    def targets(self) -> np.ndarray | None:
+        """Class ids per sample (or per pixel for segmentation), from labels or masks."""
+        return self.label_ids

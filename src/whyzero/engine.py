@@ -1,0 +1,297 @@
+"""``diagnose``: from a model and the batch it fails on to a ranked ``Diagnosis``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+import numpy as np
+
+from whyzero import checks
+from whyzero.config import settings
+from whyzero.context import Context, Task
+from whyzero.diagnosis import Diagnosis
+from whyzero.errors import WhyzeroError
+from whyzero.loading.data import load_inputs, load_labels, load_masks, load_train_reference
+from whyzero.loading.models import LoadedModel, load_model
+from whyzero.memory import (
+    MemoryProbe,
+    batchnorm_memory,
+    memory_score,
+    normalization_memory,
+    preprocessing_whatif,
+    rescaling_layers,
+)
+from whyzero.model_info import (
+    PROBABILITY_ACTIVATIONS,
+    layer_table,
+    loss_info,
+    optimizer_info,
+    output_activation,
+)
+from whyzero.probes.forward import predict, run_forward
+from whyzero.probes.inputs import InputStats
+from whyzero.probes.summary import EDGES
+from whyzero.summaries import build_summaries
+
+Progress = Callable[[str, float], None]
+
+
+def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, train_inputs: Any = None,
+             train_stats: Any = None, trust_model: bool = False, preprocess: str = "none",
+             progress: Progress | None = None) -> Diagnosis:
+    """Diagnoses why ``model`` predicts zero (or one constant thing) on ``inputs``.
+
+    Args:
+        model: a Keras model, or a path (.keras, .h5, SavedModel directory or .zip).
+        inputs: the batch as fed to the model (array or path), or images with ``preprocess``.
+        labels: class ids, one-hot rows, or regression targets (array or path).
+        masks: segmentation masks (N, H, W) (array or path).
+        train_inputs: a sample of training inputs as fed in training.
+        train_stats: an ``InputStats`` or a file written by ``whyzero stats``.
+        trust_model: allow code inside the model file (Lambda layers).
+        preprocess: for image files, the preprocessing applied before feeding.
+        progress: called with (stage, fraction) as work proceeds.
+
+    Returns:
+        The ``Diagnosis``: ranked findings and the summaries behind every panel.
+
+    Raises:
+        WhyzeroError: input that cannot be used, with a one-line reason.
+    """
+    report = progress or (lambda stage, fraction: None)
+    report("loading", 0.0)
+    loaded = load_model(model, trust_model=trust_model)
+    size, channels = _image_geometry(loaded)
+    batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
+    batch = _check_batch(batch_in.array, loaded)
+    limit = settings().max_samples
+    notes = list(loaded.notes) + batch_in.notes
+    if getattr(loaded.model, "_whyzero_note", None):
+        notes.append(loaded.model._whyzero_note)
+    if len(batch) > limit:
+        notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
+        batch = batch[:limit]
+    label_arr = load_labels(labels, batch_in.names)
+    mask_arr = load_masks(masks)
+    label_arr = None if label_arr is None else label_arr[:limit]
+    mask_arr = None if mask_arr is None else mask_arr[:limit]
+    train_ref = load_train_reference(train_inputs, train_stats)
+    report("loading", 1.0)
+
+    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report)
+    ctx.notes = notes
+    report("checks", 0.0)
+    findings, errors = checks.run_checks(ctx)
+    report("checks", 1.0)
+    from whyzero import __version__
+
+    return Diagnosis(
+        model=_model_identity(ctx),
+        inputs={"source": batch_in.source, "shape": list(batch.shape), "dtype": str(batch.dtype),
+                "preprocessing": batch_in.preprocessing, "samples": int(len(batch)),
+                "is_image": ctx.is_image, "skipped": batch_in.skipped,
+                "labels": None if label_arr is None else list(label_arr.shape),
+                "masks": None if mask_arr is None else list(mask_arr.shape),
+                "train_reference": train_ref is not None, "gradient_labels": ctx.gradient_labels},
+        findings=findings, errors=errors, notes=notes,
+        summaries=build_summaries(ctx, batch_in), version=__version__,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
+    shape = _input_shape(loaded)
+    if shape is not None and len(shape) == 4 and shape[1] and shape[2]:
+        return (int(shape[1]), int(shape[2])), int(shape[3] or 3)
+    return None, 3
+
+
+def _input_shape(loaded: LoadedModel):
+    model = loaded.model
+    if not loaded.has_layers:
+        return model.input_shape
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise WhyzeroError(f"The model has no defined input (build it with an Input layer). Received: {model.name}")
+    if len(inputs) > 1:
+        raise WhyzeroError(f"Models with one input are supported; this one has {len(inputs)}. Received: {model.name}")
+    return tuple(inputs[0].shape)
+
+
+def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
+    expected = _input_shape(loaded)
+    if batch.ndim == len(expected) - 1 and all(
+            e is None or e == b for e, b in zip(expected[1:], batch.shape)):
+        batch = batch[None]  # a single sample
+    if batch.ndim != len(expected) or any(e is not None and e != b for e, b in zip(expected[1:], batch.shape[1:])):
+        raise WhyzeroError(f"The model takes inputs of shape {tuple(expected)}; the batch has shape {batch.shape}. "
+                           "Received: the batch")
+    if len(batch) == 0:
+        raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
+    if batch.dtype.kind not in "fiub":
+        raise WhyzeroError(f"Expected a numeric batch. Received: dtype {batch.dtype}")
+    return batch
+
+
+def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None) -> Task:
+    probabilities = activation in PROBABILITY_ACTIVATIONS or (activation == "lambda" and outputs.size > 0 and
+                                                             0 <= float(outputs.min()) and float(outputs.max()) <= 1)
+    units = outputs.shape[-1] if outputs.ndim > 1 else 1
+    if outputs.ndim == 4:
+        return Task("segmentation", max(units, 2), activation, probabilities)
+    loss_name = loss["name"] if loss else None
+    if units == 1 and not probabilities and loss_name in (None, "mse", "mae") and activation != "relu":
+        kind = "regression"
+    else:
+        kind = "binary" if units == 1 else "multiclass"
+    if loss_name == "binary_crossentropy" and units == 1:
+        kind = "binary"
+    return Task(kind, 1 if kind == "regression" else max(units, 2), activation, probabilities)
+
+
+def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -> np.ndarray | None:
+    """Class ids (per sample, or per pixel for masks), where the values can be read as such."""
+    if task.kind == "segmentation":
+        if masks is None or masks.ndim == 4 and masks.shape[-1] == 3:
+            return None
+        m = masks[..., 0] if masks.ndim == 4 else masks
+        if np.any(np.round(m) != m):
+            return None
+        m = m.astype(np.int64)
+        if m.max(initial=0) >= task.n_classes and set(np.unique(m).tolist()) <= {0, 255}:
+            m = m // 255  # read 0/255 masks as binary for shares; the encoding check reports them
+        return m
+    if labels is None or task.kind == "regression":
+        return None
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        return labels.argmax(1)
+    flat = labels.reshape(len(labels), -1)[:, 0]
+    if np.any(np.round(flat) != flat):
+        return None
+    return flat.astype(np.int64)
+
+
+def _loss_fn(task: Task, loss: dict | None):
+    """The loss for gradients: the compiled one, else the one the final activation implies."""
+    import keras
+
+    name = loss["name"] if loss else None
+    if loss is not None and not loss["known"]:
+        return loss["object"], f"compiled loss '{loss['raw']}'"
+    if name is None:
+        name = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
+                "segmentation": "sparse_categorical_crossentropy" if task.n_classes > 2 or task.activation == "softmax"
+                else "binary_crossentropy", "regression": "mse"}[task.kind]
+        origin = f"'{name}', implied by the final activation"
+    else:
+        origin = f"compiled loss '{name}'"
+    from_logits = bool(loss and loss["from_logits"]) or (loss is None and not task.probabilities
+                                                         and task.kind != "regression")
+    fn = {"binary_crossentropy": lambda: keras.losses.BinaryCrossentropy(from_logits=from_logits),
+          "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(from_logits=from_logits),
+          "sparse_categorical_crossentropy": lambda: keras.losses.SparseCategoricalCrossentropy(
+              from_logits=from_logits),
+          "mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError}[name]()
+    return fn, origin
+
+
+def _gradient_targets(task: Task, loss_name: str | None, ids: np.ndarray | None, labels: np.ndarray | None,
+                      out_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """Targets in the shape the loss wants; stand-ins (seeded random classes) without labels."""
+    n = out_shape[0]
+    source = "labels"
+    if task.kind == "regression":
+        if labels is not None and labels.size == int(np.prod(out_shape)):
+            return labels.reshape(out_shape).astype(np.float32), source
+        return np.random.default_rng(0).standard_normal(out_shape).astype(np.float32), "stand-in (random targets)"
+    if ids is None or ids.shape[0] != n:
+        rng = np.random.default_rng(0)
+        ids = rng.integers(0, task.n_classes, size=out_shape[:-1] if task.kind == "segmentation" else (n,))
+        source = "stand-in (random classes)"
+    ids = np.clip(ids, 0, task.n_classes - 1)
+    units = out_shape[-1]
+    if loss_name in ("categorical_crossentropy", "custom") and units > 1 or (
+            loss_name == "binary_crossentropy" and units > 1):
+        return np.eye(units, dtype=np.float32)[np.clip(ids, 0, units - 1)], source
+    if loss_name in ("binary_crossentropy", "custom", None) and units == 1:
+        return ids.reshape(*ids.shape, 1).astype(np.float32), source
+    return ids.astype(np.int64), source
+
+
+def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) -> Context:
+    model = loaded.model
+    chunk = settings().chunk_size
+    input_stats = InputStats.of(batch)
+    loss = loss_info(model) if loaded.has_layers else None
+    optimizer = optimizer_info(model) if loaded.has_layers else None
+    is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)
+    activation = output_activation(model) if loaded.has_layers else None
+    if not loaded.has_layers:
+        outputs = predict(model, batch, chunk)
+        task = infer_task(outputs, activation, loss)
+        ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
+                      is_image=is_image)
+        ctx.label_ids = label_ids(task, labels, masks)
+        return ctx
+    report("probing layers", 0.0)
+    first = predict(model, batch[:2], 2)
+    task = infer_task(first, activation, loss)
+    ids = label_ids(task, labels, masks)
+    fn, origin = _loss_fn(task, loss)
+    loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
+    targets, target_source = _gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))
+    if target_source != "labels":
+        notes.append(f"gradients use {target_source} as targets: no labels given; gradient findings are capped at "
+                     "warning")
+    try:
+        forward = run_forward(model, batch, targets, fn, chunk, report)
+    except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
+        notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
+                     f"({str(err).splitlines()[0][:200]})")
+        forward = run_forward(model, batch, None, None, chunk, report)
+        target_source = "none"
+    outputs = forward.outputs
+    task = infer_task(outputs, activation, loss)
+    ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
+                  forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
+                  gradient_labels=target_source if forward.has_gradients else "none")
+    ctx.label_ids = label_ids(task, labels, masks)
+    report("model memory", 0.0)
+    _memory(ctx, chunk)
+    report("model memory", 1.0)
+    return ctx
+
+
+def _memory(ctx: Context, chunk: int) -> None:
+    from whyzero.checks.model import weight_table
+
+    bn_rows = batchnorm_memory(ctx.forward.batchnorm)
+    ctx.memory["batchnorm"] = bn_rows
+    ctx.memory["normalization"] = normalization_memory(ctx.model)
+    ctx.memory["rescaling"] = rescaling_layers(ctx.model)
+    ctx.memory["weights"] = weight_table(ctx.model)
+    score = memory_score(bn_rows)
+    if score is not None:
+        ctx.memory.update(score=score, source="BatchNormalization moving statistics")
+    probe = MemoryProbe(ctx.model, ctx.train_stats)
+    if ctx.memory["normalization"] is not None and ctx.train_stats is None:
+        from whyzero.memory import normalization_score
+
+        ctx.memory.update(score=normalization_score(ctx.input_stats, ctx.memory["normalization"]),
+                          source=probe.source)
+    if ctx.is_image:
+        ctx.whatif = preprocessing_whatif(ctx.model, ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
+
+
+def _model_identity(ctx: Context) -> dict[str, Any]:
+    model = ctx.model
+    loss = dict(ctx.loss) if ctx.loss else None
+    if loss:
+        loss.pop("object", None)
+    return {"name": ctx.loaded.name, "hash": ctx.loaded.hash, "source": ctx.loaded.source,
+            "has_layers": ctx.has_layers, "layers": layer_table(model) if ctx.has_layers else [],
+            "params": int(sum(int(np.prod(w.shape)) for w in getattr(model, "weights", []))),
+            "loss": loss, "optimizer": ctx.optimizer, "final_activation": ctx.task.activation,
+            "task": ctx.task.kind, "n_classes": ctx.task.n_classes, "output_shape": list(ctx.outputs.shape[1:]),
+            "histogram_edges": EDGES.tolist()}

@@ -1,0 +1,255 @@
+"""What the model remembers of its training inputs, and which preprocessing matches it.
+
+Trained ``BatchNormalization`` layers hold the mean and variance of what they
+saw (``moving_mean``, ``moving_variance``); an adapted ``Normalization`` layer
+holds the input's; a ``Rescaling`` layer says what the model does itself.  A
+user with only the model and the batch still learns the preprocessing is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from whyzero.probes.forward import BatchNormInput, functional_module
+from whyzero.probes.inputs import InputStats
+
+# BatchNorm layers compared: the first few see the input most directly.
+MEMORY_LAYERS = 3
+# A channel whose moving statistics are still at their initial values (0 mean, 1 variance)
+# was never trained; such a layer has no memory to compare with.
+UNTRAINED_TOLERANCE = 1e-6
+
+# Standard image preprocessings, as Keras applications apply them to raw 0..255 RGB pixels.
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+TORCH_MEAN = np.array([0.485, 0.456, 0.406])
+TORCH_STD = np.array([0.229, 0.224, 0.225])
+
+
+def _per_channel(fn3, fn1):
+    return lambda raw: fn3(raw) if raw.shape[-1] == 3 else fn1(raw)
+
+
+PREPROCESSINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda raw: raw,
+    "unit": lambda raw: raw / 255.0,
+    "symmetric": lambda raw: raw / 127.5 - 1.0,
+    "caffe": _per_channel(lambda raw: raw[..., ::-1] - CAFFE_MEAN_BGR, lambda raw: raw - CAFFE_MEAN_BGR.mean()),
+    "torch": _per_channel(lambda raw: (raw / 255.0 - TORCH_MEAN) / TORCH_STD,
+                          lambda raw: (raw / 255.0 - TORCH_MEAN.mean()) / TORCH_STD.mean()),
+}
+
+
+def parse_preprocessing(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A named preprocessing: one of PREPROCESSINGS or ``mean-std:m1,m2,m3:s1,s2,s3`` (on 0..255)."""
+    if name in PREPROCESSINGS:
+        return PREPROCESSINGS[name]
+    if name.startswith("mean-std:"):
+        try:
+            _, mean, std = name.split(":")
+            m = np.array([float(v) for v in mean.split(",")])
+            s = np.array([float(v) for v in std.split(",")])
+        except ValueError:
+            pass
+        else:
+            return lambda raw: (raw - m) / s
+    from whyzero.errors import WhyzeroError
+
+    raise WhyzeroError(f"Expected a preprocessing among {sorted(PREPROCESSINGS)} or "
+                       f"'mean-std:M1,M2,M3:S1,S2,S3'. Received: {name!r}")
+
+
+def recover_raw(batch: np.ndarray) -> tuple[np.ndarray, str]:
+    """Maps an image batch back to 0..255 RGB pixels, and says how.
+
+    Known preprocessings are inverted exactly by their range; anything else is an
+    unknown per-channel affine map, undone approximately by min-max per channel.
+    """
+    x = batch.astype(np.float64)
+    lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+    if lo >= 0 and hi > 1.5 and hi <= 255.5:
+        return x, "the batch is already 0..255"
+    if lo >= 0 and hi <= 1.0 + 1e-6:
+        return x * 255.0, "the batch looks like 0..1 (x/255)"
+    if lo >= -1.0 - 1e-6 and hi <= 1.0 + 1e-6:
+        return (x + 1.0) * 127.5, "the batch looks like -1..1 (x/127.5 - 1)"
+    mins = np.nanmin(x.reshape(-1, x.shape[-1]), 0)
+    maxs = np.nanmax(x.reshape(-1, x.shape[-1]), 0)
+    span = np.where(maxs > mins, maxs - mins, 1.0)
+    return (x - mins) / span * 255.0, "unknown scaling, undone approximately by per-channel min-max"
+
+
+def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
+    """Per BatchNorm layer: how far the batch sits from the moving statistics.
+
+    ``z_median`` is the median over channels of |batch mean - moving mean| / moving std;
+    ``log10_var_ratio`` the median over channels of log10(batch variance / moving variance).
+    """
+    rows = []
+    for bn in bns:
+        if bn.sum is None or bn.moving_mean is None:
+            continue
+        trained = not (np.all(np.abs(bn.moving_mean) < UNTRAINED_TOLERANCE)
+                       and np.all(np.abs(bn.moving_variance - 1) < UNTRAINED_TOLERANCE))
+        mean = bn.sum / max(bn.count, 1)
+        var = np.maximum(bn.sumsq / max(bn.count, 1) - mean**2, 0.0)
+        moving_std = np.sqrt(bn.moving_variance + bn.epsilon)
+        z = np.abs(mean - bn.moving_mean) / moving_std
+        log_ratio = np.log10((var + bn.epsilon) / (bn.moving_variance + bn.epsilon))
+        rows.append({"layer": bn.name, "trained": bool(trained), "z_median": float(np.median(z)),
+                     "log10_var_ratio": float(np.median(log_ratio)), "channels": int(mean.size),
+                     "batch_mean": mean[:64].tolist(), "moving_mean": bn.moving_mean[:64].tolist()})
+    return rows
+
+
+def memory_score(rows: list[dict[str, Any]]) -> float | None:
+    """Distance of a batch from the model's memory: mean of |z| + |log10 variance ratio| over
+    the first trained BatchNorm layers (0 = matches; each unit is one std or one decade off)."""
+    trained = [r for r in rows if r["trained"]][:MEMORY_LAYERS]
+    if not trained:
+        return None
+    return float(np.mean([r["z_median"] + abs(r["log10_var_ratio"]) for r in trained]))
+
+
+def stats_score(stats: InputStats, reference: InputStats) -> float:
+    """The same distance, against a training reference's per-channel mean and std."""
+    ref_std = np.maximum(reference.std, 1e-12)
+    z = np.abs(stats.mean - reference.mean) / ref_std
+    log_ratio = np.log10(np.maximum(stats.std, 1e-12) / ref_std) * 2  # variance decades
+    return float(np.median(z) + abs(np.median(log_ratio)))
+
+
+def normalization_memory(model) -> dict[str, Any] | None:
+    """An adapted Normalization layer near the input: its mean and variance."""
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "Normalization" and hasattr(layer, "mean"):
+            mean = np.asarray(layer.mean).reshape(-1)
+            var = np.asarray(layer.variance).reshape(-1)
+            if np.all(mean == 0) and np.all(var == 1):
+                continue
+            return {"layer": layer.name, "mean": mean.tolist(), "variance": var.tolist()}
+    return None
+
+
+def rescaling_layers(model) -> list[dict[str, Any]]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "Rescaling":
+            out.append({"layer": layer.name, "scale": float(np.mean(layer.scale)),
+                        "offset": float(np.mean(layer.offset))})
+    return out
+
+
+def normalization_score(stats: InputStats, memory: dict[str, Any]) -> float:
+    mean, var = np.asarray(memory["mean"]), np.asarray(memory["variance"])
+    if mean.size not in (1, stats.channels):
+        mean, var = mean.mean(), var.mean()
+    ref_std = np.sqrt(np.maximum(var, 1e-12))
+    z = np.abs(stats.mean - mean) / ref_std
+    log_ratio = np.log10(np.maximum(stats.std, 1e-12) / ref_std) * 2
+    return float(np.median(z) + abs(np.median(log_ratio)))
+
+
+class MemoryProbe:
+    """Scores candidate batches against the model's memory (BatchNorm, Normalization) or a reference."""
+
+    def __init__(self, model, train_stats: InputStats | None) -> None:
+        self.model = model
+        self.train_stats = train_stats
+        self.normalization = normalization_memory(model)
+        self._bn_model = None
+        self._bn_layers = []
+        if train_stats is None and self.normalization is None:
+            self._build_bn_model()
+
+    @property
+    def source(self) -> str | None:
+        if self.train_stats is not None:
+            return "training statistics"
+        if self.normalization is not None:
+            return f"Normalization layer '{self.normalization['layer']}'"
+        if self._bn_model is not None:
+            return "BatchNormalization moving statistics"
+        return None
+
+    def _build_bn_model(self) -> None:
+        from whyzero.probes.forward import batchnorm_inputs
+
+        km = functional_module(self.model)
+        try:
+            pairs = [(bn, t) for bn, t in batchnorm_inputs(self.model, km, 16) if _is_trained(bn)]
+        except Exception:  # noqa: BLE001 - models we cannot cut stay without memory
+            return
+        pairs = pairs[:MEMORY_LAYERS]
+        if pairs:
+            self._bn_layers = [bn for bn, _ in pairs]
+            self._bn_model = km.Model(self.model.inputs, [t for _, t in pairs])
+
+    def score(self, batch: np.ndarray) -> float | None:
+        if self.train_stats is not None:
+            return stats_score(InputStats.of(batch), self.train_stats)
+        if self.normalization is not None:
+            return normalization_score(InputStats.of(batch), self.normalization)
+        if self._bn_model is None:
+            return None
+        outs = self._bn_model(tf.convert_to_tensor(batch.astype(np.float32)), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        bns = []
+        for bn, t in zip(self._bn_layers, outs):
+            t = np.asarray(t, np.float64)
+            flat = t.reshape(-1, t.shape[-1])
+            bns.append(BatchNormInput(bn.name, count=len(flat), sum=flat.sum(0), sumsq=(flat**2).sum(0),
+                                      moving_mean=np.asarray(bn.moving_mean), epsilon=float(bn.epsilon),
+                                      moving_variance=np.asarray(bn.moving_variance)))
+        return memory_score(batchnorm_memory(bns))
+
+
+def _is_trained(bn) -> bool:
+    mean, var = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
+    return not (np.all(np.abs(mean) < UNTRAINED_TOLERANCE) and np.all(np.abs(var - 1) < UNTRAINED_TOLERANCE))
+
+
+def preprocessing_whatif(model, batch: np.ndarray, probe: MemoryProbe, predict_fn,
+                         max_samples: int = 16) -> dict[str, Any] | None:
+    """Tries the standard preprocessings on the recovered raw pixels.
+
+    Returns:
+        For each candidate: its memory score and the output under it; the best candidate;
+        and the score of the batch as given.  None when there is nothing to compare with.
+    """
+    if probe.source is None or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+        return None
+    sample = batch[:max_samples]
+    raw, how = recover_raw(sample)
+    candidates = {"as given": sample.astype(np.float64)}
+    if sample.shape[-1] == 3:
+        candidates["as given, channels reversed"] = sample[..., ::-1].astype(np.float64)
+    candidates.update({name: fn(raw) for name, fn in PREPROCESSINGS.items()})
+    if probe.train_stats is not None and probe.train_stats.channels == sample.shape[-1]:
+        raw_stats = InputStats.of(raw)
+        candidates["training mean/std"] = ((raw - raw_stats.mean) / np.maximum(raw_stats.std, 1e-12)
+                                           * probe.train_stats.std + probe.train_stats.mean)
+    rows = []
+    for name, candidate in candidates.items():
+        candidate = candidate.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
+        out = predict_fn(candidate)
+        rows.append({"name": name, "score": probe.score(candidate), **output_brief(out)})
+    scored = [r for r in rows if r["score"] is not None]
+    best = min(scored, key=lambda r: r["score"]) if scored else None
+    return {"source": probe.source, "raw_from": how, "candidates": rows,
+            "best": best["name"] if best else None, "given_score": rows[0]["score"]}
+
+
+def output_brief(out: np.ndarray) -> dict[str, Any]:
+    """Mean, spread across samples and the predicted class shares of a model's output."""
+    flat = out.reshape(len(out), -1) if out.ndim <= 2 else out.reshape(-1, out.shape[-1])
+    spread = float(np.mean(np.std(flat, axis=0)))
+    if flat.shape[1] > 1:
+        classes = np.bincount(np.argmax(flat, 1), minlength=flat.shape[1]) / len(flat)
+    else:
+        positive = float(np.mean(flat[:, 0] > 0.5))
+        classes = np.array([1 - positive, positive])
+    return {"output_mean": float(np.mean(flat)), "output_spread": spread,
+            "top_class_share": float(classes.max()), "class_shares": classes[:20].tolist()}

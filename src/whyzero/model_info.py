@@ -1,0 +1,132 @@
+"""What a model is: its layers, final activation, loss and optimizer, as plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+PROBABILITY_ACTIVATIONS = {"sigmoid", "softmax"}
+_LOSS_ALIASES = {
+    "binary_crossentropy": "binary_crossentropy", "binarycrossentropy": "binary_crossentropy",
+    "bce": "binary_crossentropy", "binary_focal_crossentropy": "binary_crossentropy",
+    "binaryfocalcrossentropy": "binary_crossentropy",
+    "categorical_crossentropy": "categorical_crossentropy", "categoricalcrossentropy": "categorical_crossentropy",
+    "sparse_categorical_crossentropy": "sparse_categorical_crossentropy",
+    "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
+    "mean_squared_error": "mse", "meansquarederror": "mse", "mse": "mse",
+    "mean_absolute_error": "mae", "meanabsoluteerror": "mae", "mae": "mae",
+}
+CROSS_ENTROPIES = {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
+
+
+def layer_activation(layer) -> str | None:
+    """The activation a layer applies, by name ('relu', 'sigmoid', 'linear'...), or None."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        return "relu"
+    if kind == "Softmax":
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    name = getattr(activation, "__name__", None) or type(activation).__name__
+    return name.lower()
+
+
+def is_model(layer) -> bool:
+    return hasattr(layer, "layers") and hasattr(layer, "inputs")
+
+
+def layer_table(model) -> list[dict[str, Any]]:
+    """One row per top-level layer: name, type, activation, output shape, parameters, trainable."""
+    rows = []
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "InputLayer":
+            continue
+        rows.append({
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "activation": layer_activation(layer),
+            "output_shape": _output_shape(layer),
+            "params": int(sum(int(np.prod(w.shape)) for w in layer.weights)),
+            "trainable": bool(layer.trainable),
+        })
+    return rows
+
+
+def _output_shape(layer) -> list | None:
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    return [None if d is None else int(d) for d in shape]
+
+
+def final_layer(model):
+    """The layer that produces the output (skipping InputLayer)."""
+    layers = [l for l in getattr(model, "layers", []) if type(l).__name__ != "InputLayer"]
+    return layers[-1] if layers else None
+
+
+def output_activation(model) -> str | None:
+    """The last activation applied to the output, looking through a final Activation/Lambda."""
+    layer = final_layer(model)
+    if layer is None:
+        return None
+    if type(layer).__name__ == "Lambda":
+        return "lambda"
+    return layer_activation(layer)
+
+
+def loss_info(model) -> dict[str, Any] | None:
+    """The compiled loss: canonical name, from_logits, and the object itself (not serialized)."""
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return None
+    if isinstance(loss, (list, tuple)):
+        loss = loss[0]
+    if isinstance(loss, dict):
+        loss = next(iter(loss.values()))
+    from_logits = False
+    if isinstance(loss, str):
+        raw = loss
+    else:
+        fn = getattr(loss, "fn", None)
+        kwargs = getattr(loss, "_fn_kwargs", {}) or {}
+        config = {}
+        try:
+            config = loss.get_config() or {}
+        except Exception:  # noqa: BLE001 - custom losses may not serialize
+            pass
+        from_logits = bool(kwargs.get("from_logits", config.get("from_logits", False)))
+        raw = (getattr(fn, "__name__", None) if fn is not None else None) or type(loss).__name__
+        if raw in ("function", "LossFunctionWrapper"):
+            raw = getattr(loss, "__name__", raw)
+    key = raw.lower().replace(" ", "")
+    return {"name": _LOSS_ALIASES.get(key, raw), "from_logits": from_logits, "raw": raw,
+            "known": key in _LOSS_ALIASES, "object": loss}
+
+
+def optimizer_info(model) -> dict[str, Any] | None:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    try:
+        lr = float(np.asarray(optimizer.learning_rate))
+    except Exception:  # noqa: BLE001 - schedules and odd optimizers
+        lr = None
+    return {"name": type(optimizer).__name__, "learning_rate": lr}
+
+
+def kernel_fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """fan_in, fan_out of a kernel as Keras initializers compute them."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def kernels(layer) -> list:
+    """The layer's kernel variables (rank >= 2), not biases or normalization scales."""
+    return [w for w in layer.trainable_weights if len(w.shape) >= 2]

@@ -1,0 +1,1 @@
+"""Streaming probes: small, mergeable summaries computed batch by batch."""

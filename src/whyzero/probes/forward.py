@@ -1,0 +1,218 @@
+"""One streaming pass over the batch: per-layer summaries, BatchNorm inputs, outputs, gradients.
+
+The batch goes through the model in chunks inside one ``tf.function``; each
+layer's output is reduced to a ``tensor_summary`` in the graph, so only small
+tensors (histograms, moments, per-unit maxima) come back to Python and whole
+activation tensors are never gathered.  Gradients are summed over chunks into
+one buffer the size of the model's weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from whyzero.model_info import kernels, layer_activation
+from whyzero.probes.summary import ValueSummary, tensor_summary
+
+# Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
+# (DeepDiagnosis' saturation threshold), expressed on the activation's output.
+PRE_ACTIVATION_FLAT = 5.0
+FLAT_REGIONS = {
+    "sigmoid": (float(1 / (1 + np.exp(PRE_ACTIVATION_FLAT))), float(1 / (1 + np.exp(-PRE_ACTIVATION_FLAT)))),
+    "tanh": (float(-np.tanh(PRE_ACTIVATION_FLAT)), float(np.tanh(PRE_ACTIVATION_FLAT))),
+    "hard_sigmoid": (0.0, 1.0),
+}
+
+
+@dataclass
+class LayerProbe:
+    """What the pass learned about one layer."""
+
+    name: str
+    type: str
+    activation: str | None
+    values: ValueSummary = field(default_factory=ValueSummary)
+    grad_sumsq: float = 0.0
+    grad_nonfinite: int = 0
+    weight_norm: float = 0.0
+    n_kernel: int = 0
+
+
+@dataclass
+class BatchNormInput:
+    """Per-channel statistics of what a BatchNormalization layer receives, and what it remembers."""
+
+    name: str
+    count: float = 0.0
+    sum: np.ndarray | None = None
+    sumsq: np.ndarray | None = None
+    moving_mean: np.ndarray | None = None
+    moving_variance: np.ndarray | None = None
+    epsilon: float = 1e-3
+
+
+@dataclass
+class ForwardResult:
+    layers: list[LayerProbe]
+    batchnorm: list[BatchNormInput]
+    outputs: np.ndarray
+    loss: float | None
+    has_gradients: bool
+
+
+def probed_layers(model) -> list:
+    """Top-level layers whose single output can be probed."""
+    out = []
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            output = layer.output
+        except (AttributeError, ValueError, RuntimeError):
+            continue
+        if isinstance(output, (list, tuple, dict)):
+            continue
+        out.append(layer)
+    return out
+
+
+def batchnorm_inputs(model, km, limit: int) -> list[tuple[Any, Any]]:
+    """The first BatchNormalization layers, each with its input as a tensor of ``model``'s graph.
+
+    Looks one level into nested models (``x = base(inputs)``, the usual transfer-learning shape).
+    """
+    found: list[tuple[Any, Any]] = []
+    for layer in getattr(model, "layers", []):
+        if len(found) >= limit:
+            break
+        if type(layer).__name__ == "BatchNormalization":
+            found.append((layer, layer.input))
+        elif hasattr(layer, "layers") and hasattr(layer, "inputs"):
+            inner = [l for l in layer.layers if type(l).__name__ == "BatchNormalization"][: limit - len(found)]
+            if inner:
+                tensors = km.Model(layer.inputs, [l.input for l in inner])(layer.input)
+                tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]
+                found.extend(zip(inner, tensors))
+    return found
+
+
+def functional_module(model):
+    if type(model).__module__.startswith("tf_keras"):
+        import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
+
+
+def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
+                chunk_size: int, progress: Callable[[str, float], None] | None = None,
+                max_batchnorm: int = 8) -> ForwardResult:
+    """Streams ``batch`` through ``model`` and returns merged summaries.
+
+    Args:
+        model: a Keras model with layers.
+        batch: the inputs as fed to the model.
+        labels: targets for the loss (same length as batch), or None for no gradients.
+        loss_fn: ``loss_fn(y_true, y_pred)``; None for no gradients.
+        chunk_size: samples per forward pass.
+        progress: called with (stage, fraction done).
+        max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
+    """
+    layers = probed_layers(model)
+    km = functional_module(model)
+    bn_pairs = batchnorm_inputs(model, km, max_batchnorm)
+    bn_layers = [bn for bn, _ in bn_pairs]
+    probe = km.Model(model.inputs, [l.output for l in layers] + [t for _, t in bn_pairs] + [model.outputs[0]])
+    flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
+    variables = list(model.trainable_variables)
+    want_grads = labels is not None and loss_fn is not None and bool(variables)
+
+    def summarize(outs):
+        summaries = [tensor_summary(t, lo, hi) for t, (lo, hi) in zip(outs[:len(layers)], flats)]
+        bn_stats = []
+        for t in outs[len(layers):len(layers) + len(bn_layers)]:
+            t = tf.cast(t, tf.float64)
+            axes = list(range(len(t.shape) - 1))
+            bn_stats.append((tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64),
+                             tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)))
+        return summaries, bn_stats, outs[-1]
+
+    spec = tf.TensorSpec([None, *batch.shape[1:]], tf.as_dtype(batch.dtype))
+
+    @tf.function(input_signature=[spec])
+    def forward(x):
+        return summarize(probe(x, training=False))
+
+    label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
+
+    @tf.function(input_signature=[spec, label_spec] if want_grads else None)
+    def forward_backward(x, y):
+        with tf.GradientTape() as tape:
+            outs = probe(x, training=False)
+            loss = tf.reduce_mean(loss_fn(y, outs[-1]))
+        grads = tape.gradient(loss, variables)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+        return summarize(outs), loss, grads
+
+    probes = [LayerProbe(l.name, type(l).__name__, layer_activation(l)) for l in layers]
+    bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
+                          epsilon=float(bn.epsilon)) for bn in bn_layers]
+    grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
+    outputs, loss_total, n = [], 0.0, len(batch)
+    for start in range(0, n, chunk_size):
+        x = tf.convert_to_tensor(batch[start:start + chunk_size])
+        if want_grads:
+            (summaries, bn_stats, out), loss, grads = forward_backward(
+                x, tf.convert_to_tensor(labels[start:start + chunk_size]))
+            weight = len(x) / n
+            loss_total += float(loss) * weight
+            for acc, g in zip(grad_sum, grads):
+                acc += g.numpy() * weight
+        else:
+            summaries, bn_stats, out = forward(x)
+        for probe_, part in zip(probes, summaries):
+            probe_.values.update({k: v.numpy() for k, v in part.items()})
+        for bn, (count, s, ss) in zip(bns, bn_stats):
+            bn.count += float(count)
+            bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
+            bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
+        outputs.append(out.numpy())
+        if progress:
+            progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + len(x)) / n))
+    if want_grads:
+        _attach_gradients(layers, probes, variables, grad_sum)
+    return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads)
+
+
+def _attach_gradients(layers, probes, variables, grad_sum) -> None:
+    index = {id(v): i for i, v in enumerate(variables)}
+    for layer, probe_ in zip(layers, probes):
+        for kernel in kernels(layer):
+            i = index.get(id(kernel))
+            if i is None:
+                continue
+            g = grad_sum[i]
+            finite = np.isfinite(g)
+            probe_.grad_nonfinite += int((~finite).sum())
+            probe_.grad_sumsq += float(np.sum(np.where(finite, g, 0.0).astype(np.float64) ** 2))
+            probe_.weight_norm = float(np.sqrt(probe_.weight_norm**2 + np.sum(_np(kernel).astype(np.float64) ** 2)))
+            probe_.n_kernel += int(g.size)
+
+
+def _np(variable) -> np.ndarray:
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+
+
+def predict(model, batch: np.ndarray, chunk_size: int) -> np.ndarray:
+    """Plain predictions in chunks (for models without layers, and the preprocessing what-if)."""
+    out: list[Any] = []
+    for start in range(0, len(batch), chunk_size):
+        result = model(tf.convert_to_tensor(batch[start:start + chunk_size]), training=False)
+        out.append(np.asarray(result[0] if isinstance(result, (list, tuple)) else result))
+    return np.concatenate(out)

@@ -1,0 +1,163 @@
+"""Per-channel (images) or per-feature (tabular) input statistics, mergeable.
+
+The same class describes the batch under diagnosis and a training reference;
+``whyzero stats`` writes it to JSON, and it can be filled during training:
+
+    stats = InputStats()
+    for x, _ in dataset.take(100):
+        stats.update(x.numpy())
+    stats.save("train_stats.json")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from whyzero.errors import WhyzeroError
+from whyzero.probes.summary import BOUNDARIES, N_BINS
+
+# A trailing axis this small is colour channels; otherwise statistics are per feature
+# (rank 2) or pooled (anything else).
+MAX_IMAGE_CHANNELS = 4
+
+
+def channel_view(batch: np.ndarray) -> np.ndarray:
+    """Reshapes a batch to (values, channels): channels last for images, features for rows."""
+    batch = np.asarray(batch)
+    if batch.ndim == 2:
+        return batch
+    if batch.ndim >= 3 and batch.shape[-1] <= MAX_IMAGE_CHANNELS:
+        return batch.reshape(-1, batch.shape[-1])
+    return batch.reshape(-1, 1)
+
+
+@dataclass
+class InputStats:
+    """Running per-channel statistics of inputs.
+
+    Attributes:
+        count, sum, sumsq, min, max, integer, nan, inf: one entry per channel.
+        hist: (channels, N_BINS) counts on the fixed symmetric-log edges.
+        dtype: the dtype of the arrays seen; shape: one sample's shape.
+        constant_samples / samples: samples whose values are all equal.
+    """
+
+    count: np.ndarray | None = None
+    sum: np.ndarray | None = None
+    sumsq: np.ndarray | None = None
+    min: np.ndarray | None = None
+    max: np.ndarray | None = None
+    integer: np.ndarray | None = None
+    nan: np.ndarray | None = None
+    inf: np.ndarray | None = None
+    hist: np.ndarray | None = None
+    dtype: str = ""
+    shape: list[int] = field(default_factory=list)
+    samples: int = 0
+    constant_samples: int = 0
+
+    def update(self, batch: np.ndarray) -> InputStats:
+        """Adds a batch (samples first) to the statistics; returns self."""
+        batch = np.asarray(batch)
+        if batch.ndim < 2:
+            batch = batch.reshape(-1, 1)
+        values = channel_view(batch).astype(np.float64)
+        finite = np.isfinite(values)
+        clean = np.where(finite, values, 0.0)
+        part = {
+            "count": finite.sum(0), "sum": clean.sum(0), "sumsq": (clean**2).sum(0),
+            "min": np.where(finite, values, np.inf).min(0), "max": np.where(finite, values, -np.inf).max(0),
+            "integer": (finite & (np.round(clean) == clean)).sum(0),
+            "nan": np.isnan(values).sum(0), "inf": np.isinf(values).sum(0),
+            "hist": np.stack([np.bincount(np.searchsorted(BOUNDARIES, clean[:, c], side="right"),
+                                          minlength=N_BINS) for c in range(values.shape[1])]),
+        }
+        if self.count is not None and self.count.shape != part["count"].shape:
+            raise WhyzeroError(f"Expected inputs with {self.count.size} channels, as before. "
+                               f"Received: shape {batch.shape}")
+        for name, value in part.items():
+            old = getattr(self, name)
+            op = {"min": np.minimum, "max": np.maximum}.get(name, np.add)
+            setattr(self, name, value if old is None else op(old, value))
+        flat = batch.reshape(len(batch), -1)
+        self.constant_samples += int(np.sum(np.nanmax(flat, 1) == np.nanmin(flat, 1))) if flat.size else 0
+        self.samples += len(batch)
+        self.dtype = self.dtype or str(batch.dtype)
+        self.shape = self.shape or list(batch.shape[1:])
+        return self
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        return 0 if self.count is None else int(self.count.size)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sum / np.maximum(self.count, 1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.sumsq / np.maximum(self.count, 1) - self.mean**2, 0.0))
+
+    @property
+    def integer_share(self) -> float:
+        return float(self.integer.sum() / max(self.count.sum(), 1))
+
+    def table(self) -> list[dict]:
+        """One row per channel: the numbers a user compares."""
+        return [
+            {"channel": c, "mean": self.mean[c], "std": self.std[c], "min": self.min[c],
+             "max": self.max[c], "nan": self.nan[c], "inf": self.inf[c]}
+            for c in range(self.channels)
+        ]
+
+    # -- serialization ---------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            out[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InputStats:
+        arrays = {"count", "sum", "sumsq", "min", "max", "integer", "nan", "inf", "hist"}
+        kwargs = {k: (np.asarray(v, np.float64 if k in {"sum", "sumsq", "min", "max"} else np.int64)
+                      if k in arrays and v is not None else v)
+                  for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**kwargs)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"whyzero_stats": 1, **self.to_dict()}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> InputStats:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise WhyzeroError(f"Could not read a statistics file: {err}. Received: {path}") from None
+        if not isinstance(data, dict) or "whyzero_stats" not in data:
+            raise WhyzeroError(f"Expected a statistics file written by `whyzero stats`. Received: {path}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def of(cls, batch: np.ndarray, chunk: int = 256) -> InputStats:
+        stats = cls()
+        for start in range(0, len(batch), chunk):
+            stats.update(batch[start:start + chunk])
+        return stats
+
+    @classmethod
+    def from_dataset(cls, dataset, max_batches: int | None = None) -> InputStats:
+        """Fills statistics from a ``tf.data.Dataset`` (or any iterable) of x or (x, y) batches."""
+        stats = cls()
+        for i, item in enumerate(dataset):
+            if max_batches is not None and i >= max_batches:
+                break
+            x = item[0] if isinstance(item, (tuple, list)) else item
+            stats.update(np.asarray(x))
+        return stats

@@ -1,0 +1,194 @@
+"""A mergeable summary of a tensor's values: fixed-edge histogram, moments, shares.
+
+The histogram edges are fixed once for all tensors (a symmetric logarithmic
+grid), so summaries from different chunks, batches or machines merge by adding
+counts.  ``tensor_summary`` runs inside the TensorFlow graph; ``ValueSummary``
+holds and merges the results in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+# Symmetric log grid: 8 bins per decade for |x| in [1e-4, 1e6], an exact split at 0,
+# and two open bins beyond +-1e6.  Wide enough for 0..255 pixels and exploding layers.
+BINS_PER_DECADE = 8
+LOG10_MIN, LOG10_MAX = -4, 6
+_POSITIVE = 10.0 ** np.linspace(LOG10_MIN, LOG10_MAX, (LOG10_MAX - LOG10_MIN) * BINS_PER_DECADE + 1)
+BOUNDARIES = np.concatenate([-_POSITIVE[::-1], [0.0], _POSITIVE])
+N_BINS = len(BOUNDARIES) + 1
+# For plots: the open end bins drawn one decade wide.
+EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
+
+
+def bin_centers() -> np.ndarray:
+    """A representative value per bin (geometric within a sign)."""
+    lo, hi = EDGES[:-1], EDGES[1:]
+    same_sign = lo * hi > 0
+    centers = np.where(same_sign, np.sign(lo + hi) * np.sqrt(np.abs(lo * hi)), (lo + hi) / 2)
+    return centers
+
+
+def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float | None = None) -> dict:
+    """Summarizes one tensor inside the graph.
+
+    Args:
+        x: any float tensor, batch first.
+        flat_low / flat_high: values at or beyond which a unit counts as saturated
+            (None: not counted).
+
+    Returns:
+        A dict of small tensors; ``ValueSummary.update`` merges it.
+    """
+    x = tf.cast(x, tf.float32)
+    finite = tf.math.is_finite(x)
+    clean = tf.where(finite, x, tf.zeros_like(x))
+    ones = tf.ones_like(x, dtype=tf.int64)
+    count = lambda m: tf.reduce_sum(tf.where(m, ones, 0))  # noqa: E731
+    n_samples = tf.shape(x)[0]
+    # per unit = last axis (channels / features); per sample = mean over the rest
+    rank = len(x.shape)
+    units_axes = list(range(rank - 1)) if rank > 1 else [0]
+    if rank == 1:
+        per_sample = tf.reshape(clean, [n_samples, 1])
+    elif rank == 2:
+        per_sample = clean
+    else:
+        per_sample = tf.reduce_mean(clean, axis=list(range(1, rank - 1)))
+    out = {
+        "n": tf.size(x, out_type=tf.int64),
+        "n_samples": tf.cast(n_samples, tf.int64),
+        "nan": count(tf.math.is_nan(x)),
+        "inf": count(tf.math.is_inf(x)),
+        "zero": count(tf.equal(x, 0.0)),
+        "negative": count(tf.less(x, 0.0)),
+        "one": count(tf.equal(x, 1.0)),
+        "sum": tf.reduce_sum(tf.cast(clean, tf.float64)),
+        "sumsq": tf.reduce_sum(tf.square(tf.cast(clean, tf.float64))),
+        "min": tf.reduce_min(tf.where(finite, x, np.inf)),
+        "max": tf.reduce_max(tf.where(finite, x, -np.inf)),
+        "hist": tf.math.bincount(
+            tf.cast(tf.raw_ops.Bucketize(input=clean, boundaries=BOUNDARIES.tolist()), tf.int32),
+            minlength=N_BINS, maxlength=N_BINS, dtype=tf.int64),
+        "unit_max": tf.reduce_max(clean, axis=units_axes) if rank > 1 else tf.reduce_max(clean, keepdims=True),
+        "sample_sum": tf.reduce_sum(tf.cast(per_sample, tf.float64), axis=0),
+        "sample_sumsq": tf.reduce_sum(tf.square(tf.cast(per_sample, tf.float64)), axis=0),
+        "flat": tf.constant(0, tf.int64),
+    }
+    if flat_low is not None:
+        out["flat"] = count(tf.less_equal(x, flat_low)) + count(tf.greater_equal(x, flat_high))
+    return out
+
+
+@dataclass
+class ValueSummary:
+    """Merged statistics of one tensor over many chunks.
+
+    ``unit_max`` is the largest value each unit (last axis) took; a unit whose
+    maximum is <= 0 never fired.  ``sample_sum``/``sample_sumsq`` are sums over
+    samples of each sample's per-unit mean, giving the spread across samples.
+    """
+
+    n: int = 0
+    n_samples: int = 0
+    nan: int = 0
+    inf: int = 0
+    zero: int = 0
+    negative: int = 0
+    one: int = 0
+    flat: int = 0
+    sum: float = 0.0
+    sumsq: float = 0.0
+    min: float = float("inf")
+    max: float = float("-inf")
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS, np.int64))
+    unit_max: np.ndarray | None = None
+    sample_sum: np.ndarray | None = None
+    sample_sumsq: np.ndarray | None = None
+
+    def update(self, part: dict) -> None:
+        """Merges one chunk's ``tensor_summary`` (as numpy) into this summary."""
+        for name in ("n", "n_samples", "nan", "inf", "zero", "negative", "one", "flat"):
+            setattr(self, name, getattr(self, name) + int(part[name]))
+        self.sum += float(part["sum"])
+        self.sumsq += float(part["sumsq"])
+        self.min = min(self.min, float(part["min"]))
+        self.max = max(self.max, float(part["max"]))
+        self.hist = self.hist + np.asarray(part["hist"], np.int64)
+        self.unit_max = _merge(self.unit_max, part["unit_max"], np.maximum)
+        self.sample_sum = _merge(self.sample_sum, part["sample_sum"], np.add)
+        self.sample_sumsq = _merge(self.sample_sumsq, part["sample_sumsq"], np.add)
+
+    def merge(self, other: ValueSummary) -> ValueSummary:
+        """Returns the summary of both (e.g. from two machines)."""
+        merged = ValueSummary()
+        for part in (self, other):
+            merged.update(part.as_part())
+        return merged
+
+    def as_part(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def finite_n(self) -> int:
+        return self.n - self.nan - self.inf
+
+    @property
+    def mean(self) -> float:
+        return self.sum / max(self.finite_n, 1)
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(max(self.sumsq / max(self.finite_n, 1) - self.mean**2, 0.0)))
+
+    @property
+    def rms(self) -> float:
+        return float(np.sqrt(self.sumsq / max(self.finite_n, 1)))
+
+    def share(self, name: str) -> float:
+        return getattr(self, name) / max(self.n, 1)
+
+    @property
+    def never_active_share(self) -> float:
+        """Share of units (last axis) whose value never exceeded 0 on the batch."""
+        if self.unit_max is None or self.unit_max.size == 0:
+            return 0.0
+        return float(np.mean(self.unit_max <= 0))
+
+    @property
+    def spread_across_samples(self) -> float:
+        """RMS over units of the std across samples of each unit's per-sample mean."""
+        if self.sample_sum is None or self.n_samples < 2:
+            return float("nan")
+        m = self.sample_sum / self.n_samples
+        var = np.maximum(self.sample_sumsq / self.n_samples - m**2, 0.0)
+        return float(np.sqrt(np.mean(var)))
+
+    @property
+    def relative_spread(self) -> float:
+        """Spread across samples relative to the typical magnitude; 0 for an all-zero layer."""
+        spread = self.spread_across_samples
+        if not np.isfinite(spread):
+            return float("nan")
+        return spread / self.rms if self.rms > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        """The small summary kept in the ``Diagnosis``."""
+        return {
+            "n": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+            "zero_share": self.share("zero"), "negative_share": self.share("negative"),
+            "one_share": self.share("one"), "nan": self.nan, "inf": self.inf,
+            "flat_share": self.share("flat"), "never_active_share": self.never_active_share,
+            "units": 0 if self.unit_max is None else int(self.unit_max.size),
+            "spread": self.spread_across_samples, "relative_spread": self.relative_spread,
+            "hist": self.hist.tolist(),
+        }
+
+
+def _merge(a, b, op):
+    b = np.asarray(b)
+    return b.copy() if a is None else op(a, b)
