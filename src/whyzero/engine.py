@@ -242,8 +242,8 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) 
     loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
     targets, target_source = _gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))
     if target_source != "labels":
-        notes.append(f"gradients use {target_source} as targets: no labels given; gradient findings are capped at "
-                     "warning")
+        notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
+                     "at warning")
     try:
         forward = run_forward(model, batch, targets, fn, chunk, report)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients

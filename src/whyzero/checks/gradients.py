@@ -15,6 +15,10 @@ VANISHING_FIRST = 1e-4
 # Exploding: AUTOTRAINER uses a ratio of 70; healthy conv nets reach ~100 here, so the
 # gallery calibrated warning starts at 1e3.
 EXPLODING_RATIO = 1e3
+# Gradients larger than the weights themselves by this factor (median over layers) explode even when
+# they are uniform across depth (large weights scale every layer's gradient alike); gallery
+# healthy models sit at 0.03..10.
+EXPLODING_GRAD_TO_WEIGHT = 100.0
 # Update / weight ratio lr*||g||/||w|| healthy band (DeepDiagnosis [1e-5, 1e-1]);
 # TheDeepChecker's log10 band [-4, -1].
 UPDATE_RATIO_LOW = 1e-5
@@ -64,8 +68,8 @@ def vanishing_exploding(ctx: Context) -> list[Finding]:
     if len(rows) < 2:
         return []
     first, last = rows[0]["grad_norm"], rows[-1]["grad_norm"]
-    if last == 0:
-        return []
+    if last == 0 or first == 0:
+        return []  # exactly zero gradients are gradient.zero
     ratio = first / last
     evidence = {"first_layer": rows[0]["layer"], "last_layer": rows[-1]["layer"], "first_norm": first,
                 "last_norm": last, "ratio": ratio, "labels": ctx.gradient_labels}
@@ -78,6 +82,14 @@ def vanishing_exploding(ctx: Context) -> list[Finding]:
         return [Finding("gradient.vanishing", WARNING,
                         f"Gradients shrink {1 / ratio:.2g}x from the last layer to the first", evidence,
                         "Check activations and initialization of the early layers.", layer=rows[0]["layer"])]
+    grad_to_weight = float(np.median([r["grad_norm"] / r["weight_norm"] for r in rows if r["weight_norm"] > 0]
+                                     or [0.0]))
+    evidence["median_grad_to_weight"] = grad_to_weight
+    if grad_to_weight > EXPLODING_GRAD_TO_WEIGHT and ratio <= EXPLODING_RATIO:
+        return [Finding("gradient.exploding", _confidence(ctx, CRITICAL),
+                        f"Gradients are {grad_to_weight:.2g}x larger than the weights they update (median over "
+                        "layers)", evidence, "Scale down the initialization, add BatchNormalization, clip gradients.",
+                        layer=rows[0]["layer"])]
     if ratio > EXPLODING_RATIO:
         return [Finding("gradient.exploding", _confidence(ctx, CRITICAL if ratio > EXPLODING_RATIO * 1e3 else WARNING),
                         f"Gradients grow {ratio:.2g}x from the last layer to the first", evidence,

@@ -37,8 +37,12 @@ def imbalance(ctx: Context) -> list[Finding]:
     ids = ctx.label_ids
     if ids is None or ctx.task.kind == "regression":
         return []
-    k = ctx.task.n_classes
-    counts = np.bincount(ids.reshape(-1).astype(int), minlength=k)[:k]
+    ids = ids.reshape(-1).astype(int)
+    ids = ids[(ids >= 0) & (ids < ctx.task.n_classes)]
+    if ids.size == 0:
+        return []
+    k = max(int(ids.max()) + 1, 2)  # classes the labels use: a 1000-way output is not 998 empty classes
+    counts = np.bincount(ids, minlength=k)
     shares = counts / max(counts.sum(), 1)
     perplexity = normalized_perplexity(shares, k)
     if perplexity >= PERPLEXITY_WARNING:

@@ -20,8 +20,10 @@ SATURATED_SAMPLES_WARNING = 0.1
 PINNED_ACCURACY_OK = 0.9
 # One class predicted for this share of samples (or pixels).
 MAJORITY_SHARE = 0.95
-# ... while the labels hold other classes in at least this share.
-OTHER_CLASSES_MIN = 0.05
+# ... while the labels hold other classes in at least this share (1.5% foreground pixels count)
+# and the model misses this share of them.
+OTHER_CLASSES_MIN = 0.005
+MISSED_SHARE = 0.9
 # A threshold problem: ROC AUC this high with all scores on one side of 0.5.
 SEPARABLE_AUC = 0.8
 ONE_SIDE_SHARE = 0.95
@@ -118,12 +120,15 @@ def majority_class(ctx: Context) -> list[Finding]:
         return [Finding("output.majority_class", INFO,
                         f"Class {top} is predicted for {shares[top]:.0%} of {unit}; no labels to compare", evidence,
                         "Give labels (or masks) to tell a one-class batch from a collapsed model.")]
-    valid = true[(true >= 0) & (true < k)].astype(int)
+    in_range = (true >= 0) & (true < k)
+    valid = true[in_range].astype(int)
     true_shares = np.bincount(valid, minlength=k)[:k] / max(len(valid), 1)
     other = 1.0 - float(true_shares[top])
-    if other < OTHER_CLASSES_MIN:
+    others = in_range & (true != top)
+    missed = float(np.mean(pred[others] == top)) if others.any() else 0.0
+    if other < OTHER_CLASSES_MIN or missed < MISSED_SHARE:
         return []
-    evidence.update(true_shares=true_shares[:20].tolist(), other_classes_share=other)
+    evidence.update(true_shares=true_shares[:20].tolist(), other_classes_share=other, missed_share=missed)
     return [Finding("output.majority_class", CRITICAL,
                     f"Class {top} is predicted for {shares[top]:.0%} of {unit}, but the labels hold "
                     f"{other:.0%} of other classes", evidence,

@@ -1,0 +1,145 @@
+"""The ``whyzero`` command: diagnose, stats, gallery."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from whyzero.errors import WhyzeroError
+
+SEVERITY_MARK = {"critical": "CRITICAL", "warning": "warning ", "info": "info    "}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="whyzero", description="Why does this model predict zero?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("diagnose", help="diagnose a model on the batch it fails on")
+    d.add_argument("model", help=".keras, .h5/.hdf5, a SavedModel directory or its .zip")
+    d.add_argument("--inputs", required=True, nargs="+", help=".npy/.npz/.csv, or images (files, a folder, a .zip)")
+    d.add_argument("--preprocess", default="none",
+                   help="for images: none (0..255), unit, symmetric, caffe, torch, or mean-std:M1,M2,M3:S1,S2,S3")
+    d.add_argument("--labels", help=".npy ids or one-hot, a CSV of filename,label, or a folder per class")
+    d.add_argument("--masks", help=".npy (N, H, W), or a folder / .zip of PNG masks in the images' order")
+    ref = d.add_mutually_exclusive_group()
+    ref.add_argument("--train-inputs", help="a sample of training inputs, as fed in training")
+    ref.add_argument("--train-stats", help="a statistics file written by `whyzero stats`")
+    d.add_argument("--trust-model", action="store_true", help="allow code inside the model file (Lambda layers)")
+    d.add_argument("--json", help="write the Diagnosis as JSON here")
+    d.add_argument("--html", help="write the HTML report here")
+    d.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    s = sub.add_parser("stats", help="write training statistics to compare batches with")
+    s.add_argument("inputs", nargs="+", help="training inputs (.npy/.npz/.csv or images)")
+    s.add_argument("--preprocess", default="none", help="for images, as with diagnose")
+    s.add_argument("--out", required=True, help="the statistics JSON file to write")
+
+    g = sub.add_parser("gallery", help="built-in broken models and their healthy twins")
+    gsub = g.add_subparsers(dest="gallery_command", required=True)
+    gsub.add_parser("list", help="name, causes, one line")
+    e = gsub.add_parser("export", help="write a case's model, batch, labels/masks and training sample")
+    e.add_argument("name")
+    e.add_argument("dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"diagnose": _diagnose, "stats": _stats, "gallery": _gallery}[args.command](args)
+    except WhyzeroError as err:
+        print(f"whyzero: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _progress(quiet: bool):
+    start = time.monotonic()
+    last = {"stage": None}
+
+    def report(stage: str, fraction: float) -> None:
+        if quiet:
+            return
+        if stage != last["stage"] or fraction >= 1.0:
+            print(f"[{time.monotonic() - start:6.1f}s] {stage} {fraction:4.0%}", file=sys.stderr)
+            last["stage"] = stage
+
+    return report
+
+
+def _single(paths: list[str]):
+    return paths[0] if len(paths) == 1 else paths
+
+
+def _diagnose(args) -> int:
+    from whyzero.engine import diagnose
+
+    diagnosis = diagnose(args.model, _single(args.inputs), labels=args.labels, masks=args.masks,
+                         train_inputs=args.train_inputs, train_stats=args.train_stats,
+                         trust_model=args.trust_model, preprocess=args.preprocess,
+                         progress=_progress(args.quiet))
+    if args.json:
+        Path(args.json).write_text(diagnosis.to_json(indent=2))
+    if args.html:
+        from whyzero.report import write_html
+
+        write_html(diagnosis, args.html)
+    print(summary_text(diagnosis))
+    return 0
+
+
+def summary_text(diagnosis) -> str:
+    """A readable summary: the model, then each finding with its evidence and fix."""
+    model = diagnosis.model
+    lines = [f"whyzero {diagnosis.version}: {model['name']} ({model['task']}, output {model['output_shape']}, "
+             f"{diagnosis.inputs['samples']} samples)"]
+    if not diagnosis.findings:
+        lines.append("No findings: nothing here explains constant predictions.")
+    for f in diagnosis.findings:
+        where = f" [{f.layer}]" if f.layer else ""
+        lines.append(f"{SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}")
+        if f.fix:
+            lines.append(f"         fix: {f.fix}")
+    for note in diagnosis.notes:
+        lines.append(f"note: {note}")
+    for error in diagnosis.errors:
+        lines.append(f"check failed: {error.check}: {error.message}")
+    return "\n".join(lines)
+
+
+def _stats(args) -> int:
+    from whyzero.loading.data import load_inputs
+    from whyzero.probes.inputs import InputStats
+
+    batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
+    stats = InputStats.of(batch)
+    stats.save(args.out)
+    print(f"wrote statistics of {stats.samples} samples, {stats.channels} channels to {args.out}")
+    return 0
+
+
+def _gallery(args) -> int:
+    from whyzero import gallery
+
+    if args.gallery_command == "list":
+        for case in gallery.CASES.values():
+            causes = ", ".join(case.causes) or "healthy"
+            print(f"{case.name:34s} {causes}\n{'':34s} {case.summary}")
+        return 0
+    written = gallery.export(args.name, args.dir)
+    for role, path in written.items():
+        print(f"{role}: {path}")
+    trust = " --trust-model" if gallery.get(args.name).trust else ""
+    cmd = f"whyzero diagnose {written['model']} --inputs {written['inputs']}"
+    for role, flag in (("labels", "--labels"), ("masks", "--masks"), ("train_inputs", "--train-inputs")):
+        if role in written:
+            cmd += f" {flag} {written[role]}"
+    print(f"diagnose it with: {cmd}{trust}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""The cases: real data, a model trained right or broken on purpose, and what went wrong.
+
+Each builder returns a ``Built``; ``causes`` are the ids of ``CAUSES.md`` it exhibits
+(empty for a healthy twin).  Models that several cases share are built once per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import keras
+import numpy as np
+
+from whyzero.gallery import data
+from whyzero.gallery.models import cnn_bn, fcn, fit, mlp, seed
+
+
+@dataclass
+class Built:
+    model: keras.Model
+    inputs: np.ndarray
+    labels: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    train_inputs: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    causes: tuple[str, ...]
+    summary: str
+    build: Callable[[], Built] = field(compare=False, repr=False)
+    trust: bool = False
+    seed_ref: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return not self.causes
+
+
+CASES: dict[str, Case] = {}
+BATCH = 64
+
+
+def case(name: str, family: str, causes: tuple[str, ...], summary: str, trust: bool = False, seed_ref: str = ""):
+    def register(fn: Callable[[], Built]) -> Callable[[], Built]:
+        CASES[name] = Case(name, family, causes, summary, fn, trust, seed_ref)
+        return fn
+
+    return register
+
+
+# -- digits as images: a CNN with BatchNorm, trained on x / 255 ------------------------------------
+@lru_cache(None)
+def _digits():
+    x, y = data.digits_images(32)
+    order = np.random.default_rng(0).permutation(len(x))
+    return x[order], y[order]
+
+
+@lru_cache(None)
+def _digits_cnn() -> keras.Model:
+    seed(0)
+    x, y = _digits()
+    model = cnn_bn((32, 32, 3), 10)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=3)
+
+
+@case("digits_healthy", "preprocessing", (), "A digits CNN fed as it was trained (x / 255).")
+def _digits_healthy() -> Built:
+    x, y = _digits()
+    return Built(_digits_cnn(), x[:BATCH] / 255.0, y[:BATCH])
+
+
+@case("digits_wrong_normalization", "preprocessing", ("input.range_mismatch",),
+      "Trained on x / 255, fed (x - 100) / 10 at inference; no training data is given, the "
+      "BatchNorm layers' memory shows it.", seed_ref="000 example 1")
+def _digits_wrong_normalization() -> Built:
+    x, y = _digits()
+    return Built(_digits_cnn(), ((x[:BATCH] - 100.0) / 10.0).astype(np.float32), y[:BATCH])
+
+
+@case("digits_uint8", "preprocessing", ("input.dtype_mismatch", "input.range_mismatch"),
+      "Trained on x / 255, fed the raw uint8 pixels.", seed_ref="000 (dtype)")
+def _digits_uint8() -> Built:
+    x, y = _digits()
+    return Built(_digits_cnn(), x[:BATCH].round().astype(np.uint8), y[:BATCH])
+
+
+@case("digits_blank_loader", "preprocessing", ("input.invalid_values", "output.constant"),
+      "A broken loader returns all-black images.")
+def _digits_blank() -> Built:
+    x, y = _digits()
+    return Built(_digits_cnn(), np.zeros_like(x[:BATCH]), y[:BATCH])
+
+
+# -- Rescaling inside the model ------------------------------------------------------------------
+@lru_cache(None)
+def _rescaling_cnn() -> keras.Model:
+    seed(0)
+    x, y = _digits()
+    model = cnn_bn((32, 32, 3), 10, rescale=1 / 255.0)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=3)
+
+
+@case("rescaling_healthy", "rescaling", (), "A CNN that divides by 255 itself, fed raw pixels.")
+def _rescaling_healthy() -> Built:
+    x, y = _digits()
+    return Built(_rescaling_cnn(), x[:BATCH], y[:BATCH])
+
+
+@case("rescaling_double", "rescaling", ("input.double_normalization",),
+      "The model divides by 255 itself and the batch was divided by 255 already.")
+def _rescaling_double() -> Built:
+    x, y = _digits()
+    return Built(_rescaling_cnn(), x[:BATCH] / 255.0, y[:BATCH])
+
+
+# -- photographs: colour matters --------------------------------------------------------------------
+@lru_cache(None)
+def _photos():
+    return data.photo_patches(700, 32)
+
+
+@lru_cache(None)
+def _photo_cnn() -> keras.Model:
+    seed(0)
+    x, y = _photos()
+    model = cnn_bn((32, 32, 3), 3)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=4)
+
+
+@case("photos_healthy", "colour", (), "A CNN telling three scikit-image photos apart, fed RGB / 255.")
+def _photos_healthy() -> Built:
+    x, y = _photos()
+    return Built(_photo_cnn(), x[:BATCH] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
+
+
+@case("photos_bgr", "colour", ("input.channel_order",), "Trained on RGB, fed BGR (an OpenCV loader).")
+def _photos_bgr() -> Built:
+    x, y = _photos()
+    return Built(_photo_cnn(), x[:BATCH, ..., ::-1] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
+
+
+# -- a real keras.applications network ---------------------------------------------------------------
+@lru_cache(None)
+def _mobilenet() -> keras.Model:
+    seed(0)
+    x, y = _photos()
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None)
+    for layer in base.layers:  # MobileNetV2's 0.999 momentum leaves moving statistics at init after a short run
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    features = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
+    outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(features)
+    model = keras.Model(base.input, outputs, name="mobilenetv2_photos")
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:] / 127.5 - 1.0, y[BATCH:], epochs=3)
+
+
+@case("mobilenet_healthy", "applications", (),
+      "MobileNetV2 (weights=None) trained on photo crops with its own preprocess_input ([-1, 1]).")
+def _mobilenet_healthy() -> Built:
+    x, y = _photos()
+    return Built(_mobilenet(), x[:BATCH] / 127.5 - 1.0, y[:BATCH])
+
+
+@case("mobilenet_raw_pixels", "applications", ("input.range_mismatch",),
+      "MobileNetV2 trained on [-1, 1] inputs, fed raw 0..255 pixels; found from BatchNorm memory alone.")
+def _mobilenet_raw() -> Built:
+    x, y = _photos()
+    return Built(_mobilenet(), x[:BATCH], y[:BATCH])
+
+
+# -- tabular: features on different scales ------------------------------------------------------------
+@lru_cache(None)
+def _cancer():
+    x, y = data.breast_cancer()
+    order = np.random.default_rng(0).permutation(len(x))
+    return x[order], y[order]
+
+
+def _cancer_model(x: np.ndarray, y: np.ndarray) -> keras.Model:
+    seed(0)
+    model = mlp(x.shape[1], (16, 8))
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=10)
+
+
+@case("tabular_healthy", "tabular", (), "Breast-cancer features standardized, an MLP trained on them.")
+def _tabular_healthy() -> Built:
+    x, y = _cancer()
+    mean, std = x[BATCH:].mean(0), x[BATCH:].std(0)
+    z = ((x - mean) / std).astype(np.float32)
+    return Built(_cancer_model(z, y), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+
+
+@case("tabular_unscaled", "tabular", ("input.feature_scale_disparity",),
+      "Breast-cancer features fed raw (areas in the thousands next to ratios near 0.1).", seed_ref="001, 002 example 3")
+def _tabular_unscaled() -> Built:
+    x, y = _cancer()
+    return Built(_cancer_model(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
+# -- digits as vectors: output activation, lambda, learning rate, initialization ---------------------
+@lru_cache(None)
+def _binary_digits():
+    x, y = data.digits_vectors()
+    order = np.random.default_rng(1).permutation(len(x))
+    x, y = x[order], y[order]
+    return x, (y >= 5).astype(np.int64)
+
+
+@lru_cache(None)
+def _binary_model(out_activation: str | None, learning_rate: float = 1e-3, epochs: int = 5) -> keras.Model:
+    seed(0)
+    x, y = _binary_digits()
+    model = mlp(64, (32, 16), out_activation=out_activation)
+    model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=epochs)
+
+
+@case("binary_healthy", "binary", (), "Digits >= 5 vs < 5, a sigmoid output and binary cross-entropy.")
+def _binary_healthy() -> Built:
+    x, y = _binary_digits()
+    return Built(_binary_model("sigmoid"), x[:BATCH], y[:BATCH])
+
+
+@case("binary_no_activation", "binary", ("model.output_activation",),
+      "The final Dense(1) has no activation under binary cross-entropy.", seed_ref="000 example 2")
+def _binary_no_activation() -> Built:
+    x, y = _binary_digits()
+    return Built(_binary_model(None), x[:BATCH], y[:BATCH])
+
+
+@case("binary_unstable_lambda", "binary", ("model.unstable_lambda", "output.saturated"),
+      "A custom sigmoid 1 / (1 + exp(-100000 x)) in a Lambda pins outputs at exactly 0 or 1.",
+      trust=True, seed_ref="000 example 3")
+def _binary_lambda() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    logits = mlp(64, (32, 16), out_activation=None, name="logits")
+    logits.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    fit(logits, x[BATCH:], y[BATCH:], epochs=5)
+    out = keras.layers.Lambda(lambda t: 1.0 / (1.0 + keras.ops.exp(-t * 100000.0)), output_shape=(1,),
+                              name="unstable_sigmoid")(logits.output)
+    model = keras.Model(logits.input, out, name="unstable_lambda")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH], y[:BATCH])
+
+
+@case("binary_lr_tiny", "binary", ("training.learning_rate_low",),
+      "Adam with learning rate 1e-10: the weights never leave their initialization.", seed_ref="002 example 2")
+def _binary_lr_tiny() -> Built:
+    x, y = _binary_digits()
+    return Built(_binary_model("sigmoid", 1e-10), x[:BATCH], y[:BATCH])
+
+
+@case("binary_lr_huge", "binary", ("training.learning_rate_high",),
+      "Adam with learning rate 1.0: updates overshoot and the model collapses.")
+def _binary_lr_huge() -> Built:
+    x, y = _binary_digits()
+    return Built(_binary_model("sigmoid", 1.0), x[:BATCH], y[:BATCH])
+
+
+@case("binary_shifted_threshold", "binary", ("output.threshold", "output.majority_class"),
+      "A trained classifier whose output bias was shifted by -6: the scores still rank the classes, "
+      "but all fall below 0.5.")
+def _binary_threshold() -> Built:
+    x, y = _binary_digits()
+    model = keras.models.clone_model(_binary_model("sigmoid"))
+    model.set_weights(_binary_model("sigmoid").get_weights())
+    kernel, bias = model.get_layer("output").get_weights()
+    model.get_layer("output").set_weights([kernel, bias - 6.0])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH], y[:BATCH])
+
+
+@case("binary_zero_init", "binary", ("model.weight_init", "gradient.zero", "training.loss_at_prior"),
+      "Every kernel initialized to zero: only the output bias learns, i.e. the class prior.")
+def _binary_zero_init() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    y_skew = (data.digits_vectors()[1][np.random.default_rng(1).permutation(len(x))] >= 3).astype(np.int64)
+    model = mlp(64, (32, 16))
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y_skew[BATCH:], epochs=8), x[:BATCH], y_skew[:BATCH])
+
+
+@case("binary_dead_relu", "binary", ("output.constant", "activation.dead_relu", "activation.collapse",
+                                    "gradient.zero"),
+      "A bad update left the second hidden layer's biases at -50: every ReLU there is dead.")
+def _binary_dead() -> Built:
+    x, y = _binary_digits()
+    model = keras.models.clone_model(_binary_model("sigmoid"))
+    model.set_weights(_binary_model("sigmoid").get_weights())
+    kernel, bias = model.get_layer("dense2").get_weights()
+    model.get_layer("dense2").set_weights([kernel, bias - 50.0])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH], y[:BATCH])
+
+
+# -- the seeds' dense stacks ------------------------------------------------------------------------
+@case("sigmoid_stack_tiny_weights", "dense", ("gradient.vanishing", "model.weight_init"),
+      "Six sigmoid layers whose weights are 0.01 * uniform: gradients vanish before the first layer.",
+      seed_ref="002 example 1")
+def _sigmoid_stack() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    model = mlp(64, (10,) * 6, activation="sigmoid", name="sigmoid_stack")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.random(w.shape).astype(np.float32) * 0.01 if w.ndim > 1 else np.zeros_like(w)
+                       for w in model.get_weights()])
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=2), x[:BATCH], y[:BATCH])
+
+
+@case("sigmoid_saturated", "dense", ("activation.saturation", "model.weight_init"),
+      "Sigmoid layers initialized with std 4: nearly every unit sits in the flat region.")
+def _sigmoid_saturated() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    init = keras.initializers.RandomNormal(stddev=4.0, seed=0)
+    model = mlp(64, (32, 32), activation="sigmoid", kernel_initializer=init, name="saturated")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH] * 4, y[:BATCH])
+
+
+@case("relu_exploding", "dense", ("gradient.exploding", "model.weight_init"),
+      "Eight ReLU layers initialized at 12x the He scale: activations and gradients grow layer by layer.")
+def _relu_exploding() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    init = keras.initializers.VarianceScaling(scale=2.0 * 144, mode="fan_in", distribution="truncated_normal", seed=0)
+    model = mlp(64, (32,) * 8, kernel_initializer=init, name="exploding")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH], y[:BATCH])
+
+
+# -- ImageNet-style heads ------------------------------------------------------------------------------
+def _tiny_imagenet_net(include_top: bool):
+    return keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=include_top,
+                                          weights=None, classes=1000)
+
+
+@case("stale_head", "heads", ("model.stale_head",),
+      "MobileNetV2 built with include_top=True, a new Dense(1) stacked on its 1000-class softmax.",
+      seed_ref="003 example 1")
+def _stale_head() -> Built:
+    seed(0)
+    x, y = _photos()
+    base = _tiny_imagenet_net(True)
+    flat = keras.layers.Flatten(name="flatten")(base.output)
+    out = keras.layers.Dense(1, activation="sigmoid", name="binary")(flat)
+    model = keras.Model(base.input, out, name="stale_head")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH] / 127.5 - 1.0, (y[:BATCH] == 0).astype(np.int64))
+
+
+@case("imagenet_output_binary_labels", "heads", ("output.shape_mismatch", "model.loss_mismatch"),
+      "The 1000-class output fed straight to binary cross-entropy with binary labels.", seed_ref="003")
+def _imagenet_binary() -> Built:
+    seed(0)
+    x, y = _photos()
+    model = _tiny_imagenet_net(True)
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:BATCH] / 127.5 - 1.0, (y[:BATCH] == 0).astype(np.int64))
+
+
+# -- segmentation of coins ------------------------------------------------------------------------------
+@lru_cache(None)
+def _coins(quantile: float):
+    return data.coin_patches(160, 48, quantile)
+
+
+@lru_cache(None)
+def _fcn(quantile: float, epochs: int) -> keras.Model:
+    seed(0)
+    x, m = _coins(quantile)
+    model = fcn((48, 48, 1))
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return fit(model, x[32:], m[32:, ..., None].astype(np.float32), epochs=epochs, batch_size=16)
+
+
+@case("segmentation_healthy", "segmentation", (), "Coins segmented from a brightness threshold, masks 0/1.")
+def _seg_healthy() -> Built:
+    x, m = _coins(0.6)
+    return Built(_fcn(0.6, 12), x[:32], masks=m[:32])
+
+
+@case("segmentation_rare_foreground", "segmentation", ("labels.imbalance", "output.majority_class"),
+      "Only the brightest 1.5% of pixels are foreground; plain cross-entropy learns 'all background'.",
+      seed_ref="004 (imbalance)")
+def _seg_rare() -> Built:
+    x, m = _coins(0.985)
+    return Built(_fcn(0.985, 3), x[:32], masks=m[:32])
+
+
+@case("segmentation_masks_0_255", "segmentation", ("labels.encoding",),
+      "Masks saved as 0/255 PNGs and used as class ids.", seed_ref="004 (label encoding)")
+def _seg_255() -> Built:
+    x, m = _coins(0.6)
+    return Built(_fcn(0.6, 12), x[:32], masks=(m[:32] * 255).astype(np.uint8))
+
+
+@case("segmentation_interpolated_masks", "segmentation", ("labels.encoding",),
+      "Masks resized with bilinear interpolation: edges hold fractional class values.", seed_ref="004 (resizing)")
+def _seg_interpolated() -> Built:
+    x, m = _coins(0.6)
+    small = m[:32, ::2, ::2].astype(np.float32)
+    masks = np.repeat(np.repeat(small, 2, 1), 2, 2)
+    masks[:, 1:-1:2, :] = (masks[:, :-2:2, :] + masks[:, 2::2, :]) / 2  # what bilinear upsampling does
+    return Built(_fcn(0.6, 12), x[:32], masks=masks)
+
+
+@case("segmentation_downsampled_output", "segmentation", ("labels.mask_mismatch",),
+      "The network predicts at half resolution; the masks are at full resolution.")
+def _seg_downsampled() -> Built:
+    seed(0)
+    x, m = _coins(0.6)
+    inputs = keras.Input((48, 48, 1))
+    h = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv1")(inputs)
+    out = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(h)
+    model = keras.Model(inputs, out, name="half_resolution")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(model, x[:32], masks=m[:32])
