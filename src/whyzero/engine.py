@@ -76,6 +76,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     mask_arr = load_masks(masks)
     label_arr = None if label_arr is None else label_arr[:limit]
     mask_arr = None if mask_arr is None else mask_arr[:limit]
+    _check_alignment(batch, label_arr, mask_arr)
     train_ref = load_train_reference(train_inputs, train_stats)
     report("loading", 1.0)
 
@@ -132,6 +133,30 @@ def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
     if batch.dtype.kind not in "fiub":
         raise WhyzeroError(f"Expected a numeric batch. Received: dtype {batch.dtype}")
     return batch
+
+
+def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.ndarray | None) -> None:
+    """Labels and masks must pair one to one with the inputs, masks at the images' size."""
+    if labels is not None and len(labels) != len(batch):
+        raise WhyzeroError(f"Expected one label per input ({len(batch)}). Received: {len(labels)} labels")
+    if masks is None:
+        return
+    if len(masks) != len(batch):
+        raise WhyzeroError(f"Expected one mask per image ({len(batch)}). Received: {len(masks)} masks")
+    if batch.ndim == 4 and (masks.ndim < 3 or tuple(masks.shape[1:3]) != tuple(batch.shape[1:3])):
+        raise WhyzeroError(f"Expected masks of the images' size {tuple(batch.shape[1:3])}. "
+                           f"Received: masks of shape {tuple(masks.shape)}")
+
+
+def _check_label_range(task: Task, ids: np.ndarray | None, labels: np.ndarray | None) -> None:
+    if labels is None or ids is None or task.kind not in ("binary", "multiclass"):
+        return
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        return  # one-hot rows: their width is checked against the output
+    bad = ids[(ids < 0) | (ids >= task.n_classes)]
+    if bad.size:
+        raise WhyzeroError(f"Expected class ids in 0..{task.n_classes - 1} (the model outputs {task.n_classes} "
+                           f"classes). Received: labels with values {np.unique(bad)[:5].tolist()}")
 
 
 def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None) -> Task:
@@ -238,6 +263,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) 
     first = predict(model, batch[:2], 2)
     task = infer_task(first, activation, loss)
     ids = label_ids(task, labels, masks)
+    _check_label_range(task, ids, labels)
     fn, origin = _loss_fn(task, loss)
     loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
     targets, target_source = _gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))

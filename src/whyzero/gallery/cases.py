@@ -160,8 +160,8 @@ def _mobilenet() -> keras.Model:
     features = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
     outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(features)
     model = keras.Model(base.input, outputs, name="mobilenetv2_photos")
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return fit(model, x[BATCH:] / 127.5 - 1.0, y[BATCH:], epochs=3)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:] / 127.5 - 1.0, y[BATCH:], epochs=6)
 
 
 @case("mobilenet_healthy", "applications", (),
@@ -248,7 +248,7 @@ def _binary_lambda() -> Built:
     logits = mlp(64, (32, 16), out_activation=None, name="logits")
     logits.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
     fit(logits, x[BATCH:], y[BATCH:], epochs=5)
-    out = keras.layers.Lambda(lambda t: 1.0 / (1.0 + keras.ops.exp(-t * 100000.0)), output_shape=(1,),
+    out = keras.layers.Lambda(lambda t: 1.0 / (1.0 + __import__("keras").ops.exp(-t * 100000.0)), output_shape=(1,),
                               name="unstable_sigmoid")(logits.output)
     model = keras.Model(logits.input, out, name="unstable_lambda")
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
@@ -308,7 +308,7 @@ def _binary_dead() -> Built:
 
 
 # -- the seeds' dense stacks ------------------------------------------------------------------------
-@case("sigmoid_stack_tiny_weights", "dense", ("gradient.vanishing", "model.weight_init"),
+@case("sigmoid_stack_tiny_weights", "binary", ("gradient.vanishing", "model.weight_init"),
       "Six sigmoid layers whose weights are 0.01 * uniform: gradients vanish before the first layer.",
       seed_ref="002 example 1")
 def _sigmoid_stack() -> Built:
@@ -322,7 +322,7 @@ def _sigmoid_stack() -> Built:
     return Built(fit(model, x[BATCH:], y[BATCH:], epochs=2), x[:BATCH], y[:BATCH])
 
 
-@case("sigmoid_saturated", "dense", ("activation.saturation", "model.weight_init"),
+@case("sigmoid_saturated", "binary", ("activation.saturation", "model.weight_init"),
       "Sigmoid layers initialized with std 4: nearly every unit sits in the flat region.")
 def _sigmoid_saturated() -> Built:
     seed(0)
@@ -333,7 +333,7 @@ def _sigmoid_saturated() -> Built:
     return Built(model, x[:BATCH] * 4, y[:BATCH])
 
 
-@case("relu_exploding", "dense", ("gradient.exploding", "model.weight_init"),
+@case("relu_exploding", "binary", ("gradient.exploding", "model.weight_init"),
       "Eight ReLU layers initialized at 12x the He scale: activations and gradients grow layer by layer.")
 def _relu_exploding() -> Built:
     seed(0)
@@ -350,7 +350,7 @@ def _tiny_imagenet_net(include_top: bool):
                                           weights=None, classes=1000)
 
 
-@case("stale_head", "heads", ("model.stale_head",),
+@case("stale_head", "applications", ("model.stale_head",),
       "MobileNetV2 built with include_top=True, a new Dense(1) stacked on its 1000-class softmax.",
       seed_ref="003 example 1")
 def _stale_head() -> Built:
@@ -364,7 +364,7 @@ def _stale_head() -> Built:
     return Built(model, x[:BATCH] / 127.5 - 1.0, (y[:BATCH] == 0).astype(np.int64))
 
 
-@case("imagenet_output_binary_labels", "heads", ("output.shape_mismatch", "model.loss_mismatch"),
+@case("imagenet_output_binary_labels", "applications", ("output.shape_mismatch", "model.loss_mismatch"),
       "The 1000-class output fed straight to binary cross-entropy with binary labels.", seed_ref="003")
 def _imagenet_binary() -> Built:
     seed(0)

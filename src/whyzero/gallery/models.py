@@ -23,7 +23,8 @@ def cnn_bn(input_shape, classes: int, rescale: float | None = None) -> keras.Mod
     x = keras.layers.Conv2D(32, 3, padding="same", name="conv2")(x)
     x = keras.layers.BatchNormalization(momentum=0.9, name="bn2")(x)
     x = keras.layers.ReLU(name="relu2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="cnn_bn")
 

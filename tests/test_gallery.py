@@ -1,0 +1,104 @@
+"""Every gallery case: the symptom on the built model first, then the diagnosis."""
+
+import numpy as np
+import pytest
+
+from conftest import predictions
+from whyzero import gallery
+from whyzero.causes import CAUSES
+
+TWINS = {c.family: c.name for c in gallery.CASES.values() if c.healthy}
+
+
+def relative_spread(pred):
+    flat = pred.reshape(len(pred), -1)
+    return float(np.max(np.std(flat, 0)) / max(np.sqrt(np.mean(flat**2)), 1e-12))
+
+
+def predicted_classes(pred):
+    flat = pred.reshape(len(pred), -1)
+    return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+
+
+def accuracy(model, built):
+    return float(np.mean(predicted_classes(predictions(model, built.inputs)) == built.labels))
+
+
+def twin_accuracy(built_cases, name):
+    twin = built_cases(TWINS[gallery.get(name).family])
+    return accuracy(twin.model, twin)
+
+
+def collapsed_vs_twin(margin):
+    return lambda b, pred, twin_acc: float(np.mean(predicted_classes(pred) == b.labels)) <= twin_acc - margin
+
+
+constant = lambda b, pred, twin_acc: relative_spread(pred) < 2e-2  # noqa: E731
+one_class = lambda b, pred, twin_acc: np.bincount(predicted_classes(pred)).max() / len(pred) >= 0.95  # noqa: E731
+
+# The symptom each broken case must show before its diagnosis is asserted.
+SYMPTOMS = {
+    "digits_wrong_normalization": collapsed_vs_twin(0.5),
+    "digits_uint8": collapsed_vs_twin(0.5),
+    "digits_blank_loader": constant,
+    "rescaling_double": collapsed_vs_twin(0.5),
+    "photos_bgr": collapsed_vs_twin(0.3),
+    "mobilenet_raw_pixels": constant,
+    "tabular_unscaled": collapsed_vs_twin(0.1),
+    "binary_no_activation": lambda b, pred, t: pred.min() < 0 or pred.max() > 1,
+    "binary_unstable_lambda": lambda b, pred, t: np.mean((pred == 0) | (pred == 1)) > 0.9,
+    "binary_lr_tiny": collapsed_vs_twin(0.2),
+    "binary_lr_huge": constant,
+    "binary_shifted_threshold": one_class,
+    "binary_zero_init": constant,
+    "binary_dead_relu": constant,
+    "sigmoid_stack_tiny_weights": constant,
+    "sigmoid_saturated": one_class,
+    "relu_exploding": lambda b, pred, t: np.mean((pred == 0) | (pred == 1)) > 0.5,
+    "stale_head": constant,
+    "imagenet_output_binary_labels": lambda b, pred, t: pred.shape[1] == 1000 and constant(b, pred, t),
+    "segmentation_rare_foreground": lambda b, pred, t: np.mean(pred > 0.5) < 0.2 * np.mean(b.masks > 0),
+    "segmentation_masks_0_255": lambda b, pred, t: set(np.unique(b.masks).tolist()) == {0, 255},
+    "segmentation_interpolated_masks": lambda b, pred, t: np.any(np.round(b.masks) != b.masks),
+    "segmentation_downsampled_output": lambda b, pred, t: pred.shape[1:3] != b.masks.shape[1:3],
+}
+
+
+def test_every_cause_has_a_case():
+    exhibited = {c for case in gallery.CASES.values() for c in case.causes}
+    assert set(CAUSES) - exhibited == set()
+
+
+def test_every_family_has_a_healthy_twin():
+    families = {c.family for c in gallery.CASES.values()}
+    assert families == set(TWINS)
+
+
+def test_every_broken_case_has_a_symptom():
+    broken = {c.name for c in gallery.CASES.values() if not c.healthy}
+    assert broken == set(SYMPTOMS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c.name for c in gallery.CASES.values() if not c.healthy])
+def test_broken_case_shows_symptom_then_its_causes(name, built_cases, diagnosed):
+    built = built_cases(name)
+    pred = predictions(built.model, built.inputs)
+    labelled = built.labels is not None
+    twin_acc = twin_accuracy(built_cases, name) if labelled else None
+    assert SYMPTOMS[name](built, pred, twin_acc), f"{name} does not show its symptom"
+    diagnosis = diagnosed(name)
+    missing = set(gallery.get(name).causes) - diagnosis.causes("warning")
+    assert not missing, f"{name}: not found {missing}; found {[(f.cause, f.severity) for f in diagnosis.findings]}"
+    assert not diagnosis.errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c.name for c in gallery.CASES.values() if c.healthy])
+def test_healthy_twin_is_clean(name, built_cases, diagnosed):
+    built = built_cases(name)
+    if built.labels is not None:
+        assert accuracy(built.model, built) >= 0.75
+    diagnosis = diagnosed(name)
+    assert diagnosis.is_clean, [(f.cause, f.severity, f.title) for f in diagnosis.findings]
+    assert not diagnosis.errors
