@@ -1,14 +1,10 @@
 """whyzero: find out why a Keras model predicts zero, or one constant thing."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from whyzero._quiet import import_tensorflow_quietly
 
 __version__ = "0.1.0"
 
-import tensorflow as _tf  # noqa: E402
-
-_tf.get_logger().setLevel("ERROR")  # retracing chatter is not for users
+import_tensorflow_quietly()
 
 from whyzero.diagnosis import Diagnosis, Finding  # noqa: E402
 from whyzero.engine import diagnose  # noqa: E402

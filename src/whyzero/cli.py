@@ -63,7 +63,8 @@ def _progress(quiet: bool):
     def report(stage: str, fraction: float) -> None:
         if quiet:
             return
-        if stage != last["stage"] or fraction >= 1.0:
+        starting = stage != last["stage"] and stage != "loading"  # a failed load prints only its reason
+        if starting or fraction >= 1.0:
             print(f"[{time.monotonic() - start:6.1f}s] {stage} {fraction:4.0%}", file=sys.stderr)
             last["stage"] = stage
 

@@ -8,6 +8,7 @@ from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import check
 from whyzero.context import Context
 from whyzero.diagnosis import Finding
+from whyzero.probes.summary import ONE_TOLERANCE
 
 # Predictions whose std across samples is below this fraction of their magnitude are constant.
 CONSTANT_RELATIVE_SPREAD = 1e-3
@@ -65,15 +66,16 @@ def saturated(ctx: Context) -> list[Finding]:
     if not ctx.task.probabilities:
         return []
     out = _per_sample(ctx)
-    pinned_values = (out == 0.0) | (out == 1.0)
-    pinned = pinned_values.all(axis=1) if out.shape[1] == 1 else (out == 1.0).any(axis=1)
+    at_one = np.abs(out - 1.0) <= ONE_TOLERANCE
+    pinned_values = (out == 0.0) | at_one
+    pinned = pinned_values.all(axis=1) if out.shape[1] == 1 else at_one.any(axis=1)
     if ctx.task.kind == "segmentation":
         pinned = pinned_values.mean(axis=1) > 0.5
     share = float(pinned.mean())
     if share < SATURATED_SAMPLES_WARNING:
         return []
     evidence = {"pinned_sample_share": share, "exact_zero_share": float((out == 0).mean()),
-                "exact_one_share": float((out == 1).mean())}
+                "exact_one_share": float(at_one.mean())}
     ids = ctx.label_ids
     if ids is not None and ctx.task.kind in ("binary", "multiclass") and len(ids) == len(out):
         predicted = (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)

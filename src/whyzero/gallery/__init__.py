@@ -1,7 +1,7 @@
 """A gallery of real broken models, one or more for every cause, each family with a healthy twin.
 
     from whyzero import gallery
-    built = gallery.build("digits_wrong_normalization")
+    built = gallery.build("photos_wrong_normalization")
     whyzero.diagnose(built.model, built.inputs, labels=built.labels)
 
 Built cases are cached on disk (``WHYZERO_CACHE_DIR``); a second build loads them.
@@ -21,7 +21,7 @@ from whyzero.errors import WhyzeroError
 from whyzero.gallery.cases import CASES, Built, Case
 
 # Bump when a case's construction changes, so caches rebuild.
-GALLERY_VERSION = 1
+GALLERY_VERSION = 2
 _ARRAYS = ("inputs", "labels", "masks", "train_inputs")
 
 

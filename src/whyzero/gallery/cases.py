@@ -76,21 +76,6 @@ def _digits_healthy() -> Built:
     return Built(_digits_cnn(), x[:BATCH] / 255.0, y[:BATCH])
 
 
-@case("digits_wrong_normalization", "preprocessing", ("input.range_mismatch",),
-      "Trained on x / 255, fed (x - 100) / 10 at inference; no training data is given, the "
-      "BatchNorm layers' memory shows it.", seed_ref="000 example 1")
-def _digits_wrong_normalization() -> Built:
-    x, y = _digits()
-    return Built(_digits_cnn(), ((x[:BATCH] - 100.0) / 10.0).astype(np.float32), y[:BATCH])
-
-
-@case("digits_uint8", "preprocessing", ("input.dtype_mismatch", "input.range_mismatch"),
-      "Trained on x / 255, fed the raw uint8 pixels.", seed_ref="000 (dtype)")
-def _digits_uint8() -> Built:
-    x, y = _digits()
-    return Built(_digits_cnn(), x[:BATCH].round().astype(np.uint8), y[:BATCH])
-
-
 @case("digits_blank_loader", "preprocessing", ("input.invalid_values", "output.constant"),
       "A broken loader returns all-black images.")
 def _digits_blank() -> Built:
@@ -136,13 +121,28 @@ def _photo_cnn() -> keras.Model:
     return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=4)
 
 
-@case("photos_healthy", "colour", (), "A CNN telling three scikit-image photos apart, fed RGB / 255.")
+@case("photos_healthy", "photos", (), "A CNN telling three scikit-image photos apart, fed RGB / 255.")
 def _photos_healthy() -> Built:
     x, y = _photos()
     return Built(_photo_cnn(), x[:BATCH] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
 
 
-@case("photos_bgr", "colour", ("input.channel_order",), "Trained on RGB, fed BGR (an OpenCV loader).")
+@case("photos_wrong_normalization", "photos", ("input.range_mismatch",),
+      "Trained on x / 255, fed (x - 100) / 10 at inference; no training data is given, the "
+      "BatchNorm layers' memory shows it.", seed_ref="000 example 1")
+def _photos_wrong_normalization() -> Built:
+    x, y = _photos()
+    return Built(_photo_cnn(), ((x[:BATCH] - 100.0) / 10.0).astype(np.float32), y[:BATCH])
+
+
+@case("photos_uint8", "photos", ("input.dtype_mismatch", "input.range_mismatch"),
+      "Trained on x / 255, fed the raw uint8 pixels.", seed_ref="000 (dtype)")
+def _photos_uint8() -> Built:
+    x, y = _photos()
+    return Built(_photo_cnn(), x[:BATCH].round().astype(np.uint8), y[:BATCH])
+
+
+@case("photos_bgr", "photos", ("input.channel_order",), "Trained on RGB, fed BGR (an OpenCV loader).")
 def _photos_bgr() -> Built:
     x, y = _photos()
     return Built(_photo_cnn(), x[:BATCH, ..., ::-1] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
@@ -188,7 +188,7 @@ def _cancer():
 
 def _cancer_model(x: np.ndarray, y: np.ndarray) -> keras.Model:
     seed(0)
-    model = mlp(x.shape[1], (16, 8))
+    model = mlp(x.shape[1], (16, 8), activation="sigmoid")
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
     return fit(model, x[BATCH:], y[BATCH:], epochs=10)
 

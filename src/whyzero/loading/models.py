@@ -95,6 +95,8 @@ def _load_savedmodel(path: Path, digest: str, trust_model: bool) -> LoadedModel:
 
         model = tf_keras.models.load_model(path, compile=True, safe_mode=not trust_model) \
             if _accepts_safe_mode(tf_keras) else tf_keras.models.load_model(path, compile=True)
+        if not isinstance(model, tf_keras.Model):
+            raise TypeError("the SavedModel holds no Keras model")
         return LoadedModel(model, path.name, digest, str(path),
                            notes=["loaded as a Keras-2 SavedModel through tf_keras"])
     except Exception as keras_err:  # noqa: BLE001 - fall back to the inference function

@@ -21,6 +21,9 @@ _POSITIVE = 10.0 ** np.linspace(LOG10_MIN, LOG10_MAX, (LOG10_MAX - LOG10_MIN) * 
 BOUNDARIES = np.concatenate([-_POSITIVE[::-1], [0.0], _POSITIVE])
 N_BINS = len(BOUNDARIES) + 1
 # For plots: the open end bins drawn one decade wide.
+# Values within two float32 steps of 1.0 count as pinned at 1: 1 / (1 + exp(-big)) often lands on
+# 0.99999994 rather than 1.0 exactly.
+ONE_TOLERANCE = 1.2e-7
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
 
 
@@ -65,7 +68,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         "inf": count(tf.math.is_inf(x)),
         "zero": count(tf.equal(x, 0.0)),
         "negative": count(tf.less(x, 0.0)),
-        "one": count(tf.equal(x, 1.0)),
+        "one": count(tf.less_equal(tf.abs(x - 1.0), ONE_TOLERANCE)),
         "sum": tf.reduce_sum(tf.cast(clean, tf.float64)),
         "sumsq": tf.reduce_sum(tf.square(tf.cast(clean, tf.float64))),
         "min": tf.reduce_min(tf.where(finite, x, np.inf)),

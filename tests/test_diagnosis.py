@@ -1,0 +1,53 @@
+"""The Diagnosis document: validation, ranking, exact JSON round trip."""
+
+import json
+
+import numpy as np
+import pytest
+
+from whyzero.causes import CAUSES
+from whyzero.checks import covered_causes
+from whyzero.diagnosis import Diagnosis, Finding
+
+
+def test_unknown_cause_is_refused():
+    with pytest.raises(KeyError, match="Received: 'output.zero'"):
+        Finding("output.zero", "critical", "x")
+
+
+def test_symptom_ranks_first_within_a_severity():
+    d = Diagnosis(model={}, inputs={}, findings=[
+        Finding("input.range_mismatch", "critical", "a"), Finding("labels.imbalance", "warning", "b"),
+        Finding("output.constant", "critical", "c"), Finding("input.dtype_mismatch", "info", "d")])
+    assert [f.cause for f in d.findings] == ["output.constant", "input.range_mismatch", "labels.imbalance",
+                                              "input.dtype_mismatch"]
+    assert d.causes() == {"output.constant", "input.range_mismatch", "labels.imbalance"}
+
+
+def test_numpy_and_non_finite_values_are_cleaned():
+    f = Finding("output.constant", "critical", "t", {"a": np.float32(1.5), "b": np.array([1, 2]), "c": float("nan")})
+    assert f.evidence == {"a": 1.5, "b": [1, 2], "c": None}
+
+
+def test_every_cause_has_a_check():
+    assert covered_causes() == set(CAUSES)
+
+
+def test_round_trip_of_a_real_diagnosis_is_exact(diagnosed):
+    d = diagnosed("photos_wrong_normalization")
+    text = d.to_json()
+    again = Diagnosis.from_json(text)
+    assert again == d
+    assert again.to_json() == text
+    data = json.loads(text)
+    finding = data["findings"][0]
+    assert {"cause", "severity", "panel", "title", "evidence", "fix", "layer"} <= set(finding)
+
+
+def test_taxonomy_matches_causes_md():
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "shared" / "CAUSES.md"
+    ids = re.findall(r"^\| `([a-z_.]+)` \|", doc.read_text(), re.M) if doc.exists() else sorted(CAUSES)
+    assert set(ids) == set(CAUSES)

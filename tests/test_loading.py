@@ -1,0 +1,127 @@
+"""Loading every supported format, and one-line errors for what cannot be used."""
+
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import whyzero
+from whyzero.errors import UnsafeModelError, WhyzeroError
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.fixture()
+def batch():
+    return np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 3)).astype(np.float32)
+
+
+def test_keras_and_h5_files_keep_loss_and_learning_rate(small_model, batch, tmp_path):
+    for name in ("m.keras", "m.h5"):
+        small_model.save(tmp_path / name)
+        d = whyzero.diagnose(str(tmp_path / name), batch)
+        assert d.model["loss"]["name"] == "sparse_categorical_crossentropy"
+        assert d.model["optimizer"]["learning_rate"] == pytest.approx(0.01)
+        assert len(d.model["layers"]) == 3 and d.model["hash"]
+
+
+def test_keras2_savedmodel_directory_and_zip_load_with_layers(batch, tmp_path):
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer((8, 8, 3)), tf_keras.layers.Flatten(),
+                                 tf_keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.save(tmp_path / "sm", save_format="tf")
+    d = whyzero.diagnose(str(tmp_path / "sm"), batch)
+    assert d.model["has_layers"] and len(d.model["layers"]) == 2
+    with zipfile.ZipFile(tmp_path / "sm.zip", "w") as z:
+        for f in (tmp_path / "sm").rglob("*"):
+            z.write(f, f.relative_to(tmp_path))
+    assert whyzero.diagnose(str(tmp_path / "sm.zip"), batch).model["name"] == "sm"
+
+
+def test_inference_only_savedmodel_is_diagnosed_on_outputs(batch, tmp_path):
+    import tensorflow as tf
+
+    class Flat(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32)])
+        def __call__(self, x):
+            return {"out": tf.zeros([tf.shape(x)[0], 1]) + 0.2}
+
+    module = Flat()
+    tf.saved_model.save(module, str(tmp_path / "fn"), signatures=module.__call__)
+    d = whyzero.diagnose(str(tmp_path / "fn"), batch)
+    assert not d.model["has_layers"]
+    assert "output.constant" in d.causes()
+    assert any("inference function" in n for n in d.notes)
+
+
+def test_lambda_model_needs_trust(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t * 2, output_shape=(4,))])
+    model.save(tmp_path / "lam.keras")
+    with pytest.raises(UnsafeModelError, match="trust_model=True.*Received: lam.keras"):
+        whyzero.diagnose(str(tmp_path / "lam.keras"), np.ones((4, 4), np.float32))
+    d = whyzero.diagnose(str(tmp_path / "lam.keras"), np.ones((4, 4), np.float32), trust_model=True)
+    assert d.inputs["samples"] == 4
+
+
+@pytest.mark.parametrize("content", [b"not a model", b"PK\x03\x04truncated"])
+def test_corrupt_model_file(tmp_path, content, batch):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(content)
+    with pytest.raises(WhyzeroError, match="Received: broken.keras"):
+        whyzero.diagnose(str(path), batch)
+
+
+def test_truncated_keras_file(small_model, tmp_path, batch):
+    small_model.save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WhyzeroError, match="cut.keras"):
+        whyzero.diagnose(str(tmp_path / "cut.keras"), batch)
+
+
+def test_batch_of_wrong_shape(small_model):
+    with pytest.raises(WhyzeroError, match=r"takes inputs of shape \(None, 8, 8, 3\); the batch has shape \(4, 9, 9, 3\)"):
+        whyzero.diagnose(small_model, np.zeros((4, 9, 9, 3), np.float32))
+
+
+def test_masks_that_do_not_match(small_model, batch):
+    with pytest.raises(WhyzeroError, match="one mask per image \\(16\\). Received: 3 masks"):
+        whyzero.diagnose(small_model, batch, masks=np.zeros((3, 8, 8)))
+    with pytest.raises(WhyzeroError, match="images' size \\(8, 8\\)"):
+        whyzero.diagnose(small_model, batch, masks=np.zeros((16, 4, 4)))
+
+
+def test_labels_outside_the_models_classes(small_model, batch):
+    with pytest.raises(WhyzeroError, match=r"class ids in 0..2 .* values \[7\]"):
+        whyzero.diagnose(small_model, batch, labels=np.array([0, 1] * 7 + [7, 7]))
+
+
+def test_images_folder_with_an_unreadable_file(small_model, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "9.png").write_bytes(b"garbage")
+    d = whyzero.diagnose(small_model, str(folder), preprocess="unit")
+    assert d.inputs["samples"] == 5
+    assert d.inputs["skipped"] == ["9.png (UnidentifiedImageError)"]
+    assert any("resized from [(20, 20)] to (8, 8)" in n for n in d.notes)
+    assert d.summaries["inputs"]["table"][0]["max"] <= 1.0
+
+
+def test_unknown_preprocessing(small_model, tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(WhyzeroError, match="Received: 'imagenet'"):
+        whyzero.diagnose(small_model, str(tmp_path / "a.png"), preprocess="imagenet")

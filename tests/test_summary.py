@@ -1,0 +1,85 @@
+"""Streaming summaries: merging chunks gives the same numbers as one pass."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from whyzero.checks.outputs import best_threshold, roc_auc
+from whyzero.probes.inputs import InputStats
+from whyzero.probes.summary import BOUNDARIES, N_BINS, ValueSummary, tensor_summary
+
+
+def summarize(x, **kw):
+    s = ValueSummary()
+    s.update({k: v.numpy() for k, v in tensor_summary(tf.constant(x), **kw).items()})
+    return s
+
+
+def test_summary_counts_on_a_literal():
+    x = np.array([[0.0, 1.0, -2.0], [0.0, 3.0, np.nan]], np.float32)
+    s = summarize(x)
+    assert (s.n, s.nan, s.zero, s.negative, s.one) == (6, 1, 2, 1, 1)
+    assert s.mean == pytest.approx(2.0 / 5)
+    assert (s.min, s.max) == (-2.0, 3.0)
+    assert s.hist.sum() == 6 and s.hist.size == N_BINS
+    # units 0 (0, 0) and 2 (-2, NaN) never exceeded 0; unit 1 did
+    assert s.never_active_share == pytest.approx(2 / 3)
+
+
+def test_chunks_merge_to_the_whole():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6, 6, 4)).astype(np.float32)
+    whole = summarize(x)
+    merged = ValueSummary()
+    for part in np.split(x, 4):
+        merged.update(summarize(part).as_part())
+    assert np.array_equal(whole.hist, merged.hist)
+    assert merged.mean == pytest.approx(whole.mean, rel=1e-6)
+    assert merged.std == pytest.approx(whole.std, rel=1e-6)
+    assert merged.spread_across_samples == pytest.approx(whole.spread_across_samples, rel=1e-6)
+    assert np.array_equal(whole.unit_max, merged.unit_max)
+
+
+def test_collapsed_layer_has_zero_relative_spread():
+    x = np.tile(np.arange(8, dtype=np.float32), (10, 1))
+    assert summarize(x).relative_spread == 0.0
+
+
+def test_flat_region_counts():
+    x = np.array([[0.001, 0.5, 0.999]], np.float32)
+    assert summarize(x, flat_low=0.0067, flat_high=0.9933).flat == 2
+
+
+def test_histogram_edges_are_fixed_and_symmetric():
+    assert np.allclose(BOUNDARIES, -BOUNDARIES[::-1])
+    assert 0.0 in BOUNDARIES
+
+
+def test_input_stats_merge_and_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, size=(20, 8, 8, 3)).astype(np.float32)
+    whole = InputStats.of(x)
+    parts = InputStats()
+    for part in np.split(x, 5):
+        parts.update(part)
+    assert np.allclose(whole.mean, x.reshape(-1, 3).mean(0))
+    assert np.allclose(whole.std, x.reshape(-1, 3).std(0), rtol=1e-6)
+    assert np.allclose(parts.mean, whole.mean) and np.array_equal(parts.hist, whole.hist)
+    whole.save(tmp_path / "s.json")
+    loaded = InputStats.load(tmp_path / "s.json")
+    assert np.allclose(loaded.mean, whole.mean) and loaded.shape == [8, 8, 3]
+
+
+def test_input_stats_from_dataset():
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(20))).batch(4)
+    stats = InputStats.from_dataset(ds)
+    assert stats.samples == 20 and np.allclose(stats.mean, x.mean(0))
+
+
+def test_roc_auc_and_threshold():
+    scores = np.array([0.01, 0.02, 0.03, 0.04])
+    truth = np.array([0, 0, 1, 1])
+    assert roc_auc(scores, truth) == 1.0
+    cut, balanced = best_threshold(scores, truth)
+    assert cut == 0.03 and balanced == 1.0
