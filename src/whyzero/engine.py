@@ -61,7 +61,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     """
     report = progress or (lambda stage, fraction: None)
     report("loading", 0.0)
-    loaded = load_model(model, trust_model=trust_model)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model)
     size, channels = _image_geometry(loaded)
     batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
     batch = _check_batch(batch_in.array, loaded)

@@ -82,6 +82,12 @@ def saturated(ctx: Context) -> list[Finding]:
         accuracy = float(np.mean(predicted[pinned] == ids[pinned])) if pinned.any() else 1.0
         evidence["pinned_accuracy"] = accuracy
         if accuracy >= PINNED_ACCURACY_OK:
+            # a sigmoid lands on exactly 0/1 only past |logit| ~ 17: right, but no gradient flows back
+            if out.shape[1] == 1 and share >= SATURATED_SAMPLES_CRITICAL:
+                return [Finding("output.saturated", WARNING,
+                                f"{share:.0%} of the predictions are pinned at exactly 0 or 1 (mostly right, but "
+                                "no gradient flows through them and any error costs an infinite loss)", evidence,
+                                "Compute the loss from logits (from_logits=True) and use a stable sigmoid.")]
             return []
     elif share < 1.0 and ctx.task.kind != "segmentation":
         return []  # without labels only a batch that is entirely pinned is a finding

@@ -1,0 +1,36 @@
+"""Inputs: the batch against the training reference or the model's memory; the preprocessing what-if."""
+
+import pandas as pd
+import streamlit as st
+
+from whyzero import figures
+from whyzero.ui import render, state
+
+d = state.ensure_diagnosis()
+render.header(d, "Inputs")
+render.flags(d, "inputs")
+s = d.summaries["inputs"]
+render.figure(figures.input_histograms(d), d, "input_histograms")
+left, right = st.columns(2)
+left.subheader("Batch statistics")
+left.dataframe(pd.DataFrame(s["table"]), hide_index=True)
+if s.get("train_table"):
+    right.subheader("Training statistics")
+    right.dataframe(pd.DataFrame(s["train_table"]), hide_index=True)
+else:
+    right.info(f"No training reference given. Compared with: {s.get('memory_source') or 'nothing the model holds'}.")
+right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
+              f"constant samples {s['constant_samples']}")
+if s.get("batchnorm"):
+    render.figure(figures.batchnorm_memory(d), d, "batchnorm_memory")
+if s.get("whatif"):
+    w = s["whatif"]
+    st.subheader("Preprocessing what-if")
+    st.caption(f"Raw pixels recovered: {w['raw_from']}. Best match: **{w['best']}**.")
+    render.figure(figures.preprocessing_whatif(d), d, "preprocessing_whatif")
+    table = pd.DataFrame([{k: c[k] for k in ("name", "score", "output_mean", "output_spread", "top_class_share")}
+                          for c in w["candidates"]])
+    st.dataframe(table.rename(columns={"score": "distance to memory"}), hide_index=True)
+if s.get("thumbnails"):
+    st.subheader("Samples as the model sees them (min-max scaled for display)")
+    render.image_grid(s["thumbnails"])

@@ -1,0 +1,229 @@
+"""Plotly figures drawn from a ``Diagnosis`` alone: one place makes each figure, for pages and reports.
+
+Every figure is titled with the model's name and has labelled axes; magnitudes that span decades
+are on log axes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from whyzero.diagnosis import Diagnosis
+
+SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4", "ok": "#2ca02c"}
+TEMPLATE = "plotly_white"
+UPDATE_BAND = (1e-5, 1e-1)
+
+
+def _layout(fig: go.Figure, d: Diagnosis, title: str, x: str, y: str, **kw: Any) -> go.Figure:
+    fig.update_layout(title=f"{title} — {d.model['name']}", xaxis_title=x, yaxis_title=y, template=TEMPLATE,
+                      margin={"l": 60, "r": 20, "t": 60, "b": 60}, legend={"orientation": "h", "y": -0.25}, **kw)
+    return fig
+
+
+def _edge_labels(edges: list[float]) -> list[str]:
+    def fmt(v: float) -> str:
+        if v == 0:
+            return "0"
+        exponent = int(np.round(np.log10(abs(v))))
+        return ("-" if v < 0 else "") + f"1e{exponent}"
+
+    return [fmt(v) for v in edges]
+
+
+def _symlog_axis(fig: go.Figure, d: Diagnosis, axis: str = "xaxis") -> None:
+    """Bins on the fixed symmetric log grid are drawn by index; ticks name every other decade."""
+    edges = d.model["histogram_edges"]
+    ticks = [i for i, e in enumerate(edges) if e == 0 or abs(np.log10(abs(e))) % 2 == 0 and
+             float(np.log10(abs(e))).is_integer()]
+    fig.update_layout(**{axis: {"tickmode": "array", "tickvals": [t - 0.5 for t in ticks],
+                                "ticktext": _edge_labels([edges[t] for t in ticks])}})
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def input_histograms(d: Diagnosis) -> go.Figure:
+    s = d.summaries["inputs"]
+    fig = go.Figure()
+    names = ["R", "G", "B"] if len(s["hist"]) == 3 else [f"ch {i}" for i in range(len(s["hist"]))]
+    for i, counts in enumerate(s["hist"][:8]):
+        share = np.asarray(counts) / max(sum(counts), 1)
+        fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75)
+    for i, counts in enumerate((s.get("train_hist") or [])[:8]):
+        share = np.asarray(counts) / max(sum(counts), 1)
+        fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
+                        line={"dash": "dash"})
+    fig.update_layout(barmode="overlay")
+    _symlog_axis(fig, d)
+    return _layout(fig, d, "Input values per channel (batch vs training)", "value (symmetric log bins)",
+                   "share of values")
+
+
+def batchnorm_memory(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["inputs"].get("batchnorm") or []
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
+    fig.add_bar(x=names, y=[abs(r["log10_var_ratio"]) for r in rows], name="|log10 variance ratio|")
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text="1 std / 1 decade")
+    return _layout(fig, d, "Batch vs what BatchNorm layers remember", "BatchNormalization layer",
+                   "distance (0 = matches training)", barmode="group")
+
+
+def preprocessing_whatif(d: Diagnosis) -> go.Figure:
+    w = d.summaries["inputs"].get("whatif") or {"candidates": []}
+    rows = [c for c in w["candidates"] if c["score"] is not None]
+    colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
+    fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],
+                           marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
+                           textposition="outside"))
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, f"Which preprocessing matches the {w.get('source', 'memory')}", "preprocessing",
+                   "distance to memory (log)")
+
+
+# -- model --------------------------------------------------------------------------------------
+def weight_scale(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["model"]["weights"]
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(x=names, y=[r["expected_high"] for r in rows], mode="lines", line={"width": 0},
+                    showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=names, y=[r["expected_low"] for r in rows], mode="lines", line={"width": 0},
+                    fill="tonexty", fillcolor="rgba(44,160,44,0.2)", name="Glorot..He std")
+    fig.add_scatter(x=names, y=[max(r["std"], 1e-12) for r in rows], mode="markers+lines", name="kernel std")
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Kernel scale per layer vs Glorot/He", "layer", "std (log)")
+
+
+# -- activations -----------------------------------------------------------------------------------
+def activation_heatmap(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["activations"]
+    counts = np.asarray([r["hist"] for r in rows], np.float64)
+    fig = go.Figure(go.Heatmap(z=np.log10(counts + 1), y=[r["layer"] for r in rows],
+                               x=list(range(counts.shape[1] if counts.size else 0)),
+                               colorbar={"title": "log10(count+1)"}, colorscale="Viridis"))
+    _symlog_axis(fig, d)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, d, "Activation values, every layer", "value (symmetric log bins)", "layer (input at top)",
+                   height=max(400, 18 * len(rows)))
+
+
+def activation_shares(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["activations"]
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[r["never_active_share"] if r["activation"] in ("relu", "relu6") else 0 for r in rows],
+                name="ReLU units never active")
+    fig.add_bar(x=names, y=[r["flat_share"] for r in rows], name="sigmoid/tanh saturated")
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="flag at 50%")
+    return _layout(fig, d, "Dead and saturated units per layer", "layer", "share", barmode="group",
+                   yaxis_range=[0, 1.05])
+
+
+def activation_spread(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["activations"]
+    fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows],
+                               y=[max(r["relative_spread"] or 0, 1e-9) for r in rows], mode="lines+markers"))
+    fig.add_hline(y=1e-3, line_dash="dot", annotation_text="collapsed below 1e-3")
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Spread across samples per layer (where the input stops mattering)", "layer",
+                   "relative spread (log)")
+
+
+def layer_histogram(d: Diagnosis, layer: str) -> go.Figure:
+    row = next(r for r in d.summaries["activations"] if r["layer"] == layer)
+    fig = go.Figure(go.Bar(x=list(range(len(row["hist"]))), y=row["hist"]))
+    fig.update_yaxes(type="log")
+    _symlog_axis(fig, d)
+    return _layout(fig, d, f"Activation values of '{layer}'", "value (symmetric log bins)", "count (log)")
+
+
+# -- gradients -----------------------------------------------------------------------------------
+def gradient_norms(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["gradients"]["rows"]
+    names = [r["layer"] for r in rows]
+    fig = go.Figure(go.Scatter(x=names, y=[max(r["grad_norm"] or 0, 1e-30) for r in rows], mode="lines+markers",
+                               name="‖gradient‖"))
+    bad = [r for r in rows if r["nonfinite"]]
+    if bad:
+        fig.add_scatter(x=[r["layer"] for r in bad], y=[1.0] * len(bad), mode="markers", name="NaN / Inf",
+                        marker={"symbol": "x", "size": 14, "color": SEVERITY_COLOURS["critical"]})
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Gradient norm per layer, input to output", "layer", "‖gradient‖ (log)")
+
+
+def update_ratios(d: Diagnosis) -> go.Figure:
+    rows = [r for r in d.summaries["gradients"]["rows"] if r["update_ratio"] is not None]
+    fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows], y=[max(r["update_ratio"], 1e-30) for r in rows],
+                               mode="lines+markers", name="lr·update / ‖w‖"))
+    fig.add_hrect(y0=UPDATE_BAND[0], y1=UPDATE_BAND[1], fillcolor="rgba(44,160,44,0.15)", line_width=0,
+                  annotation_text="healthy band")
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Update size relative to the weights, per step", "layer", "update / weight (log)")
+
+
+# -- outputs -------------------------------------------------------------------------------------
+def output_distribution(d: Diagnosis) -> go.Figure:
+    s = d.summaries["outputs"]
+    edges = np.asarray(s["edges"])
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=s["hist"], width=np.diff(edges)))
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Output values", "output value", "count (log)")
+
+
+def class_shares(d: Diagnosis) -> go.Figure:
+    s = d.summaries["outputs"]
+    fig = go.Figure()
+    k = len(s.get("predicted_shares", []))
+    fig.add_bar(x=list(range(k)), y=s.get("predicted_shares", []), name="predicted")
+    if s.get("true_shares"):
+        fig.add_bar(x=list(range(k)), y=s["true_shares"], name="labels")
+    return _layout(fig, d, "Predicted vs true class shares", "class", "share", barmode="group")
+
+
+def threshold_sweep(d: Diagnosis) -> go.Figure | None:
+    s = d.summaries["outputs"]
+    if "scores" not in s or "labels" not in s:
+        return None
+    scores, labels = np.asarray(s["scores"]), np.asarray(s["labels"])
+    cuts = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 50)), [0.5]]))
+    balanced = [(np.mean(scores[labels == 1] >= c) + np.mean(scores[labels == 0] < c)) / 2 for c in cuts]
+    fig = go.Figure(go.Scatter(x=cuts, y=balanced, mode="lines+markers"))
+    fig.add_vline(x=0.5, line_dash="dot", annotation_text="0.5")
+    return _layout(fig, d, "Balanced accuracy by decision threshold", "threshold on the score", "balanced accuracy")
+
+
+def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
+    found = d.find("training.loss_at_prior")
+    s = d.summaries["outputs"]
+    if not found and s.get("loss") is None:
+        return None
+    ev = found[0].evidence if found else {"loss": s["loss"]}
+    fig = go.Figure(go.Bar(x=[k for k in ("loss", "prior_entropy") if k in ev],
+                           y=[ev[k] for k in ("loss", "prior_entropy") if k in ev]))
+    return _layout(fig, d, "Loss vs the entropy of the label prior", "", "nats")
+
+
+# -- labels and masks ----------------------------------------------------------------------------
+def label_shares(d: Diagnosis) -> go.Figure:
+    s = d.summaries["labels"]
+    shares = s.get("class_shares") or s.get("value_shares", [])
+    xs = list(range(len(shares))) if s.get("class_shares") else s.get("unique_values", [])
+    fig = go.Figure(go.Bar(x=[str(x) for x in xs], y=shares))
+    return _layout(fig, d, f"{'Pixel' if s.get('kind') == 'masks' else 'Label'} share per class", "class (value)",
+                   "share")
+
+
+def foreground_per_image(d: Diagnosis) -> go.Figure | None:
+    s = d.summaries["labels"]
+    if "foreground_share_per_image" not in s:
+        return None
+    fig = go.Figure()
+    fig.add_bar(y=s["foreground_share_per_image"], name="masks")
+    predicted = d.summaries["outputs"].get("foreground_share_per_image")
+    if predicted:
+        fig.add_bar(y=predicted, name="predicted")
+    return _layout(fig, d, "Foreground share per image", "image", "share of pixels", barmode="group")

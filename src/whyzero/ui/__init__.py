@@ -1,0 +1,1 @@
+"""Streamlit rendering helpers: the only part of the package that imports Streamlit."""

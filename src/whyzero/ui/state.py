@@ -1,0 +1,90 @@
+"""Where the app keeps its diagnosis, and how it makes one (cached, so pages recompute nothing)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from whyzero.diagnosis import Diagnosis
+
+DEMO_CASE = "photos_wrong_normalization"
+KEY = "diagnosis"
+
+
+def current() -> Diagnosis | None:
+    return st.session_state.get(KEY)
+
+
+def set_current(diagnosis: Diagnosis, label: str) -> None:
+    st.session_state[KEY] = diagnosis
+    st.session_state["label"] = label
+
+
+@st.cache_resource(show_spinner=False)
+def _gallery_diagnosis_json(name: str) -> str:
+    import whyzero
+    from whyzero import gallery
+
+    built = gallery.build(name)
+    case = gallery.get(name)
+    return whyzero.diagnose(built.model, built.inputs, labels=built.labels, masks=built.masks,
+                            train_inputs=built.train_inputs, trust_model=case.trust).to_json()
+
+
+def demo(name: str) -> Diagnosis:
+    """A gallery case, built and diagnosed once per server."""
+    with st.spinner(f"Building and diagnosing the demo '{name}'…"):
+        return Diagnosis.from_json(_gallery_diagnosis_json(name))
+
+
+def ensure_diagnosis() -> Diagnosis:
+    """The session's diagnosis; a newcomer gets the demo, already diagnosed."""
+    if current() is None:
+        set_current(demo(DEMO_CASE), f"demo: {DEMO_CASE}")
+    return current()
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_upload(upload, folder: Path) -> Path:
+    """Writes an uploaded file to ``folder`` under its own name; a .zip of a SavedModel stays a zip."""
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getvalue())
+    return path
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_model(model_hash: str, _path: str, trust: bool):
+    """Loads a model once per file content (the hash is the key)."""
+    from whyzero.loading.models import load_model
+
+    return load_model(_path, trust_model=trust)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_diagnosis(key: tuple, _model, _paths: dict[str, Any], preprocess: str) -> str:
+    """Runs a diagnosis once per set of inputs (``key`` holds their hashes)."""
+    import whyzero
+
+    progress = st.progress(0.0, text="loading")
+
+    def report(stage: str, fraction: float) -> None:
+        progress.progress(min(max(fraction, 0.0), 1.0), text=stage)
+
+    d = whyzero.diagnose(_model, _paths["inputs"], labels=_paths.get("labels"), masks=_paths.get("masks"),
+                         train_inputs=_paths.get("train_inputs"), train_stats=_paths.get("train_stats"),
+                         preprocess=preprocess, progress=report)
+    progress.empty()
+    return d.to_json()
+
+
+def upload_folder() -> Path:
+    if "upload_dir" not in st.session_state:
+        st.session_state["upload_dir"] = tempfile.mkdtemp(prefix="whyzero-upload-")
+    return Path(st.session_state["upload_dir"])
