@@ -2,17 +2,17 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="whyzero", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="whyzero", page_icon=":material/search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/diagnose.py", title="Diagnose", icon="🧪", default=True),
-    st.Page("pages/overview.py", title="Overview", icon="📋"),
-    st.Page("pages/inputs.py", title="Inputs", icon="🖼️"),
-    st.Page("pages/model.py", title="Model", icon="🧱"),
-    st.Page("pages/activations.py", title="Activations", icon="⚡"),
-    st.Page("pages/gradients.py", title="Gradients", icon="📉"),
-    st.Page("pages/outputs.py", title="Outputs", icon="🎯"),
-    st.Page("pages/masks.py", title="Labels & masks", icon="🏷️"),
+    st.Page("pages/diagnose.py", title="Diagnose", icon=":material/science:", default=True),
+    st.Page("pages/overview.py", title="Overview", icon=":material/checklist:"),
+    st.Page("pages/inputs.py", title="Inputs", icon=":material/image:"),
+    st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
+    st.Page("pages/activations.py", title="Activations", icon=":material/bolt:"),
+    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
+    st.Page("pages/outputs.py", title="Outputs", icon=":material/target:"),
+    st.Page("pages/masks.py", title="Labels & masks", icon=":material/label:"),
 ]
 
 with st.sidebar:

@@ -5,6 +5,8 @@ import streamlit as st
 from whyzero import figures
 from whyzero.ui import render, state
 
+state.require_navigation()
+
 d = state.ensure_diagnosis()
 render.header(d, "Activations")
 render.flags(d, "activations")

@@ -7,6 +7,8 @@ from whyzero.diagnosis import Diagnosis
 from whyzero.errors import WhyzeroError
 from whyzero.ui import render, state
 
+state.require_navigation()
+
 PREPROCESSINGS = ["none", "unit", "symmetric", "caffe", "torch"]
 
 d = state.ensure_diagnosis()

@@ -5,6 +5,8 @@ import streamlit as st
 from whyzero import figures
 from whyzero.ui import render, state
 
+state.require_navigation()
+
 d = state.ensure_diagnosis()
 render.header(d, "Gradients")
 render.flags(d, "gradients")

@@ -4,6 +4,8 @@ import streamlit as st
 
 from whyzero.ui import render, state
 
+state.require_navigation()
+
 d = state.ensure_diagnosis()
 render.header(d, "Overview: why does it predict a constant?")
 serious = [f for f in d.findings if f.severity != "info"]
@@ -17,7 +19,7 @@ for i, f in enumerate(d.findings):
     with st.container(border=True):
         colour = {"critical": "red", "warning": "orange", "info": "blue"}[f.severity]
         st.markdown(f":{colour}[**{f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
-        st.markdown(render.finding_text(f))
+        st.markdown(render.finding_text(f, with_cause=False))
         st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
 for note in d.notes:
     st.caption(f"Note: {note}")

@@ -1,11 +1,14 @@
 """The dashboard, headless: every page renders for a case of each family and shows its flags."""
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from whyzero import gallery
 from whyzero.diagnosis import Diagnosis
 
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["pages/overview.py", "pages/inputs.py", "pages/model.py", "pages/activations.py", "pages/gradients.py",
          "pages/outputs.py", "pages/masks.py", "pages/diagnose.py"]
 PANEL_PAGES = {"inputs": "pages/inputs.py", "model": "pages/model.py", "activations": "pages/activations.py",
@@ -22,7 +25,7 @@ def page_text(at: AppTest) -> str:
 
 
 def app_with(diagnosis: Diagnosis) -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["diagnosis"] = diagnosis
     at.session_state["label"] = "test"
     return at
@@ -62,7 +65,7 @@ def test_overview_ranks_the_symptom_first(diagnosed):
 
 @pytest.mark.slow
 def test_app_opens_on_the_demo_already_diagnosed():
-    at = AppTest.from_file("app.py", default_timeout=300).run()
+    at = AppTest.from_file(APP, default_timeout=300).run()
     assert not at.exception
     d = at.session_state["diagnosis"]
     assert "input.range_mismatch" in d.causes()
@@ -71,7 +74,7 @@ def test_app_opens_on_the_demo_already_diagnosed():
 
 @pytest.mark.slow
 def test_demo_picker_diagnoses_another_case():
-    at = AppTest.from_file("app.py", default_timeout=300).run()
+    at = AppTest.from_file(APP, default_timeout=300).run()
     at.selectbox[0].set_value("binary_shifted_threshold").run()
     at.button[0].click().run()
     assert not at.exception

@@ -37,8 +37,11 @@ def _edge_labels(edges: list[float]) -> list[str]:
 def _symlog_axis(fig: go.Figure, d: Diagnosis, axis: str = "xaxis") -> None:
     """Bins on the fixed symmetric log grid are drawn by index; ticks name every other decade."""
     edges = d.model["histogram_edges"]
-    ticks = [i for i, e in enumerate(edges) if e == 0 or abs(np.log10(abs(e))) % 2 == 0 and
-             float(np.log10(abs(e))).is_integer()]
+    def labelled(e: float) -> bool:
+        exponent = np.log10(abs(e)) if e else 0.0
+        return e == 0 or (float(exponent).is_integer() and exponent >= 0 and exponent % 2 == 0)
+
+    ticks = [i for i, e in enumerate(edges) if labelled(e)]
     fig.update_layout(**{axis: {"tickmode": "array", "tickvals": [t - 0.5 for t in ticks],
                                 "ticktext": _edge_labels([edges[t] for t in ticks])}})
 

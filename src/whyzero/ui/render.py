@@ -12,7 +12,7 @@ from whyzero.diagnosis import Diagnosis, Finding
 
 PAGE_OF_PANEL = {"inputs": "pages/inputs.py", "model": "pages/model.py", "activations": "pages/activations.py",
                  "gradients": "pages/gradients.py", "outputs": "pages/outputs.py", "labels": "pages/masks.py"}
-ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
 def header(d: Diagnosis, title: str) -> None:
@@ -23,11 +23,11 @@ def header(d: Diagnosis, title: str) -> None:
                + (f" · {label}" if label else ""))
 
 
-def finding_text(f: Finding) -> str:
+def finding_text(f: Finding, with_cause: bool = True) -> str:
     where = f" — layer `{f.layer}`" if f.layer else ""
     evidence = ", ".join(f"{k}={_short(v)}" for k, v in list(f.evidence.items())[:6])
-    return (f"**{f.title}**{where}  \n`{f.cause}` · {f.severity}  \nEvidence: {evidence}"
-            + (f"  \nFix: {f.fix}" if f.fix else ""))
+    cause = f"  \n`{f.cause}` · {f.severity}" if with_cause else ""
+    return f"**{f.title}**{where}{cause}  \nEvidence: {evidence}" + (f"  \nFix: {f.fix}" if f.fix else "")
 
 
 def _short(value) -> str:

@@ -88,3 +88,18 @@ def upload_folder() -> Path:
     if "upload_dir" not in st.session_state:
         st.session_state["upload_dir"] = tempfile.mkdtemp(prefix="whyzero-upload-")
     return Path(st.session_state["upload_dir"])
+
+
+def require_navigation() -> None:
+    """Runs the page through ``app.py``'s ``st.navigation``, even on a server's first deep link.
+
+    Streamlit decides once per server whether ``pages/`` is a v1 multipage folder; if the first
+    visitor opens ``/inputs`` before ``app.py`` ever ran, the page runs alone (no wide layout, a
+    file-name sidebar) for every later visitor too.  Clearing that flag and rerunning puts
+    ``app.py`` back in charge.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian machine and runs them:
+# Debian's chromium (for the real-browser tests), a virtual environment with the pinned packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/pip install -q -r requirements-dev.txt -e .
+.venv/bin/python -m pytest -q "$@"

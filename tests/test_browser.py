@@ -1,0 +1,151 @@
+"""Real browser: `streamlit run app.py` on a free port, driven by headless Chromium (Playwright).
+
+Screenshots of every page are kept in test-artifacts/ for review.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("WHYZERO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Labels & masks"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.headless", "true", "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+CHARTS_DRAWN = """() => {
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  return Array.from(charts).every(c => c.querySelector('.main-svg'));
+}"""
+
+
+def wait_ready(page, timeout=300_000):
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    page.wait_for_timeout(300)
+    page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def no_exception(page):
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.mark.slow
+def test_demo_every_page(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    # tall enough that every figure of a page is in the shot (Streamlit scrolls inside its own container)
+    page = browser.new_page(viewport={"width": 1440, "height": 2600})
+    start = time.monotonic()
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    cold_start = time.monotonic() - start
+    no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "diagnose.png"), full_page=True)
+    timings = {}
+    for name in NAV:
+        t = time.monotonic()
+        page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+        page.get_by_role("heading", name=name if name != "Overview" else "Overview: why does it predict a constant?")\
+            .first.wait_for(timeout=60_000)
+        wait_ready(page)
+        timings[name] = time.monotonic() - t
+        no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / f"{name.split()[0].lower()}.png"), full_page=True)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Inputs").first.click()
+    wait_ready(page)
+    assert page.get_by_text("Input range differs", exact=False).count() + \
+        page.get_by_text("units away from the", exact=False).count() > 0
+    (ARTIFACTS / "timings.txt").write_text(f"cold start to diagnosed demo: {cold_start:.1f}s\n" +
+                                           "".join(f"switch to {k}: {v:.2f}s\n" for k, v in timings.items()))
+
+
+@pytest.mark.slow
+def test_upload_model_and_batch(server, browser, tmp_path):
+    from whyzero import gallery
+
+    files = gallery.export("binary_shifted_threshold", tmp_path / "case")
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.get_by_role("tab", name="Upload your model").click()
+    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    inputs.nth(0).set_input_files(files["model"])
+    inputs.nth(1).set_input_files(files["inputs"])
+    inputs.nth(2).set_input_files(files["labels"])
+    page.get_by_role("button", name="Diagnose").click()
+    page.get_by_text("upload: model.keras").first.wait_for(timeout=300_000)
+    wait_ready(page)
+    no_exception(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Outputs").first.click()
+    page.get_by_text("a threshold of", exact=False).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "upload_outputs.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_bad_upload_gives_one_line_reason(server, browser, tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"not a model")
+    batch = tmp_path / "x.npy"
+    import numpy as np
+
+    np.save(batch, np.zeros((4, 3), np.float32))
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.get_by_role("tab", name="Upload your model").click()
+    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    inputs.nth(0).set_input_files(str(bad))
+    inputs.nth(1).set_input_files(str(batch))
+    page.get_by_role("button", name="Diagnose").click()
+    page.get_by_text("Could not diagnose", exact=False).first.wait_for(timeout=120_000)
+    assert page.get_by_text("Received: broken.keras", exact=False).count() > 0
+    no_exception(page)
