@@ -67,9 +67,15 @@ CHARTS_DRAWN = """() => {
 def wait_ready(page, timeout=300_000):
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
-    page.wait_for_timeout(300)
+    # the page is drawn when its element count holds still and every chart has its SVG
+    last, steady = -1, 0
+    deadline = time.monotonic() + 120
+    while steady < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(400)
+        count = page.locator('[data-testid="stElementContainer"]').count()
+        drawn = page.evaluate(CHARTS_DRAWN)
+        steady = steady + 1 if count == last and drawn else 0
+        last = count
 
 
 def no_exception(page):

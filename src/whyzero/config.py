@@ -2,7 +2,8 @@
 
 | setting | variable | default |
 |---|---|---|
-| chunk_size | WHYZERO_CHUNK_SIZE | 16 samples per forward pass while probing (bounds memory) |
+| chunk_size | WHYZERO_CHUNK_SIZE | 64 samples per forward pass at most |
+| chunk_mb | WHYZERO_CHUNK_MB | 256: a chunk holds at most this many MB of activations (so big models take small chunks) |
 | max_samples | WHYZERO_MAX_SAMPLES | 512 samples of a batch probed at most |
 | cache_dir | WHYZERO_CACHE_DIR | ~/.cache/whyzero (built gallery cases) |
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Settings:
     chunk_size: int
+    chunk_mb: float
     max_samples: int
     cache_dir: Path
 
@@ -24,7 +26,8 @@ class Settings:
 def settings() -> Settings:
     """Reads the settings from the environment (anew each call, so tests can change it)."""
     return Settings(
-        chunk_size=int(os.environ.get("WHYZERO_CHUNK_SIZE", "16")),
+        chunk_size=int(os.environ.get("WHYZERO_CHUNK_SIZE", "64")),
+        chunk_mb=float(os.environ.get("WHYZERO_CHUNK_MB", "256")),
         max_samples=int(os.environ.get("WHYZERO_MAX_SAMPLES", "512")),
         cache_dir=Path(os.environ.get("WHYZERO_CACHE_DIR", Path.home() / ".cache" / "whyzero")),
     )

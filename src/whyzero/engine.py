@@ -244,9 +244,24 @@ def _gradient_targets(task: Task, loss_name: str | None, ids: np.ndarray | None,
     return ids.astype(np.int64), source
 
 
+def chunk_size(model, batch: np.ndarray) -> int:
+    """Samples per forward pass: as many as fit ``chunk_mb`` of one sample's activations (float32)."""
+    config = settings()
+    per_sample = 0
+    for layer in getattr(model, "layers", []):
+        try:
+            shape = layer.output.shape[1:]
+        except (AttributeError, ValueError, RuntimeError):
+            continue
+        per_sample += int(np.prod([d or 1 for d in shape])) * 4
+    per_sample = max(per_sample, batch[0].nbytes if len(batch) else 1)
+    fit = int(config.chunk_mb * 2**20 // per_sample)
+    return int(np.clip(fit, 1, config.chunk_size))
+
+
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) -> Context:
     model = loaded.model
-    chunk = settings().chunk_size
+    chunk = chunk_size(model, batch)
     input_stats = InputStats.of(batch)
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None

@@ -132,7 +132,7 @@ def activation_spread(d: Diagnosis) -> go.Figure:
                                y=[max(r["relative_spread"] or 0, 1e-9) for r in rows], mode="lines+markers"))
     fig.add_hline(y=1e-3, line_dash="dot", annotation_text="collapsed below 1e-3")
     fig.update_yaxes(type="log")
-    return _layout(fig, d, "Spread across samples per layer (where the input stops mattering)", "layer",
+    return _layout(fig, d, "Spread across samples per layer", "layer",
                    "relative spread (log)")
 
 
@@ -204,10 +204,12 @@ def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
     s = d.summaries["outputs"]
     if not found and s.get("loss") is None:
         return None
-    ev = found[0].evidence if found else {"loss": s["loss"]}
+    ev = found[0].evidence if found else {"loss": s["loss"], "prior_entropy": s.get("prior_entropy")}
+    ev = {k: v for k, v in ev.items() if v is not None}
     fig = go.Figure(go.Bar(x=[k for k in ("loss", "prior_entropy") if k in ev],
                            y=[ev[k] for k in ("loss", "prior_entropy") if k in ev]))
-    return _layout(fig, d, "Loss vs the entropy of the label prior", "", "nats")
+    fig.update_yaxes(type="log")
+    return _layout(fig, d, "Loss vs the entropy of the label prior", "", "nats (log)")
 
 
 # -- labels and masks ----------------------------------------------------------------------------

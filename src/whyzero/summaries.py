@@ -12,6 +12,7 @@ from whyzero.checks.gradients import gradient_rows
 from whyzero.checks.labels import class_shares
 from whyzero.context import Context
 from whyzero.loading.data import LoadedInputs
+from whyzero.probes.summary import ONE_TOLERANCE
 
 THUMBNAILS = 8
 THUMBNAIL_SIZE = 96
@@ -75,7 +76,7 @@ def _outputs(ctx: Context) -> dict[str, Any]:
     counts, edges = np.histogram(np.clip(finite, lo, hi), bins=OUTPUT_BINS, range=(lo, hi))
     summary: dict[str, Any] = {"hist": counts.tolist(), "edges": edges.tolist(), "kind": ctx.task.kind,
                                "n_classes": ctx.task.n_classes, "exact_zero_share": float(np.mean(flat == 0)),
-                               "exact_one_share": float(np.mean(flat == 1)),
+                               "exact_one_share": float(np.mean(np.abs(flat - 1) <= ONE_TOLERANCE)),
                                "spread": float(np.max(np.std(out.reshape(len(out), -1), axis=0)))}
     per_sample = out.reshape(len(out), -1)
     if ctx.task.kind == "binary":
@@ -95,6 +96,8 @@ def _outputs(ctx: Context) -> dict[str, Any]:
             summary["true_shares"] = (np.bincount(valid, minlength=k)[:k] / max(valid.size, 1)).tolist()
             if ctx.task.kind == "binary":
                 summary["labels"] = ids.reshape(-1)[:SCORES_KEPT].astype(int).tolist()
+            prior = np.asarray(summary["true_shares"])
+            summary["prior_entropy"] = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
         if ctx.task.kind == "segmentation":
             summary["predicted_masks"] = [_mask_png(p) for p in pred[:THUMBNAILS]]
             summary["foreground_share_per_image"] = (pred.reshape(len(pred), -1) > 0).mean(1).tolist()
