@@ -1,6 +1,11 @@
-"""whyzero's dashboard: `streamlit run app.py`.  Every page draws from the session's Diagnosis."""
+"""whyzero's dashboard: `streamlit run app.py`.  Every page draws from the session's Diagnosis.
+
+A link with ``?session=<token>`` opens a shared session read-only, on any replica of the app.
+"""
 
 import streamlit as st
+
+from whyzero.ui import state
 
 st.set_page_config(page_title="whyzero", page_icon=":material/search:", layout="wide")
 
@@ -15,7 +20,17 @@ PAGES = [
     st.Page("pages/masks.py", title="Labels & masks", icon=":material/label:"),
 ]
 
+token = st.query_params.get("session")
+if token is not None and not state.open_shared(token):
+    st.title("No such session")
+    st.error("This link holds no saved session: it is malformed, unknown, expired or was deleted. "
+             "Ask for a new link, or open whyzero without ?session= to diagnose a model.")
+    st.stop()
+
 with st.sidebar:
-    st.toggle("Review mode (hide upload controls)", key="review_mode")
+    if state.read_only():
+        st.info("Shared session: read-only. Reviewers may add a note to each finding on the overview.")
+    else:
+        st.toggle("Review mode (hide upload controls)", key="review_mode")
 
 st.navigation(PAGES).run()

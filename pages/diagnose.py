@@ -14,7 +14,7 @@ PREPROCESSINGS = ["none", "unit", "symmetric", "caffe", "torch"]
 d = state.ensure_diagnosis()
 st.title("whyzero: why does my model predict zero?")
 
-if not st.session_state.get("review_mode"):
+if not st.session_state.get("review_mode") and not state.read_only():
     demo_tab, upload_tab = st.tabs(["Open a demo", "Upload your model"])
     with demo_tab:
         names = gallery.names()
@@ -62,6 +62,7 @@ if not st.session_state.get("review_mode"):
                     st.error(f"Could not diagnose: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
                 else:
                     state.set_current(result, f"upload: {model_file.name}")
+                    st.session_state["upload_files"] = [str(model_path)] + [str(p) for p in batch_paths]
                     st.rerun()
 
 d = state.current()

@@ -2,12 +2,15 @@
 
 import streamlit as st
 
-from whyzero.ui import render, state
+from whyzero.ui import render, share, state
 
 state.require_navigation()
 
 d = state.ensure_diagnosis()
 render.header(d, "Overview: why does it predict a constant?")
+share.share_box(d)
+share.downloads(d)
+notes = st.session_state.get("shared_notes", {})
 serious = [f for f in d.findings if f.severity != "info"]
 if not serious:
     st.success("No critical or warning finding: nothing here explains constant predictions.")
@@ -21,6 +24,11 @@ for i, f in enumerate(d.findings):
         st.markdown(f":{colour}[**{f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
         st.markdown(render.finding_text(f, with_cause=False))
         st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
+        if notes.get(str(i)):
+            st.info(f"Reviewer's note: {notes[str(i)]}", icon=":material/rate_review:")
+        if state.read_only():
+            st.text_area("Note on this finding", value=notes.get(str(i), ""), key=f"note_{i}")
+            st.button("Save note", key=f"save_note_{i}", on_click=share.save_note, args=(i,))
 for note in d.notes:
     st.caption(f"Note: {note}")
 for error in d.errors:

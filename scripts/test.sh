@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh Debian machine and runs them:
-# Debian's chromium (for the real-browser tests), a virtual environment with the pinned packages.
+# Installs everything the tests need on a fresh Debian machine and runs them: Debian's chromium
+# (real-browser tests), a PostgreSQL server (store tests), a virtual environment with the pinned packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+WHYZERO_TEST_POSTGRES_URL=$(bash scripts/postgres.sh)
+export WHYZERO_TEST_POSTGRES_URL
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt -e .
 .venv/bin/python -m pytest -q "$@"

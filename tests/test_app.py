@@ -88,3 +88,66 @@ def test_review_mode_hides_the_upload_controls(diagnosed):
     at.run()
     assert not at.exception
     assert len(at.tabs) == 0 and len(at.button) == 0
+
+
+@pytest.fixture()
+def session_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHYZERO_STORE_URL", f"sqlite:///{tmp_path / 'sessions.db'}")
+    from whyzero.store import default_store
+
+    return default_store()
+
+
+@pytest.mark.slow
+def test_shared_session_renders_every_page_read_only(diagnosed, session_store):
+    d = diagnosed("binary_dead_relu")
+    token, _ = session_store.save(d, title="review of the dead layer")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["session"] = token
+    at.run()
+    assert not at.exception
+    assert at.session_state["diagnosis"] == d
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert len(at.get("file_uploader")) == 0 and len(at.toggle) == 0, page
+        panel = next((p for p, path in PANEL_PAGES.items() if path == page), None)
+        if panel:
+            text = page_text(at)
+            assert all(f.title in text for f in d.for_panel(panel)), page
+    assert any("review of the dead layer" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_reviewer_note_is_saved(diagnosed, session_store):
+    d = diagnosed("binary_dead_relu")
+    token, _ = session_store.save(d)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["session"] = token
+    at.run()
+    at.switch_page("pages/overview.py").run()
+    at.text_area(key="note_0").input("the dead layer explains it").run()
+    at.button(key="save_note_0").click().run()
+    assert not at.exception
+    assert session_store.load(token).notes == {"0": "the dead layer explains it"}
+
+
+@pytest.mark.parametrize("token", ["nope", "A" * 43, "../../etc/passwd"])
+def test_bad_token_shows_no_such_session(token, session_store):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["session"] = token
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "No such session"
+
+
+@pytest.mark.slow
+def test_share_button_creates_a_working_link(diagnosed, session_store):
+    at = app_with(diagnosed("binary_healthy")).run()
+    at.switch_page("pages/overview.py").run()
+    create = next(b for b in at.button if b.label == "Create link")
+    create.click().run()
+    assert not at.exception
+    link = next(c.value for c in at.code if "?session=" in c.value)
+    token = link.split("?session=")[1]
+    assert session_store.load(token).diagnosis == at.session_state["diagnosis"]

@@ -22,6 +22,8 @@ def current() -> Diagnosis | None:
 def set_current(diagnosis: Diagnosis, label: str) -> None:
     st.session_state[KEY] = diagnosis
     st.session_state["label"] = label
+    st.session_state.pop("share_result", None)
+    st.session_state.pop("upload_files", None)
 
 
 @st.cache_resource(show_spinner=False)
@@ -103,3 +105,31 @@ def require_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def open_shared(token: str) -> bool:
+    """Puts a shared session's diagnosis in this browser session, read-only; False if there is none."""
+    if st.session_state.get("shared_token") == token:
+        return True
+    from whyzero.store import default_store
+
+    saved = default_store().load(token)
+    if saved is None:
+        return False
+    st.session_state["shared_token"] = token
+    st.session_state["shared_notes"] = saved.notes
+    st.session_state["read_only"] = True
+    set_current(saved.diagnosis, f"shared session: {saved.title} (expires {saved.expires.date().isoformat()})")
+    return True
+
+
+def read_only() -> bool:
+    return bool(st.session_state.get("read_only"))
+
+
+def share_link(token: str) -> str:
+    base = (st.context.url or "").split("?")[0].rstrip("/")
+    for page in ("/overview", "/inputs", "/model", "/activations", "/gradients", "/outputs", "/masks", "/diagnose"):
+        if base.endswith(page):
+            base = base[: -len(page)]
+    return f"{base}/?session={token}"

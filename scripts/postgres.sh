@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs (if needed) and starts a local PostgreSQL server with a test database; prints its URL.
+# Used by scripts/test.sh so the store's PostgreSQL tests run against a real server.
+set -euo pipefail
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+if ! pg_lsclusters -h | grep -q "^$version main"; then
+  pg_createcluster "$version" main >/dev/null
+fi
+pg_ctlcluster "$version" main start 2>/dev/null || true
+for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+as_postgres() { su postgres -c "$1"; }
+as_postgres "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='whyzero'\"" | grep -q 1 \
+  || as_postgres "psql -qc \"CREATE ROLE whyzero LOGIN PASSWORD 'whyzero'\""
+as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='whyzero_test'\"" | grep -q 1 \
+  || as_postgres "createdb -O whyzero whyzero_test"
+port=$(pg_lsclusters -h | awk -v v="$version" '$1==v && $2=="main" {print $3}')
+echo "postgresql+psycopg://whyzero:whyzero@127.0.0.1:${port}/whyzero_test"

@@ -1,0 +1,66 @@
+"""The HTML report: one self-contained file (Plotly's JavaScript embedded) that opens offline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from pathlib import Path
+
+from whyzero.diagnosis import Diagnosis
+
+COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+h1{margin-bottom:.2rem} .meta{color:#666;font-size:.9rem}
+.finding{border-left:6px solid;padding:.6rem 1rem;margin:.8rem 0;background:#fafafa}
+.finding .sev{font-weight:700;text-transform:uppercase;font-size:.8rem}
+.evidence{font-family:ui-monospace,monospace;font-size:.8rem;color:#444;white-space:pre-wrap}
+.ok{border-left:6px solid #2ca02c;padding:.6rem 1rem;background:#f3fbf3}
+section{margin-top:2rem} code{background:#eee;padding:0 .2rem}
+"""
+PANEL_TITLES = {"outputs": "Outputs", "inputs": "Inputs", "model": "Model", "activations": "Activations",
+                "gradients": "Gradients", "labels": "Labels & masks"}
+
+
+def render_html(diagnosis: Diagnosis) -> str:
+    """The report as one HTML string."""
+    from plotly.offline import get_plotlyjs
+
+    from whyzero.figures import panel_figures
+
+    d = diagnosis
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>whyzero — {e(d.model['name'])}</title>",
+             f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+             f"<h1>whyzero report — {e(d.model['name'])}</h1>",
+             f"<div class='meta'>model sha256 {e(d.model['hash'])} · {e(d.model['task'])} · output "
+             f"{e(str(d.model['output_shape']))} · {d.inputs['samples']} samples · diagnosed {e(d.created)} · "
+             f"report {dt.datetime.now(dt.timezone.utc).date().isoformat()} · whyzero {e(d.version)}</div>",
+             "<section><h2>Findings</h2>"]
+    if not [f for f in d.findings if f.severity != "info"]:
+        parts.append("<div class='ok'>No critical or warning finding.</div>")
+    for f in d.findings:
+        evidence = "\n".join(f"{k}: {v}" for k, v in f.evidence.items())
+        parts.append(f"<div class='finding' style='border-color:{COLOURS[f.severity]}'>"
+                     f"<span class='sev' style='color:{COLOURS[f.severity]}'>{e(f.severity)}</span> "
+                     f"<code>{e(f.cause)}</code>{' · layer <code>' + e(f.layer) + '</code>' if f.layer else ''}"
+                     f"<div><b>{e(f.title)}</b></div><div class='evidence'>{e(evidence)}</div>"
+                     f"<div>Fix: {e(f.fix)}</div></div>")
+    for note in d.notes:
+        parts.append(f"<p class='meta'>Note: {e(note)}</p>")
+    parts.append("</section>")
+    for panel, figs in panel_figures(d).items():
+        if not figs:
+            continue
+        parts.append(f"<section><h2>{e(PANEL_TITLES[panel])}</h2>")
+        for _, fig in figs:
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(render_html(diagnosis), encoding="utf-8")
+    return path

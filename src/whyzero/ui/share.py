@@ -1,0 +1,71 @@
+"""The Share box and the downloads (HTML report, Diagnosis JSON)."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from whyzero.diagnosis import Diagnosis
+from whyzero.ui import state
+
+
+def _stem(d: Diagnosis) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"whyzero_{d.model['name']}_{d.model['hash'][:8]}")
+
+
+def downloads(d: Diagnosis) -> None:
+    from whyzero.report import render_html
+
+    left, right = st.columns(2)
+    left.download_button("Download the HTML report", render_html(d), file_name=f"{_stem(d)}.html",
+                         mime="text/html", icon=":material/description:")
+    right.download_button("Download the Diagnosis JSON", d.to_json(indent=2), file_name=f"{_stem(d)}.json",
+                          mime="application/json", icon=":material/data_object:")
+
+
+def share_box(d: Diagnosis) -> None:
+    """Saves the diagnosis and shows a link anyone can open read-only, and the delete secret."""
+    if state.read_only():
+        return
+    with st.expander("Share this session by link", icon=":material/share:"):
+        title = st.text_input("Title", value=st.session_state.get("label", d.model["name"]))
+        days = st.number_input("Expires after (days)", min_value=1, max_value=365, value=30)
+        uploads = st.session_state.get("upload_files")
+        include = st.checkbox("Include the uploaded model and batch", value=False, disabled=not uploads,
+                              help="Off by default: the link then holds the findings, summaries and thumbnails only.")
+        st.button("Create link", type="primary", on_click=_create_link,
+                  args=(d, title, int(days), _zip(uploads) if include and uploads else None))
+        if "share_result" in st.session_state:
+            link, secret = st.session_state["share_result"]
+            st.success("Anyone with this link sees these pages, read-only:")
+            st.code(link, language=None)
+            st.caption(f"Delete secret (keep it; it removes the session): `{secret}`")
+
+
+def _create_link(d: Diagnosis, title: str, days: int, attachments: bytes | None) -> None:
+    from whyzero.store import default_store
+
+    token, secret = default_store().save(d, title=title, days=days, attachments=attachments)
+    st.session_state["share_result"] = (state.share_link(token), secret)
+
+
+def save_note(finding: int) -> None:
+    """Button callback: stores the reviewer's note typed for finding number ``finding``."""
+    from whyzero.store import default_store
+
+    text = st.session_state.get(f"note_{finding}", "")
+    if default_store().set_note(st.session_state["shared_token"], finding, text):
+        st.session_state.setdefault("shared_notes", {})[str(finding)] = text
+
+
+def _zip(paths: list[str]) -> bytes:
+    import io
+    import zipfile
+    from pathlib import Path
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in paths:
+            archive.write(path, Path(path).name)
+    return buffer.getvalue()

@@ -1,0 +1,100 @@
+"""Saved sessions: exact round trips on SQLite and PostgreSQL, tokens, expiry, concurrency; the HTML report."""
+
+import datetime as dt
+import os
+import threading
+
+import pytest
+
+from whyzero.report import render_html, write_html
+from whyzero.store import Store, valid_token
+
+POSTGRES = os.environ.get("WHYZERO_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        return Store(f"sqlite:///{tmp_path / 'sessions.db'}")
+    assert POSTGRES, "set WHYZERO_TEST_POSTGRES_URL to a PostgreSQL database (scripts/test.sh starts one)"
+    return Store(POSTGRES)
+
+
+def test_save_then_load_gives_the_same_diagnosis(store, diagnosed):
+    d = diagnosed("photos_wrong_normalization")
+    token, secret = store.save(d, title="review of cnn_bn", days=7)
+    assert len(token) >= 43 and valid_token(token) and token != secret  # 256 bits, url-safe
+    saved = store.load(token)
+    assert saved.diagnosis == d
+    assert saved.title == "review of cnn_bn"
+    assert (saved.expires - saved.created).days == 7
+
+
+def test_notes_and_delete(store, diagnosed):
+    token, secret = store.save(diagnosed("binary_healthy"))
+    assert store.set_note(token, 0, "checked: preprocessing is right")
+    assert store.load(token).notes == {"0": "checked: preprocessing is right"}
+    assert not store.delete(token, "wrong secret")
+    assert store.delete(token, secret)
+    assert store.load(token) is None
+
+
+@pytest.mark.parametrize("token", ["", "../../etc/passwd", "x" * 10, "a b", "🙂" * 40, None])
+def test_malformed_tokens_are_refused(store, token):
+    assert store.load(token) is None
+    assert not store.set_note(token, 0, "x")
+
+
+def test_unknown_and_expired_tokens(store, diagnosed):
+    assert store.load("A" * 43) is None
+    token, _ = store.save(diagnosed("binary_healthy"), days=1)
+    from sqlalchemy import update
+
+    from whyzero.store import _Row
+
+    with store.engine.begin() as conn:
+        conn.execute(update(_Row).where(_Row.token == token)
+                     .values(expires=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)))
+    assert store.load(token) is None
+    assert store.purge_expired() >= 1
+
+
+def test_twenty_concurrent_saves_all_come_back(store, diagnosed):
+    d = diagnosed("binary_healthy")
+    tokens, errors = [], []
+
+    def save(i):
+        try:
+            tokens.append((i, store.save(d, title=f"t{i}")[0]))
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(tokens) == 20
+    for i, token in tokens:
+        saved = store.load(token)
+        assert saved.title == f"t{i}" and saved.diagnosis == d
+
+
+def test_attachments_are_kept_only_when_given(store, diagnosed):
+    d = diagnosed("binary_healthy")
+    plain, _ = store.save(d)
+    assert store.attachments(plain) is None and not store.load(plain).has_attachments
+    with_files, _ = store.save(d, attachments=b"PK zip bytes")
+    assert store.attachments(with_files) == b"PK zip bytes"
+
+
+def test_html_report_holds_every_finding(diagnosed, tmp_path):
+    d = diagnosed("binary_dead_relu")
+    path = write_html(d, tmp_path / "r.html")
+    text = path.read_text()
+    assert d.model["hash"] in text and d.version in text
+    for f in d.findings:
+        assert f.cause in text
+    assert text.count("Plotly.newPlot") >= 5
+    assert "<script src=" not in text and "<link" not in text  # self-contained: nothing to fetch
+    assert render_html(d).startswith("<!doctype html>")
