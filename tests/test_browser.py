@@ -4,6 +4,7 @@ Screenshots of every page are kept in test-artifacts/ for review.
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,9 +29,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    store = tmp_path_factory.mktemp("store") / "sessions.db"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", WHYZERO_STORE_URL=f"sqlite:///{store}")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -76,6 +78,15 @@ def wait_ready(page, timeout=300_000):
         drawn = page.evaluate(CHARTS_DRAWN)
         steady = steady + 1 if count == last and drawn else 0
         last = count
+
+
+def uploaded(page, index, name):
+    """Waits until uploader ``index`` lists ``name`` with its size: sent to the server, not only chosen."""
+    box = page.locator('[data-testid="stFileUploader"]').nth(index)
+    box.get_by_text(name).wait_for(timeout=60_000)
+    box.get_by_text(re.compile(r"\d+(\.\d+)?\s?[KMG]?B$")).first.wait_for(timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stFileUploader\"] [role=\"progressbar\"]')",
+                           timeout=60_000)
 
 
 def no_exception(page):
@@ -126,6 +137,8 @@ def test_upload_model_and_batch(server, browser, tmp_path):
     inputs.nth(0).set_input_files(files["model"])
     inputs.nth(1).set_input_files(files["inputs"])
     inputs.nth(2).set_input_files(files["labels"])
+    for i, name in enumerate(("model.keras", "inputs.npy", "labels.npy")):
+        uploaded(page, i, name)
     page.get_by_role("button", name="Diagnose").click()
     page.get_by_text("upload: model.keras").first.wait_for(timeout=300_000)
     wait_ready(page)
@@ -151,7 +164,65 @@ def test_bad_upload_gives_one_line_reason(server, browser, tmp_path):
     inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     inputs.nth(0).set_input_files(str(bad))
     inputs.nth(1).set_input_files(str(batch))
+    for i, name in enumerate(("broken.keras", "x.npy")):
+        uploaded(page, i, name)
     page.get_by_role("button", name="Diagnose").click()
     page.get_by_text("Could not diagnose", exact=False).first.wait_for(timeout=120_000)
     assert page.get_by_text("Received: broken.keras", exact=False).count() > 0
     no_exception(page)
+
+
+@pytest.mark.slow
+def test_share_link_opens_the_same_findings_elsewhere(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(page)
+    titles = [t.strip() for t in page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()]
+    page.get_by_text("Share this session by link").click()
+    page.get_by_role("button", name="Create link").click()
+    code = page.locator("code", has_text="?session=").first
+    code.wait_for(timeout=60_000)
+    link = code.inner_text().strip()
+    assert link.startswith(server) and len(link.split("?session=")[1]) >= 43
+    other = browser.new_context(viewport={"width": 1440, "height": 1800}).new_page()
+    other.goto(link)
+    other.get_by_text("Shared session: read-only").wait_for(timeout=120_000)
+    other.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(other)
+    shared_titles = [t.strip() for t in
+                     other.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()]
+    assert titles and [t for t in titles if t] == [t for t in shared_titles if t]
+    no_exception(other)
+    other.screenshot(path=str(ARTIFACTS / "shared_overview.png"))
+
+
+@pytest.mark.slow
+def test_bad_token_page(server, browser):
+    page = browser.new_page()
+    page.goto(server + "/?session=../../etc/passwd")
+    page.get_by_text("No such session").first.wait_for(timeout=120_000)
+    no_exception(page)
+
+
+@pytest.mark.slow
+def test_html_report_renders_offline(browser, diagnosed, tmp_path):
+    from whyzero import figures
+    from whyzero.report import write_html
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    d = diagnosed("binary_dead_relu")
+    path = write_html(d, tmp_path / "report.html")
+    context = browser.new_context(offline=True, viewport={"width": 1300, "height": 4000})
+    page = context.new_page()
+    page.goto(path.as_uri())
+    n_figures = sum(len(v) for v in figures.panel_figures(d).values())
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_figures}",
+                           timeout=60_000)
+    for f in d.findings:
+        assert page.get_by_text(f.title, exact=False).count() > 0
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    context.close()
