@@ -41,7 +41,8 @@ def main() -> None:
     wall = time.perf_counter() - start
     print(json.dumps({
         "samples": args.samples, "layers": len(model.layers), "params": model.count_params(),
-        "wall_s": round(wall, 1), "peak_rss_mb": round(rss_mb(), 0), "rss_after_model_and_batch_mb": round(after_model, 0),
+        "wall_s": round(wall, 1), "peak_rss_mb": round(rss_mb(), 0),
+        "rss_after_model_and_batch_mb": round(after_model, 0),
         "all_activations_mb": round(activations, 0), "diagnosis_json_kb": round(len(d.to_json()) / 1024, 0),
         "findings": sorted(d.causes("info")),
     }, indent=2))

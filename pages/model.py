@@ -14,7 +14,8 @@ render.flags(d, "model")
 m = d.model
 cols = st.columns(4)
 cols[0].metric("final activation", str(m["final_activation"]))
-cols[1].metric("loss", str((m["loss"] or {}).get("name")) + (" (logits)" if (m["loss"] or {}).get("from_logits") else ""))
+loss = m["loss"] or {}
+cols[1].metric("loss", str(loss.get("name")) + (" (logits)" if loss.get("from_logits") else ""))
 opt = m["optimizer"] or {}
 cols[2].metric("optimizer", str(opt.get("name")))
 cols[3].metric("learning rate", "—" if opt.get("learning_rate") is None else f"{opt['learning_rate']:.3g}")

@@ -89,6 +89,12 @@ def uploaded(page, index, name):
                            timeout=60_000)
 
 
+def bold_texts(page) -> list[str]:
+    """The bold lines of the main area: severities and finding titles."""
+    texts = page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()
+    return [t.strip() for t in texts if t.strip()]
+
+
 def no_exception(page):
     assert page.locator('[data-testid="stException"]').count() == 0
 
@@ -181,7 +187,7 @@ def test_share_link_opens_the_same_findings_elsewhere(server, browser):
     wait_ready(page)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
     wait_ready(page)
-    titles = [t.strip() for t in page.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()]
+    titles = bold_texts(page)
     page.get_by_text("Share this session by link").click()
     page.get_by_role("button", name="Create link").click()
     code = page.locator("code", has_text="?session=").first
@@ -193,9 +199,7 @@ def test_share_link_opens_the_same_findings_elsewhere(server, browser):
     other.get_by_text("Shared session: read-only").wait_for(timeout=120_000)
     other.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
     wait_ready(other)
-    shared_titles = [t.strip() for t in
-                     other.locator('[data-testid="stMain"] [data-testid="stMarkdownContainer"] strong').all_inner_texts()]
-    assert titles and [t for t in titles if t] == [t for t in shared_titles if t]
+    assert titles and titles == bold_texts(other)
     no_exception(other)
     other.screenshot(path=str(ARTIFACTS / "shared_overview.png"))
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import predictions
+
 from whyzero import gallery
 from whyzero.causes import CAUSES
 

@@ -91,7 +91,8 @@ def test_truncated_keras_file(small_model, tmp_path, batch):
 
 
 def test_batch_of_wrong_shape(small_model):
-    with pytest.raises(WhyzeroError, match=r"takes inputs of shape \(None, 8, 8, 3\); the batch has shape \(4, 9, 9, 3\)"):
+    expected = r"takes inputs of shape \(None, 8, 8, 3\); the batch has shape \(4, 9, 9, 3\)"
+    with pytest.raises(WhyzeroError, match=expected):
         whyzero.diagnose(small_model, np.zeros((4, 9, 9, 3), np.float32))
 
 

@@ -3,7 +3,7 @@
 | setting | variable | default |
 |---|---|---|
 | chunk_size | WHYZERO_CHUNK_SIZE | 64 samples per forward pass at most |
-| chunk_mb | WHYZERO_CHUNK_MB | 256: a chunk holds at most this many MB of activations (so big models take small chunks) |
+| chunk_mb | WHYZERO_CHUNK_MB | 256 MB of activations a chunk holds at most (big models: small chunks) |
 | max_samples | WHYZERO_MAX_SAMPLES | 512 samples of a batch probed at most |
 | cache_dir | WHYZERO_CACHE_DIR | ~/.cache/whyzero (built gallery cases) |
 """
