@@ -12,7 +12,11 @@ share.share_box(d)
 share.downloads(d)
 notes = st.session_state.get("shared_notes", {})
 serious = [f for f in d.findings if f.severity != "info"]
-if not serious:
+if serious:
+    worst = "critical" if serious[0].severity == "critical" else "warning"
+    (st.error if worst == "critical" else st.warning)(
+        f"{len(serious)} finding(s) to act on; start with: {serious[0].title}")
+else:
     st.success("No critical or warning finding: nothing here explains constant predictions.")
 cols = st.columns(3)
 cols[0].metric("critical", sum(f.severity == "critical" for f in d.findings))

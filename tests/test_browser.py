@@ -80,6 +80,22 @@ def wait_ready(page, timeout=300_000):
         last = count
 
 
+def upload(browser, server, paths):
+    """Opens the app, fills the uploaders in order (model, batch, labels...) and clicks Diagnose."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.get_by_role("tab", name="Upload your model").click()
+    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    for i, path in enumerate(paths):
+        inputs.nth(i).set_input_files(path)
+    for i, path in enumerate(paths):
+        uploaded(page, i, Path(path).name)
+    page.get_by_role("button", name="Diagnose").click()
+    return page
+
+
 def uploaded(page, index, name):
     """Waits until uploader ``index`` lists ``name`` with its size: sent to the server, not only chosen."""
     box = page.locator('[data-testid="stFileUploader"]').nth(index)
@@ -120,6 +136,8 @@ def test_demo_every_page(server, browser):
         wait_ready(page)
         timings[name] = time.monotonic() - t
         no_exception(page)
+        # every page opens with its flags: a coloured finding or the green "nothing found" line
+        assert page.locator('[data-testid="stAlertContainer"]').count() > 0, name
         page.screenshot(path=str(ARTIFACTS / f"{name.split()[0].lower()}.png"), full_page=True)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Inputs").first.click()
     wait_ready(page)
@@ -134,18 +152,7 @@ def test_upload_model_and_batch(server, browser, tmp_path):
     from whyzero import gallery
 
     files = gallery.export("binary_shifted_threshold", tmp_path / "case")
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(server)
-    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
-    wait_ready(page)
-    page.get_by_role("tab", name="Upload your model").click()
-    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    inputs.nth(0).set_input_files(files["model"])
-    inputs.nth(1).set_input_files(files["inputs"])
-    inputs.nth(2).set_input_files(files["labels"])
-    for i, name in enumerate(("model.keras", "inputs.npy", "labels.npy")):
-        uploaded(page, i, name)
-    page.get_by_role("button", name="Diagnose").click()
+    page = upload(browser, server, [files["model"], files["inputs"], files["labels"]])
     page.get_by_text("upload: model.keras").first.wait_for(timeout=300_000)
     wait_ready(page)
     no_exception(page)
@@ -162,17 +169,7 @@ def test_bad_upload_gives_one_line_reason(server, browser, tmp_path):
     import numpy as np
 
     np.save(batch, np.zeros((4, 3), np.float32))
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(server)
-    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
-    wait_ready(page)
-    page.get_by_role("tab", name="Upload your model").click()
-    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    inputs.nth(0).set_input_files(str(bad))
-    inputs.nth(1).set_input_files(str(batch))
-    for i, name in enumerate(("broken.keras", "x.npy")):
-        uploaded(page, i, name)
-    page.get_by_role("button", name="Diagnose").click()
+    page = upload(browser, server, [str(bad), str(batch)])
     page.get_by_text("Could not diagnose", exact=False).first.wait_for(timeout=120_000)
     assert page.get_by_text("Received: broken.keras", exact=False).count() > 0
     no_exception(page)

@@ -51,3 +51,17 @@ def test_taxonomy_matches_causes_md():
     doc = Path(__file__).resolve().parents[2] / "shared" / "CAUSES.md"
     ids = re.findall(r"^\| `([a-z_.]+)` \|", doc.read_text(), re.M) if doc.exists() else sorted(CAUSES)
     assert set(ids) == set(CAUSES)
+
+
+def test_a_crashing_check_is_recorded_and_the_rest_still_run(diagnosed, built_cases, monkeypatch):
+    import whyzero
+    from whyzero import checks
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(checks, "REGISTRY", checks.REGISTRY + [("broken", ("output.constant",), broken)])
+    b = built_cases("binary_dead_relu")
+    d = whyzero.diagnose(b.model, b.inputs, labels=b.labels)
+    assert [(e.check, e.message) for e in d.errors] == [("broken", "RuntimeError: boom")]
+    assert "activation.dead_relu" in d.causes()

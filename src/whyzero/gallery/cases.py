@@ -61,13 +61,18 @@ def _digits():
     return x[order], y[order]
 
 
+def _trained_cnn(x: np.ndarray, y: np.ndarray, classes: int, epochs: int, rescale: float | None = None):
+    """The gallery's BatchNorm CNN, trained on all but the first BATCH samples (those are the batch)."""
+    seed(0)
+    model = cnn_bn((32, 32, 3), classes, rescale=rescale)
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=epochs)
+
+
 @lru_cache(None)
 def _digits_cnn() -> keras.Model:
-    seed(0)
     x, y = _digits()
-    model = cnn_bn((32, 32, 3), 10)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=3)
+    return _trained_cnn(x / 255.0, y, 10, epochs=3)
 
 
 @case("digits_healthy", "preprocessing", (), "A digits CNN fed as it was trained (x / 255).")
@@ -86,11 +91,8 @@ def _digits_blank() -> Built:
 # -- Rescaling inside the model ------------------------------------------------------------------
 @lru_cache(None)
 def _rescaling_cnn() -> keras.Model:
-    seed(0)
     x, y = _digits()
-    model = cnn_bn((32, 32, 3), 10, rescale=1 / 255.0)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return fit(model, x[BATCH:], y[BATCH:], epochs=3)
+    return _trained_cnn(x, y, 10, epochs=3, rescale=1 / 255.0)
 
 
 @case("rescaling_healthy", "rescaling", (), "A CNN that divides by 255 itself, fed raw pixels.")
@@ -114,11 +116,8 @@ def _photos():
 
 @lru_cache(None)
 def _photo_cnn() -> keras.Model:
-    seed(0)
     x, y = _photos()
-    model = cnn_bn((32, 32, 3), 3)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=4)
+    return _trained_cnn(x / 255.0, y, 3, epochs=4)
 
 
 @case("photos_healthy", "photos", (), "A CNN telling three scikit-image photos apart, fed RGB / 255.")
