@@ -5,7 +5,7 @@ A link with ``?session=<token>`` opens a shared session read-only, on any replic
 
 import streamlit as st
 
-from whyzero.ui import state
+from whyzero.ui import share, state
 
 st.set_page_config(page_title="whyzero", page_icon=":material/search:", layout="wide")
 
@@ -21,6 +21,10 @@ PAGES = [
 ]
 
 token = st.query_params.get("session")
+if st.session_state.get("deleted"):
+    st.title("Session deleted")
+    st.success("The shared session was deleted; its link now shows 'No such session'.")
+    st.stop()
 if token is not None and not state.open_shared(token):
     st.title("No such session")
     st.error("This link holds no saved session: it is malformed, unknown, expired or was deleted. "
@@ -30,6 +34,7 @@ if token is not None and not state.open_shared(token):
 with st.sidebar:
     if state.read_only():
         st.info("Shared session: read-only. Reviewers may add a note to each finding on the overview.")
+        share.delete_box()
     else:
         st.toggle("Review mode (hide upload controls)", key="review_mode")
 

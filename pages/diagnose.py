@@ -18,19 +18,18 @@ if not st.session_state.get("review_mode") and not state.read_only():
     demo_tab, upload_tab = st.tabs(["Open a demo", "Upload your model"])
     with demo_tab:
         names = gallery.names()
-        choice = st.selectbox("Gallery case", names, index=names.index(state.DEMO_CASE),
+        choice = st.selectbox("Gallery case", names, index=names.index(state.DEMO_CASE), key="demo_choice",
                               format_func=lambda n: f"{n} — {', '.join(gallery.get(n).causes) or 'healthy'}")
         st.caption(gallery.get(choice).summary)
-        if st.button("Diagnose this case", type="primary"):
-            state.set_current(state.demo(choice), f"demo: {choice}")
-            st.rerun()
+        st.button("Diagnose this case", type="primary", on_click=state.open_demo)
     with upload_tab:
         with st.form("upload"):
             model_file = st.file_uploader("Model (.keras, .h5, zipped SavedModel)", type=["keras", "h5", "hdf5", "zip"])
             batch_files = st.file_uploader("Batch (.npy / .npz / .csv, or images)", accept_multiple_files=True,
                                            type=["npy", "npz", "csv", "png", "jpg", "jpeg", "bmp", "zip"])
             preprocess = st.selectbox("Preprocessing applied to uploaded images", PREPROCESSINGS)
-            labels_file = st.file_uploader("Labels (optional: .npy, CSV filename,label)", type=["npy", "csv"])
+            labels_file = st.file_uploader("Labels (optional: .npy, CSV filename,label, zip of class folders)",
+                                           type=["npy", "csv", "zip"])
             masks_file = st.file_uploader("Masks (optional: .npy, zip of PNGs)", type=["npy", "zip"])
             train_file = st.file_uploader("Training sample or statistics (optional: .npy or stats .json)",
                                           type=["npy", "npz", "csv", "json"])

@@ -28,9 +28,5 @@ if s.get("suggested_class_weights"):
                                "share": s.get("class_shares"), "weight": s["suggested_class_weights"]}),
                  hide_index=True)
 if s.get("masks"):
-    st.subheader("Masks (as class ids)")
-    thumbs = d.summaries["inputs"].get("thumbnails", [])
+    st.subheader("Masks over their images (foreground in red)")
     render.image_grid(s["masks"])
-    if thumbs:
-        st.caption("The images they belong to:")
-        render.image_grid(thumbs[: len(s["masks"])])

@@ -27,5 +27,5 @@ with left:
 with right:
     render.figure(figures.loss_vs_prior(d), d, "loss_vs_prior")
 if s.get("predicted_masks"):
-    st.subheader("Predicted masks")
+    st.subheader("Predicted masks over the images (foreground in red)")
     render.image_grid(s["predicted_masks"])

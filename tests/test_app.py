@@ -150,3 +150,20 @@ def test_share_button_creates_a_working_link(diagnosed, session_store):
     link = next(c.value for c in at.code if "?session=" in c.value)
     token = link.split("?session=")[1]
     assert session_store.load(token).diagnosis == at.session_state["diagnosis"]
+
+
+@pytest.mark.slow
+def test_creator_deletes_a_session_with_the_secret(diagnosed, session_store):
+    token, secret = session_store.save(diagnosed("binary_healthy"))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["session"] = token
+    at.run()
+    at.text_input(key="delete_secret").input("wrong").run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert session_store.load(token) is not None
+    assert any("does not delete" in e.value for e in at.error)
+    at.text_input(key="delete_secret").input(secret).run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert not at.exception
+    assert session_store.load(token) is None
+    assert at.title[0].value == "Session deleted"

@@ -32,13 +32,16 @@ def test_exported_case_diagnoses_the_same_through_cli_and_api(tmp_path):
     assert export.returncode == 0, export.stderr
     assert "diagnose it with: whyzero diagnose" in export.stdout
     result = run("diagnose", str(tmp_path / "case" / "model.keras"), "--inputs", str(tmp_path / "case" / "inputs.npy"),
-                 "--labels", str(tmp_path / "case" / "labels.npy"), "--json", str(tmp_path / "out.json"))
+                 "--labels", str(tmp_path / "case" / "labels.npy"), "--json", str(tmp_path / "out.json"),
+                 "--html", str(tmp_path / "out.html"))
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "out.json").read_text())
     cli_causes = {f["cause"] for f in data["findings"] if f["severity"] != "info"}
     assert "input.range_mismatch" in cli_causes
     assert "CRITICAL input.range_mismatch" in result.stdout
     assert "probing layers" in result.stderr  # progress on stderr
+    report = (tmp_path / "out.html").read_text()
+    assert "input.range_mismatch" in report and data["model"]["hash"] in report
     built = gallery.build(name)
     api = whyzero.diagnose(built.model, built.inputs, labels=built.labels)
     assert cli_causes == api.causes("warning")

@@ -126,3 +126,38 @@ def test_unknown_preprocessing(small_model, tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
     with pytest.raises(WhyzeroError, match="Received: 'imagenet'"):
         whyzero.diagnose(small_model, str(tmp_path / "a.png"), preprocess="imagenet")
+
+
+def test_labels_from_csv_folder_and_zip_follow_the_image_order(small_model, tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("b.png", "a.png", "c.png"):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / name)
+    (tmp_path / "labels.csv").write_text("filename,label\nc.png,2\na.png,0\nb.png,1\n")
+    classes = tmp_path / "classes"
+    with zipfile.ZipFile(tmp_path / "classes.zip", "w") as z:
+        for cls, name in (("cat", "a.png"), ("dog", "b.png"), ("emu", "c.png")):
+            (classes / cls).mkdir(parents=True)
+            (classes / cls / name).write_bytes(b"")
+            z.writestr(f"{cls}/{name}", b"")
+    for labels in (tmp_path / "labels.csv", classes, tmp_path / "classes.zip"):
+        d = whyzero.diagnose(small_model, str(folder), labels=str(labels), preprocess="unit")
+        assert d.inputs["labels"] == [3]
+        assert d.summaries["outputs"]["true_shares"] == pytest.approx([1 / 3] * 3)
+
+
+def test_masks_from_a_folder_of_pngs(tmp_path):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1, 1, activation="sigmoid")])
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for i in range(4):
+        mask = np.zeros((8, 8), np.uint8)
+        mask[:4] = 255
+        Image.fromarray(mask).save(folder / f"{i}.png")
+    d = whyzero.diagnose(model, np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype(np.float32),
+                         masks=str(folder))
+    assert "labels.encoding" in d.causes()
+    assert d.find("labels.encoding")[0].evidence["unique_values"] == [0, 255]

@@ -99,19 +99,28 @@ def _outputs(ctx: Context) -> dict[str, Any]:
             prior = np.asarray(summary["true_shares"])
             summary["prior_entropy"] = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
         if ctx.task.kind == "segmentation":
-            summary["predicted_masks"] = [_mask_png(p) for p in pred[:THUMBNAILS]]
+            summary["predicted_masks"] = [overlay(img, p) for img, p in zip(ctx.batch[:THUMBNAILS], pred[:THUMBNAILS])]
             summary["foreground_share_per_image"] = (pred.reshape(len(pred), -1) > 0).mean(1).tolist()
     if ctx.forward is not None and ctx.forward.loss is not None:
         summary["loss"] = ctx.forward.loss
     return summary
 
 
-def _mask_png(mask: np.ndarray) -> str:
+def overlay(image: np.ndarray, mask: np.ndarray) -> str:
+    """A thumbnail of the image (min-max scaled, grey or colour) with the mask's foreground in red."""
     from PIL import Image
 
-    scaled = (mask.astype(np.float64) / max(mask.max(), 1) * 255).astype(np.uint8)
+    x = np.asarray(image, np.float64)
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    x = np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo)
+    rgb = np.repeat(x, 3, -1) if x.shape[-1] == 1 else x[..., :3]
+    if mask.shape[:2] == rgb.shape[:2]:
+        fg = (mask > 0)[..., None]
+        rgb = np.where(fg, 0.5 * rgb + 0.5 * np.array([1.0, 0.0, 0.0]), rgb)
+    pil = Image.fromarray((np.nan_to_num(rgb) * 255).astype(np.uint8))
+    pil = pil.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.NEAREST)
     buffer = io.BytesIO()
-    Image.fromarray(scaled).save(buffer, format="PNG")
+    pil.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -137,5 +146,5 @@ def _labels(ctx: Context) -> dict[str, Any]:
             counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0).tolist()
         if ctx.masks is not None:
             summary["foreground_share_per_image"] = (ids.reshape(len(ids), -1) > 0).mean(1).tolist()
-            summary["masks"] = [_mask_png(m) for m in ids[:THUMBNAILS]]
+            summary["masks"] = [overlay(img, m) for img, m in zip(ctx.batch[:THUMBNAILS], ids[:THUMBNAILS])]
     return summary

@@ -161,7 +161,13 @@ def load_labels(labels: Any, names: list[str] | None = None) -> np.ndarray | Non
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         by_name = {f.name: i for i, c in enumerate(classes) for f in (path / c).iterdir()}
         return _align(by_name, names, path.name)
-    raise WhyzeroError(f"Expected labels as .npy, a CSV of filename,label or a folder per class. Received: {path.name}")
+    if path.suffix == ".zip":  # a folder per class, zipped: class/filename entries
+        members = [Path(n) for n in _open_zip(path).namelist() if not n.endswith("/")]
+        classes = sorted({m.parts[-2] for m in members if len(m.parts) >= 2})
+        by_name = {m.name: classes.index(m.parts[-2]) for m in members if len(m.parts) >= 2}
+        return _align(by_name, names, path.name)
+    raise WhyzeroError("Expected labels as .npy, a CSV of filename,label, or a folder (or .zip) per class. "
+                       f"Received: {path.name}")
 
 
 def _labels_from_csv(path: Path, names: list[str] | None) -> np.ndarray:

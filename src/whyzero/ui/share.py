@@ -69,3 +69,22 @@ def _zip(paths: list[str]) -> bytes:
         for path in paths:
             archive.write(path, Path(path).name)
     return buffer.getvalue()
+
+
+def delete_box() -> None:
+    """In a shared session: the creator removes it with the delete secret."""
+    with st.expander("Delete this session", icon=":material/delete:"):
+        st.text_input("Delete secret", type="password", key="delete_secret")
+        st.button("Delete", on_click=_delete)
+        if st.session_state.get("delete_failed"):
+            st.error("That secret does not delete this session.")
+
+
+def _delete() -> None:
+    from whyzero.store import default_store
+
+    if default_store().delete(st.session_state["shared_token"], st.session_state.get("delete_secret", "")):
+        st.session_state["deleted"] = True
+        st.session_state["delete_failed"] = False
+    else:
+        st.session_state["delete_failed"] = True

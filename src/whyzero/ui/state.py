@@ -43,6 +43,12 @@ def demo(name: str) -> Diagnosis:
         return Diagnosis.from_json(_gallery_diagnosis_json(name))
 
 
+def open_demo() -> None:
+    """Button callback: diagnoses the gallery case picked in ``demo_choice``."""
+    name = st.session_state.get("demo_choice", DEMO_CASE)
+    set_current(demo(name), f"demo: {name}")
+
+
 def ensure_diagnosis() -> Diagnosis:
     """The session's diagnosis; a newcomer gets the demo, already diagnosed."""
     if current() is None:
