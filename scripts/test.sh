@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-WHYZERO_TEST_POSTGRES_URL=$(bash scripts/postgres.sh)
+WHYZERO_TEST_POSTGRES_URL=$(bash scripts/postgres.sh | tail -n 1)
 export WHYZERO_TEST_POSTGRES_URL
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements-dev.txt -e .
