@@ -34,6 +34,7 @@ if token is not None and not state.open_shared(token):
 with st.sidebar:
     if state.read_only():
         st.info("Shared session: read-only. Reviewers may add a note to each finding on the overview.")
+        share.attachments_download()
         share.delete_box()
     else:
         st.toggle("Review mode (hide upload controls)", key="review_mode")

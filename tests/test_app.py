@@ -167,3 +167,13 @@ def test_creator_deletes_a_session_with_the_secret(diagnosed, session_store):
     assert not at.exception
     assert session_store.load(token) is None
     assert at.title[0].value == "Session deleted"
+
+
+@pytest.mark.slow
+def test_shared_session_with_files_offers_them(diagnosed, session_store):
+    token, _ = session_store.save(diagnosed("binary_healthy"), attachments=b"PK-zip")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["session"] = token
+    at.run()
+    assert not at.exception
+    assert any(b.label == "Download the attached model and batch" for b in at.get("download_button"))

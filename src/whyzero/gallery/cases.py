@@ -307,7 +307,7 @@ def _binary_dead() -> Built:
 
 
 # -- the seeds' dense stacks ------------------------------------------------------------------------
-@case("sigmoid_stack_tiny_weights", "binary", ("gradient.vanishing", "model.weight_init"),
+@case("sigmoid_stack_tiny_weights", "deep", ("gradient.vanishing", "model.weight_init"),
       "Six sigmoid layers whose weights are 0.01 * uniform: gradients vanish before the first layer.",
       seed_ref="002 example 1")
 def _sigmoid_stack() -> Built:
@@ -321,7 +321,7 @@ def _sigmoid_stack() -> Built:
     return Built(fit(model, x[BATCH:], y[BATCH:], epochs=2), x[:BATCH], y[:BATCH])
 
 
-@case("sigmoid_saturated", "binary", ("activation.saturation", "model.weight_init"),
+@case("sigmoid_saturated", "deep", ("activation.saturation", "model.weight_init"),
       "Sigmoid layers initialized with std 4: nearly every unit sits in the flat region.")
 def _sigmoid_saturated() -> Built:
     seed(0)
@@ -332,7 +332,7 @@ def _sigmoid_saturated() -> Built:
     return Built(model, x[:BATCH] * 4, y[:BATCH])
 
 
-@case("relu_exploding", "binary", ("gradient.exploding", "model.weight_init"),
+@case("relu_exploding", "deep", ("gradient.exploding", "model.weight_init"),
       "Eight ReLU layers initialized at 12x the He scale: activations and gradients grow layer by layer.")
 def _relu_exploding() -> Built:
     seed(0)
@@ -341,6 +341,16 @@ def _relu_exploding() -> Built:
     model = mlp(64, (32,) * 8, kernel_initializer=init, name="exploding")
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
     return Built(model, x[:BATCH], y[:BATCH])
+
+
+@case("deep_relu_healthy", "deep", (),
+      "The deep stacks done right: eight ReLU layers with He initialization, trained on the same digits.")
+def _deep_healthy() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    model = mlp(64, (32,) * 8, kernel_initializer="he_normal", name="deep_relu")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=8), x[:BATCH], y[:BATCH])
 
 
 # -- ImageNet-style heads ------------------------------------------------------------------------------

@@ -14,11 +14,17 @@ def _stem(d: Diagnosis) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"whyzero_{d.model['name']}_{d.model['hash'][:8]}")
 
 
-def downloads(d: Diagnosis) -> None:
+@st.cache_data(show_spinner=False, max_entries=8)
+def _report_html(diagnosis_json: str) -> str:
+    """The HTML report, built once per diagnosis (it embeds Plotly's JavaScript and every figure)."""
     from whyzero.report import render_html
 
+    return render_html(Diagnosis.from_json(diagnosis_json))
+
+
+def downloads(d: Diagnosis) -> None:
     left, right = st.columns(2)
-    left.download_button("Download the HTML report", render_html(d), file_name=f"{_stem(d)}.html",
+    left.download_button("Download the HTML report", _report_html(d.to_json()), file_name=f"{_stem(d)}.html",
                          mime="text/html", icon=":material/description:")
     right.download_button("Download the Diagnosis JSON", d.to_json(indent=2), file_name=f"{_stem(d)}.json",
                           mime="application/json", icon=":material/data_object:")
@@ -69,6 +75,18 @@ def _zip(paths: list[str]) -> bytes:
         for path in paths:
             archive.write(path, Path(path).name)
     return buffer.getvalue()
+
+
+def attachments_download() -> None:
+    """In a shared session saved with its files: the model and batch, zipped."""
+    if not st.session_state.get("shared_has_attachments"):
+        return
+    from whyzero.store import default_store
+
+    data = default_store().attachments(st.session_state["shared_token"])
+    if data:
+        st.download_button("Download the attached model and batch", data, file_name="whyzero_session_files.zip",
+                           mime="application/zip", icon=":material/folder_zip:")
 
 
 def delete_box() -> None:

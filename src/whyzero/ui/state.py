@@ -124,6 +124,7 @@ def open_shared(token: str) -> bool:
         return False
     st.session_state["shared_token"] = token
     st.session_state["shared_notes"] = saved.notes
+    st.session_state["shared_has_attachments"] = saved.has_attachments
     st.session_state["read_only"] = True
     set_current(saved.diagnosis, f"shared session: {saved.title} (expires {saved.expires.date().isoformat()})")
     return True
