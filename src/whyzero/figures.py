@@ -208,8 +208,7 @@ def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
     ev = {k: v for k, v in ev.items() if v is not None}
     fig = go.Figure(go.Bar(x=[k for k in ("loss", "prior_entropy") if k in ev],
                            y=[ev[k] for k in ("loss", "prior_entropy") if k in ev]))
-    fig.update_yaxes(type="log")
-    return _layout(fig, d, "Loss vs the entropy of the label prior", "", "nats (log)")
+    return _layout(fig, d, "Loss vs the entropy of the label prior", "", "nats")
 
 
 # -- labels and masks ----------------------------------------------------------------------------
