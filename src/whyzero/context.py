@@ -57,7 +57,15 @@ class Context:
     def has_layers(self) -> bool:
         return self.loaded.has_layers
 
-    @property
-    def targets(self) -> np.ndarray | None:
-        """Class ids per sample (or per pixel for segmentation), from labels or masks."""
-        return self.label_ids
+    def predicted_classes(self) -> np.ndarray | None:
+        """The class each sample (or pixel, for segmentation) is predicted as: argmax, or > 0.5 for one unit.
+
+        None for regression.
+        """
+        out = np.asarray(self.outputs)
+        if self.task.kind == "regression":
+            return None
+        if self.task.kind == "segmentation":
+            return (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+        flat = out.reshape(len(out), -1)
+        return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)

@@ -82,12 +82,7 @@ def _outputs(ctx: Context) -> dict[str, Any]:
     if ctx.task.kind == "binary":
         summary["scores"] = per_sample[:SCORES_KEPT, 0].tolist()
     if ctx.task.kind in ("binary", "multiclass", "segmentation"):
-        if ctx.task.kind == "segmentation":
-            pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
-        elif ctx.task.kind == "binary":
-            pred = (per_sample[:, 0] > 0.5).astype(int)
-        else:
-            pred = per_sample.argmax(1)
+        pred = ctx.predicted_classes()
         k = ctx.task.n_classes
         summary["predicted_shares"] = (np.bincount(pred.reshape(-1), minlength=k)[:k] / pred.size).tolist()
         ids = ctx.label_ids

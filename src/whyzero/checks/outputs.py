@@ -78,7 +78,7 @@ def saturated(ctx: Context) -> list[Finding]:
                 "exact_one_share": float(at_one.mean())}
     ids = ctx.label_ids
     if ids is not None and ctx.task.kind in ("binary", "multiclass") and len(ids) == len(out):
-        predicted = (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)
+        predicted = ctx.predicted_classes()
         accuracy = float(np.mean(predicted[pinned] == ids[pinned])) if pinned.any() else 1.0
         evidence["pinned_accuracy"] = accuracy
         if accuracy >= PINNED_ACCURACY_OK:
@@ -97,14 +97,8 @@ def saturated(ctx: Context) -> list[Finding]:
 
 
 def _predicted_and_true(ctx: Context):
-    out = np.asarray(ctx.outputs)
-    if ctx.task.kind == "segmentation":
-        pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
-    elif ctx.task.kind == "binary":
-        pred = (out.reshape(len(out), -1)[:, 0] > 0.5).astype(int)
-    elif ctx.task.kind == "multiclass":
-        pred = out.reshape(len(out), -1).argmax(1)
-    else:
+    pred = ctx.predicted_classes()
+    if pred is None:
         return None, None
     true = ctx.label_ids
     if true is not None and true.shape != pred.shape:
