@@ -322,7 +322,7 @@ def _memory(ctx: Context, chunk: int) -> None:
         ctx.memory.update(score=normalization_score(ctx.input_stats, ctx.memory["normalization"]),
                           source=probe.source)
     if ctx.is_image:
-        ctx.whatif = preprocessing_whatif(ctx.model, ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
+        ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
 
 
 def _model_identity(ctx: Context) -> dict[str, Any]:

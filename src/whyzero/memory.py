@@ -211,7 +211,7 @@ def _is_trained(bn) -> bool:
     return not (np.all(np.abs(mean) < UNTRAINED_TOLERANCE) and np.all(np.abs(var - 1) < UNTRAINED_TOLERANCE))
 
 
-def preprocessing_whatif(model, batch: np.ndarray, probe: MemoryProbe, predict_fn,
+def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn,
                          max_samples: int = 16) -> dict[str, Any] | None:
     """Tries the standard preprocessings on the recovered raw pixels.
 

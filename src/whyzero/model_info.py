@@ -34,10 +34,6 @@ def layer_activation(layer) -> str | None:
     return name.lower()
 
 
-def is_model(layer) -> bool:
-    return hasattr(layer, "layers") and hasattr(layer, "inputs")
-
-
 def layer_table(model) -> list[dict[str, Any]]:
     """One row per top-level layer: name, type, activation, output shape, parameters, trainable."""
     rows = []

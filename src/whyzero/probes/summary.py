@@ -27,14 +27,6 @@ ONE_TOLERANCE = 1.2e-7
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
 
 
-def bin_centers() -> np.ndarray:
-    """A representative value per bin (geometric within a sign)."""
-    lo, hi = EDGES[:-1], EDGES[1:]
-    same_sign = lo * hi > 0
-    centers = np.where(same_sign, np.sign(lo + hi) * np.sqrt(np.abs(lo * hi)), (lo + hi) / 2)
-    return centers
-
-
 def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float | None = None) -> dict:
     """Summarizes one tensor inside the graph.
 
