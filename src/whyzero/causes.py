@@ -13,8 +13,6 @@ INFO = "info"
 SEVERITIES = (CRITICAL, WARNING, INFO)
 SEVERITY_RANK = {CRITICAL: 0, WARNING: 1, INFO: 2}
 
-PANELS = ("outputs", "inputs", "model", "activations", "gradients", "labels")
-
 
 @dataclass(frozen=True)
 class Cause:
@@ -30,6 +28,7 @@ _CAUSES = [
     Cause("input.channel_order", "inputs", "Colour channels in the wrong order (RGB vs BGR)"),
     Cause("input.feature_scale_disparity", "inputs", "Features on very different scales"),
     Cause("input.invalid_values", "inputs", "NaN / Inf or constant inputs"),
+    Cause("input.unnormalized", "inputs", "Inputs never normalized: large, off-centre values"),
     Cause("model.output_activation", "model", "Final activation unsuitable for the task"),
     Cause("model.loss_mismatch", "model", "Loss incompatible with the output"),
     Cause("model.stale_head", "model", "A pre-trained classifier head left under a new head"),
@@ -52,13 +51,34 @@ _CAUSES = [
     Cause("labels.imbalance", "labels", "Class imbalance in labels or mask pixels"),
     Cause("labels.encoding", "labels", "Label or mask values outside [0, K-1]"),
     Cause("labels.mask_mismatch", "labels", "Masks do not match the images or the output"),
+    Cause("labels.target_scale", "labels", "Regression targets left on a huge scale"),
 ]
 
 CAUSES: dict[str, Cause] = {c.id: c for c in _CAUSES}
-# Symptom first, then the causes in the order a user should look at them.
-CAUSE_ORDER = {c.id: i for i, c in enumerate(
-    [CAUSES["output.constant"]] + [c for c in _CAUSES if c.id != "output.constant"]
-)}
+
+# The more specific of two input faults that one fix cures comes first (a double normalization is
+# also a range mismatch).
+# Upstream first: the order in which a fault propagates, from the data through the model's build to
+# what training left in its layers, to what the user sees.  A finding can only be explained by one
+# of an earlier stage (see ``attribution``); among equally certain roots the earlier stage comes first.
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("input.invalid_values",),
+    ("input.double_normalization", "input.channel_order", "input.range_mismatch", "input.dtype_mismatch",
+     "input.feature_scale_disparity", "input.unnormalized", "labels.encoding", "labels.mask_mismatch",
+     "output.shape_mismatch", "model.loss_mismatch", "model.output_activation", "model.stale_head",
+     "labels.target_scale"),
+    ("training.learning_rate_high", "training.learning_rate_low", "model.weight_init", "model.unstable_lambda",
+     "output.threshold", "labels.imbalance"),
+    ("activation.dead_relu", "activation.saturation"),
+    ("activation.collapse", "gradient.exploding", "gradient.vanishing", "gradient.zero"),
+    ("output.saturated", "output.majority_class", "training.loss_at_prior", "output.constant"),
+)
+STAGE = {cause: i for i, stage in enumerate(STAGES) for cause in stage}
+CAUSE_ORDER = {cause: i for i, cause in enumerate(c for stage in STAGES for c in stage)}
+# What the user sees: never a root cause.
+SYMPTOMS = frozenset({"output.constant"})
+# Output findings that restate the symptom: a consequence when a root explains them, else a symptom.
+SYMPTOM_LIKE = frozenset({"output.saturated", "output.majority_class", "training.loss_at_prior"})
 
 
 def get_cause(cause_id: str) -> Cause:

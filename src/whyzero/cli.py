@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gallery", help="built-in broken models and their healthy twins")
     gsub = g.add_subparsers(dest="gallery_command", required=True)
     gsub.add_parser("list", help="name, causes, one line")
+    sc = gsub.add_parser("score", help="recall, root cause first and false alarms over the gallery (a benchmark)")
+    sc.add_argument("names", nargs="*", help="cases to score (all by default)")
+    sc.add_argument("--json", help="write the scores as JSON here")
     e = gsub.add_parser("export", help="write a case's model, batch, labels/masks and training sample")
     e.add_argument("name")
     e.add_argument("dir")
@@ -130,6 +133,8 @@ def _gallery(args) -> int:
             causes = ", ".join(case.causes) or "healthy"
             print(f"{case.name:34s} {causes}\n{'':34s} {case.summary}")
         return 0
+    if args.gallery_command == "score":
+        return _gallery_score(args)
     written = gallery.export(args.name, args.dir)
     for role, path in written.items():
         print(f"{role}: {path}")
@@ -140,6 +145,29 @@ def _gallery(args) -> int:
             cmd += f" {flag} {written[role]}"
     print(f"diagnose it with: {cmd}{trust}")
     return 0
+
+
+def _gallery_score(args) -> int:
+    import json
+
+    from whyzero.gallery.score import row_text, score
+
+    for name in args.names:
+        gallery_case(name)
+    result = score(args.names or None, progress=lambda row: print(row_text(row), flush=True))
+    pct = lambda v: "n/a" if v is None else f"{v:.0%}"  # noqa: E731
+    print(f"\n{result['cases']} cases: recall {pct(result['recall'])} of declared causes found, "
+          f"root cause first in {pct(result['top1'])} of {result['broken']} broken cases, "
+          f"{result['false_alarms']} false alarm(s) on {result['healthy']} healthy twins")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def gallery_case(name: str):
+    from whyzero import gallery
+
+    return gallery.get(name)
 
 
 if __name__ == "__main__":

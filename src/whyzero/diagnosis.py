@@ -15,8 +15,13 @@ from typing import Any
 import numpy as np
 
 from whyzero.causes import CAUSE_ORDER, SEVERITIES, SEVERITY_RANK, get_cause
+from whyzero.errors import WhyzeroError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Documents this version reads: 1 lacks roles and proofs (they default to a root without proof).
+READABLE_SCHEMAS = (1, 2)
+ROLES = ("root", "symptom", "consequence")
+ROLE_RANK = {"root": 0, "symptom": 1, "consequence": 2}
 
 
 def clean(value: Any) -> Any:
@@ -49,6 +54,10 @@ class Finding:
         fix: what to do.
         layer: the layer it concerns, or None.
         panel: the page that shows the evidence (the cause's panel by default).
+        role: ``root`` (nothing else found explains it), ``symptom`` (what the user sees) or
+            ``consequence`` (the finding at index ``explained_by`` explains it).
+        explained_by: for a consequence, the index in the diagnosis' findings of its root.
+        proof: for a root cause with a mechanical fix, what re-running the model under the fix showed.
     """
 
     cause: str
@@ -58,11 +67,17 @@ class Finding:
     fix: str = ""
     layer: str | None = None
     panel: str = ""
+    role: str = "root"
+    explained_by: int | None = None
+    proof: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         cause = get_cause(self.cause)
         if self.severity not in SEVERITIES:
             raise ValueError(f"Expected severity in {SEVERITIES}. Received: {self.severity!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"Expected role in {ROLES}. Received: {self.role!r}")
+        self.proof = clean(self.proof)
         self.panel = self.panel or cause.panel
         self.evidence = clean(self.evidence)
 
@@ -82,7 +97,7 @@ class Diagnosis:
     Attributes:
         model: identity and structure (name, hash, layers, loss, optimizer).
         inputs: what was fed (shape, dtype, source, preprocessing).
-        findings: ranked: the symptom first, then its causes by severity.
+        findings: ranked: root causes first (most certain first), then the symptom, then consequences.
         summaries: per panel, the small data its figures are drawn from.
         errors: checks that raised.
         version: the whyzero version that wrote it.
@@ -118,6 +133,15 @@ class Diagnosis:
     def for_panel(self, panel: str) -> list[Finding]:
         return [f for f in self.findings if f.panel == panel]
 
+    def root_of(self, finding: Finding) -> Finding | None:
+        """The finding that explains ``finding`` (a consequence), or None."""
+        i = finding.explained_by
+        return self.findings[i] if i is not None and 0 <= i < len(self.findings) else None
+
+    def consequences_of(self, index: int) -> list[Finding]:
+        """The findings that the finding at ``index`` explains."""
+        return [f for f in self.findings if f.explained_by == index]
+
     @property
     def is_clean(self) -> bool:
         """No critical and no warning finding."""
@@ -132,16 +156,65 @@ class Diagnosis:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
-        data = dict(data)
-        data["findings"] = [Finding(**f) for f in data.get("findings", [])]
-        data["errors"] = [CheckError(**e) for e in data.get("errors", [])]
-        return cls(**data)
+        """Reads a stored document.
+
+        Raises:
+            WhyzeroError: a document that is not a diagnosis, or one of a schema this version cannot read.
+        """
+        if not isinstance(data, dict) or "findings" not in data or "model" not in data:
+            raise WhyzeroError("Expected a whyzero diagnosis (a JSON object with 'model' and 'findings'). "
+                               f"Received: {type(data).__name__}")
+        schema = data.get("schema", 1)
+        if schema not in READABLE_SCHEMAS:
+            raise WhyzeroError(f"This whyzero reads diagnosis schemas {list(READABLE_SCHEMAS)}. "
+                               f"Received: schema {schema!r}")
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["schema"] = SCHEMA_VERSION
+        try:
+            data["findings"] = [Finding(**f) for f in data.get("findings", [])]
+            data["errors"] = [CheckError(**e) for e in data.get("errors", [])]
+            return cls(**data)
+        except (TypeError, ValueError, KeyError) as err:
+            raise WhyzeroError(f"The diagnosis document is malformed: {str(err)[:200]}. "
+                               f"Received: schema {schema}") from None
 
     @classmethod
     def from_json(cls, text: str) -> Diagnosis:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise WhyzeroError(f"Expected a diagnosis in JSON: {err}. Received: {len(text)} characters") from None
+        return cls.from_dict(data)
+
+
+def _proven(f: Finding) -> bool:
+    return bool(f.proof and f.proof.get("fixed"))
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Severity first; within one, the symptom before its causes."""
-    return sorted(findings, key=lambda f: (SEVERITY_RANK[f.severity], CAUSE_ORDER[f.cause]))
+    """Root causes first (critical, proven by a re-run, upstream first), then symptoms, then consequences.
+
+    Consequences follow in the order of their roots.  ``explained_by`` indices are remapped to the
+    new order, so ranking an already ranked list changes nothing.
+    """
+    order = sorted(range(len(findings)), key=lambda i: _key(findings, i))
+    new_index = {old: new for new, old in enumerate(order)}
+    ranked = []
+    for old in order:
+        f = findings[old]
+        if f.explained_by is not None:
+            f.explained_by = new_index.get(f.explained_by)
+            if f.explained_by is None:
+                f.role = "root"
+        ranked.append(f)
+    return ranked
+
+
+def _key(findings: list[Finding], i: int) -> tuple:
+    f = findings[i]
+    base = (SEVERITY_RANK[f.severity], not _proven(f), CAUSE_ORDER[f.cause])
+    if f.role == "consequence" and f.explained_by is not None and 0 <= f.explained_by < len(findings):
+        root = findings[f.explained_by]
+        root_key = (ROLE_RANK[root.role], SEVERITY_RANK[root.severity], not _proven(root), CAUSE_ORDER[root.cause])
+        return (2, root_key, base)
+    return (ROLE_RANK[f.role], base, ())

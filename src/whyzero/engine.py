@@ -8,9 +8,10 @@ from typing import Any, Callable
 import numpy as np
 
 from whyzero import checks
+from whyzero.attribution import attribute
 from whyzero.config import settings
 from whyzero.context import Context, Task
-from whyzero.diagnosis import Diagnosis
+from whyzero.diagnosis import Diagnosis, rank
 from whyzero.errors import WhyzeroError
 from whyzero.loading.data import load_inputs, load_labels, load_masks, load_train_reference
 from whyzero.loading.models import LoadedModel, load_model
@@ -24,6 +25,7 @@ from whyzero.memory import (
 )
 from whyzero.model_info import (
     PROBABILITY_ACTIVATIONS,
+    REGRESSION_LOSSES,
     layer_table,
     loss_info,
     optimizer_info,
@@ -32,6 +34,7 @@ from whyzero.model_info import (
 from whyzero.probes.forward import predict, run_forward
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
+from whyzero.proofs import prove
 from whyzero.summaries import build_summaries
 
 Progress = Callable[[str, float], None]
@@ -85,6 +88,14 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("checks", 0.0)
     findings, errors = checks.run_checks(ctx)
     report("checks", 1.0)
+    report("proving fixes", 0.0)
+    prove(ctx, findings, lambda new_batch: _rerun(ctx, new_batch), lambda new_ctx: checks.run_checks(new_ctx)[0])
+    report("proving fixes", 1.0)
+    layer_order = {p.name: i for i, p in enumerate(ctx.forward.layers)} if ctx.forward else {}
+    findings, attribution_notes = attribute(findings, layer_order)
+    notes.extend(attribution_notes)
+    findings = rank(findings)
+    point_symptoms_to_roots(findings)
     from whyzero import __version__
 
     return Diagnosis(
@@ -99,6 +110,26 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
         summaries=build_summaries(ctx, batch_in), version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _rerun(ctx: Context, batch: np.ndarray) -> tuple[Context, list]:
+    """The model probed again on a fixed batch, and the checks on it (no what-if: the fix is known)."""
+    quiet = lambda stage, fraction: None  # noqa: E731
+    new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False)
+    return new, checks.run_checks(new)[0]
+
+
+def point_symptoms_to_roots(findings: list) -> None:
+    """The symptom's fix names the root cause found (listed first), or says none was."""
+    roots = [f for f in findings if f.role == "root" and f.severity != "info"]
+    for f in findings:
+        if f.role != "symptom":
+            continue
+        if roots:
+            f.fix = f"Fix the root cause listed first: {roots[0].title}."
+        else:
+            f.fix = ("No check found a root cause; look at the activations and gradients pages for where the "
+                     "outputs stop varying, and give labels or training data for more checks.")
 
 
 def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
@@ -159,20 +190,29 @@ def _check_label_range(task: Task, ids: np.ndarray | None, labels: np.ndarray | 
                            f"classes). Received: labels with values {np.unique(bad)[:5].tolist()}")
 
 
-def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None) -> Task:
+def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None,
+               labels: np.ndarray | None = None) -> Task:
+    """What the output means, from its shape, final activation, compiled loss and (if needed) the labels."""
     probabilities = activation in PROBABILITY_ACTIVATIONS or (activation == "lambda" and outputs.size > 0 and
                                                              0 <= float(outputs.min()) and float(outputs.max()) <= 1)
     units = outputs.shape[-1] if outputs.ndim > 1 else 1
     if outputs.ndim == 4:
         return Task("segmentation", max(units, 2), activation, probabilities)
     loss_name = loss["name"] if loss else None
-    if units == 1 and not probabilities and loss_name in (None, "mse", "mae") and activation != "relu":
-        kind = "regression"
-    else:
-        kind = "binary" if units == 1 else "multiclass"
-    if loss_name == "binary_crossentropy" and units == 1:
-        kind = "binary"
+    if loss_name in REGRESSION_LOSSES and not (units == 1 and activation == "sigmoid" and _binary(labels)):
+        return Task("regression", 1, activation, probabilities)
+    kind = "binary" if units == 1 else "multiclass"
+    if units == 1 and not probabilities and loss_name is None:
+        if activation != "relu" or (labels is not None and not _binary(labels)):
+            kind = "regression"
     return Task(kind, 1 if kind == "regression" else max(units, 2), activation, probabilities)
+
+
+def _binary(labels: np.ndarray | None) -> bool:
+    if labels is None:
+        return False
+    values = np.asarray(labels)
+    return values.dtype.kind in "biuf" and set(np.unique(values[:4096]).tolist()) <= {0, 1}
 
 
 def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -> np.ndarray | None:
@@ -217,7 +257,9 @@ def _loss_fn(task: Task, loss: dict | None):
           "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(from_logits=from_logits),
           "sparse_categorical_crossentropy": lambda: keras.losses.SparseCategoricalCrossentropy(
               from_logits=from_logits),
-          "mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError}[name]()
+          "mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError,
+          "huber": keras.losses.Huber, "msle": keras.losses.MeanSquaredLogarithmicError,
+          "log_cosh": keras.losses.LogCosh}[name]()
     return fn, origin
 
 
@@ -259,7 +301,7 @@ def chunk_size(model, batch: np.ndarray) -> int:
     return int(np.clip(fit, 1, config.chunk_size))
 
 
-def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) -> Context:
+def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     input_stats = InputStats.of(batch)
@@ -269,14 +311,14 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) 
     activation = output_activation(model) if loaded.has_layers else None
     if not loaded.has_layers:
         outputs = predict(model, batch, chunk)
-        task = infer_task(outputs, activation, loss)
+        task = infer_task(outputs, activation, loss, labels)
         ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
                       is_image=is_image)
         ctx.label_ids = label_ids(task, labels, masks)
         return ctx
     report("probing layers", 0.0)
     first = predict(model, batch[:2], 2)
-    task = infer_task(first, activation, loss)
+    task = infer_task(first, activation, loss, labels)
     ids = label_ids(task, labels, masks)
     _check_label_range(task, ids, labels)
     fn, origin = _loss_fn(task, loss)
@@ -293,18 +335,18 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report) 
         forward = run_forward(model, batch, None, None, chunk, report)
         target_source = "none"
     outputs = forward.outputs
-    task = infer_task(outputs, activation, loss)
+    task = infer_task(outputs, activation, loss, labels)
     ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
                   forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
                   gradient_labels=target_source if forward.has_gradients else "none")
     ctx.label_ids = label_ids(task, labels, masks)
     report("model memory", 0.0)
-    _memory(ctx, chunk)
+    _memory(ctx, chunk, whatif)
     report("model memory", 1.0)
     return ctx
 
 
-def _memory(ctx: Context, chunk: int) -> None:
+def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
     from whyzero.checks.model import weight_table
 
     bn_rows = batchnorm_memory(ctx.forward.batchnorm)
@@ -321,7 +363,7 @@ def _memory(ctx: Context, chunk: int) -> None:
 
         ctx.memory.update(score=normalization_score(ctx.input_stats, ctx.memory["normalization"]),
                           source=probe.source)
-    if ctx.is_image:
+    if ctx.is_image and whatif:
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
 
 

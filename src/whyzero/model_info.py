@@ -16,7 +16,10 @@ _LOSS_ALIASES = {
     "sparsecategoricalcrossentropy": "sparse_categorical_crossentropy",
     "mean_squared_error": "mse", "meansquarederror": "mse", "mse": "mse",
     "mean_absolute_error": "mae", "meanabsoluteerror": "mae", "mae": "mae",
+    "huber": "huber", "huber_loss": "huber", "mean_squared_logarithmic_error": "msle",
+    "meansquaredlogarithmicerror": "msle", "msle": "msle", "log_cosh": "log_cosh", "logcosh": "log_cosh",
 }
+REGRESSION_LOSSES = {"mse", "mae", "huber", "msle", "log_cosh"}
 CROSS_ENTROPIES = {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
 
 

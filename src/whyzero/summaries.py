@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from whyzero.checks.gradients import gradient_rows
-from whyzero.checks.labels import class_shares
+from whyzero.checks.labels import PERPLEXITY_WARNING, class_shares, normalized_perplexity, suggested_class_weights
 from whyzero.context import Context
 from whyzero.loading.data import LoadedInputs
 from whyzero.probes.summary import ONE_TOLERANCE
@@ -136,9 +136,11 @@ def _labels(ctx: Context) -> dict[str, Any]:
         ids = ctx.label_ids
         k = ctx.task.n_classes
         counts = np.bincount(ids.reshape(-1).astype(int).clip(0, k - 1), minlength=k)[:k]
-        summary["class_shares"] = (counts / max(counts.sum(), 1)).tolist()
-        summary["suggested_class_weights"] = np.where(
-            counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0).tolist()
+        shares = counts / max(counts.sum(), 1)
+        summary["class_shares"] = shares.tolist()
+        present = max(int(np.nonzero(counts)[0].max(initial=0)) + 1, 2)
+        if normalized_perplexity(shares[:present], present) < PERPLEXITY_WARNING:  # weights only where they help
+            summary["suggested_class_weights"] = suggested_class_weights(counts[:present]).tolist()
         if ctx.masks is not None:
             summary["foreground_share_per_image"] = (ids.reshape(len(ids), -1) > 0).mean(1).tolist()
             summary["masks"] = [overlay(img, m) for img, m in zip(ctx.batch[:THUMBNAILS], ids[:THUMBNAILS])]

@@ -23,6 +23,10 @@ COLLAPSE_RELATIVE_SPREAD = 1e-3
 RELU_LIKE = {"relu", "relu6"}
 
 
+def _has_batchnorm(ctx: Context) -> bool:
+    return any(p.type == "BatchNormalization" for p in (ctx.forward.layers if ctx.forward else []))
+
+
 def _hidden(ctx: Context):
     if ctx.forward is None:
         return []
@@ -62,8 +66,10 @@ def saturation(ctx: Context) -> list[Finding]:
                                 f"{share:.0%} of '{probe.name}' ({probe.activation}) pre-activations are beyond ±5",
                                 {"saturated_share": share, "activation": probe.activation,
                                  "mean": probe.values.mean, "std": probe.values.std},
-                                "Scale the inputs, use Glorot initialization or BatchNormalization before the "
-                                "activation, or switch to ReLU.", layer=probe.name))
+                                "Scale the inputs, use Glorot initialization"
+                                + (", or switch to ReLU." if _has_batchnorm(ctx) else
+                                   ", BatchNormalization before the activation, or switch to ReLU."),
+                                layer=probe.name))
     return findings[:3]
 
 

@@ -15,18 +15,28 @@ VANISHING_FIRST = 1e-4
 # Exploding: AUTOTRAINER uses a ratio of 70; healthy conv nets reach ~100 here, so the
 # gallery calibrated warning starts at 1e3.
 EXPLODING_RATIO = 1e3
-# Gradients larger than the weights themselves by this factor (median over layers) explode even when
-# they are uniform across depth (large weights scale every layer's gradient alike); gallery
-# healthy models sit at 0.03..10.
-EXPLODING_GRAD_TO_WEIGHT = 100.0
+# Growth from layer to layer: activations or gradients that grow by this factor per layer on average
+# (geometric mean over the kernel layers) over at least EXPLODING_MIN_LAYERS layers, reaching
+# EXPLODING_TOTAL_GROWTH in all, explode.  He-initialized ReLU stacks keep a factor near 1; the
+# gallery's 12x-He stack grows ~12x per layer.  One large gradient/weight ratio is not enough: a
+# healthy SGD-trained MLP on small regression data has ratios in the hundreds.
+EXPLODING_GROWTH_PER_LAYER = 3.0
+EXPLODING_TOTAL_GROWTH = 1e3
+EXPLODING_MIN_LAYERS = 3
 # Update / weight ratio lr*||g||/||w|| healthy band (DeepDiagnosis [1e-5, 1e-1]);
 # TheDeepChecker's log10 band [-4, -1].
 UPDATE_RATIO_LOW = 1e-5
 UPDATE_RATIO_LOW_CRITICAL = 1e-7
 UPDATE_RATIO_HIGH = 1e-1
 UPDATE_RATIO_HIGH_CRITICAL = 1.0
-# Adaptive optimizers normalize the gradient: the first step moves each weight by about lr.
+# Adaptive optimizers normalize the gradient: the first step moves each weight that has a non-zero
+# gradient by about lr, so the update is lr * sqrt(weights with a gradient) / ||w||.
 ADAPTIVE = {"Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Lion", "Lamb", "Ftrl"}
+# Where no step can be measured (zero gradients), an adaptive optimizer's configured rate alone can
+# still be far too high: Adam-type rates live in 1e-5..1e-2 (Keras' default 1e-3), every weight moves
+# by about lr per step, so 0.1 already moves He-scaled weights by their own size.
+ADAPTIVE_LR_HIGH = 0.1
+ADAPTIVE_LR_HIGH_CRITICAL = 0.5
 
 
 def _gradient_layers(ctx: Context):
@@ -40,19 +50,45 @@ def _confidence(ctx: Context, severity: str) -> str:
     return WARNING if ctx.gradient_labels != "labels" and severity == CRITICAL else severity
 
 
+def update_ratio(optimizer: dict | None, grad_norm: float, nonzero: int, weight_norm: float) -> float | None:
+    """The measured step relative to the weights, lr*||g||/||w|| (SGD) or lr*sqrt(n_g)/||w|| (adaptive).
+
+    None where it cannot be measured: no learning rate, zero weights, or a zero gradient (a zero
+    gradient says nothing about the learning rate).
+    """
+    lr = (optimizer or {}).get("learning_rate")
+    if lr is None or weight_norm <= 0 or grad_norm == 0 or nonzero == 0:
+        return None
+    step = lr * np.sqrt(nonzero) if (optimizer or {}).get("name") in ADAPTIVE else lr * grad_norm
+    return float(step / weight_norm)
+
+
 def gradient_rows(ctx: Context) -> list[dict]:
     rows = []
-    lr = (ctx.optimizer or {}).get("learning_rate")
-    adaptive = (ctx.optimizer or {}).get("name") in ADAPTIVE
     for p in _gradient_layers(ctx):
         norm = float(np.sqrt(p.grad_sumsq))
-        update = None
-        if lr is not None and p.weight_norm > 0:
-            step = lr * np.sqrt(p.n_kernel) if adaptive else lr * norm
-            update = float(step / p.weight_norm)
         rows.append({"layer": p.name, "grad_norm": norm, "weight_norm": p.weight_norm, "nonfinite": p.grad_nonfinite,
-                     "update_ratio": update, "params": p.n_kernel})
+                     "nonzero": p.grad_nonzero, "params": p.n_kernel, "activation_rms": p.values.rms,
+                     "update_ratio": update_ratio(ctx.optimizer, norm, p.grad_nonzero, p.weight_norm)})
     return rows
+
+
+def growth_per_layer(values: list[float]) -> tuple[float, float]:
+    """Geometric-mean growth per step and total growth of a positive sequence (1, 1 when undefined)."""
+    positive = [v for v in values if v > 0 and np.isfinite(v)]
+    if len(positive) < 2 or len(positive) != len(values):
+        return 1.0, 1.0
+    total = positive[-1] / positive[0]
+    return float(total ** (1.0 / (len(positive) - 1))), float(total)
+
+
+def _has_batchnorm(ctx: Context) -> bool:
+    return any(p.type == "BatchNormalization" for p in (ctx.forward.layers if ctx.forward else []))
+
+
+def _stabilize_fix(ctx: Context) -> str:
+    fix = "Scale down the initialization (Glorot/He), clip gradients (clipnorm=1.0)"
+    return fix + ("." if _has_batchnorm(ctx) else ", or add BatchNormalization.")
 
 
 @check("gradient.vanishing", "gradient.exploding")
@@ -63,7 +99,7 @@ def vanishing_exploding(ctx: Context) -> list[Finding]:
         return [Finding("gradient.exploding", _confidence(ctx, CRITICAL),
                         f"Gradients are NaN/Inf in {len(bad)} layers (first: '{bad[0]['layer']}')",
                         {"layers": [r["layer"] for r in bad][:10], "nonfinite": sum(r["nonfinite"] for r in bad),
-                         "labels": ctx.gradient_labels},
+                         "targets": ctx.gradient_labels},
                         "Lower the learning rate, clip gradients, check inputs for NaN/Inf.", layer=bad[0]["layer"])]
     if len(rows) < 2:
         return []
@@ -72,30 +108,40 @@ def vanishing_exploding(ctx: Context) -> list[Finding]:
         return []  # exactly zero gradients are gradient.zero
     ratio = first / last
     evidence = {"first_layer": rows[0]["layer"], "last_layer": rows[-1]["layer"], "first_norm": first,
-                "last_norm": last, "ratio": ratio, "labels": ctx.gradient_labels}
+                "last_norm": last, "ratio": ratio, "targets": ctx.gradient_labels}
+    early_fix = "Use ReLU-family activations, Glorot/He initialization" + (
+        " or residual connections." if _has_batchnorm(ctx) else ", BatchNormalization or residual connections.")
     if ratio < VANISHING_RATIO and first < VANISHING_FIRST:
         return [Finding("gradient.vanishing", _confidence(ctx, CRITICAL),
-                        f"Gradients shrink {1 / max(ratio, 1e-300):.2g}x from the last layer to the first",
-                        evidence, "Use ReLU-family activations, Glorot/He initialization, BatchNormalization or "
-                        "residual connections.", layer=rows[0]["layer"])]
+                        f"Gradients shrink {_times(1 / max(ratio, 1e-300))} from the last layer to the first",
+                        evidence, early_fix, layer=rows[0]["layer"])]
     if ratio < VANISHING_RATIO * 10 and first < VANISHING_FIRST:
         return [Finding("gradient.vanishing", WARNING,
-                        f"Gradients shrink {1 / ratio:.2g}x from the last layer to the first", evidence,
+                        f"Gradients shrink {_times(1 / ratio)} from the last layer to the first", evidence,
                         "Check activations and initialization of the early layers.", layer=rows[0]["layer"])]
-    grad_to_weight = float(np.median([r["grad_norm"] / r["weight_norm"] for r in rows if r["weight_norm"] > 0]
-                                     or [0.0]))
-    evidence["median_grad_to_weight"] = grad_to_weight
-    if grad_to_weight > EXPLODING_GRAD_TO_WEIGHT and ratio <= EXPLODING_RATIO:
+    return _exploding(ctx, rows, evidence, ratio)
+
+
+def _exploding(ctx: Context, rows: list[dict], evidence: dict, ratio: float) -> list[Finding]:
+    hidden = rows[:-1]  # the output layer's activation bounds its values
+    step, total = growth_per_layer([r["activation_rms"] for r in hidden])
+    evidence.update(activation_growth_per_layer=step, activation_growth=total, layers=len(hidden))
+    if len(hidden) >= EXPLODING_MIN_LAYERS and step >= EXPLODING_GROWTH_PER_LAYER and total >= EXPLODING_TOTAL_GROWTH:
         return [Finding("gradient.exploding", _confidence(ctx, CRITICAL),
-                        f"Gradients are {grad_to_weight:.2g}x larger than the weights they update (median over "
-                        "layers)", evidence, "Scale down the initialization, add BatchNormalization, clip gradients.",
-                        layer=rows[0]["layer"])]
+                        f"Activations grow {_times(step)} per layer ({_times(total)} over {len(hidden)} layers), "
+                        "and the gradients with them", evidence, _stabilize_fix(ctx), layer=rows[0]["layer"])]
     if ratio > EXPLODING_RATIO:
         return [Finding("gradient.exploding", _confidence(ctx, CRITICAL if ratio > EXPLODING_RATIO * 1e3 else WARNING),
-                        f"Gradients grow {ratio:.2g}x from the last layer to the first", evidence,
-                        "Scale down the initialization, add BatchNormalization, clip gradients.",
-                        layer=rows[0]["layer"])]
+                        f"Gradients grow {_times(ratio)} from the last layer to the first", evidence,
+                        _stabilize_fix(ctx), layer=rows[0]["layer"])]
     return []
+
+
+def _times(value: float) -> str:
+    """A factor as people write it: 380×, 2.5×, 1.2e+06× for the huge."""
+    if value >= 1e5:
+        return f"{value:.1e}×"
+    return f"{value:.0f}×" if value >= 10 else f"{value:.2g}×"
 
 
 @check("gradient.zero")
@@ -107,29 +153,46 @@ def zero_gradient(ctx: Context) -> list[Finding]:
     severity = CRITICAL if len(zero) == len(rows) else WARNING
     return [Finding("gradient.zero", _confidence(ctx, severity),
                     f"{len(zero)} of {len(rows)} trainable layers receive exactly zero gradient",
-                    {"layers": zero[:20], "count": len(zero), "of": len(rows), "labels": ctx.gradient_labels},
+                    {"layers": zero[:20], "count": len(zero), "of": len(rows), "targets": ctx.gradient_labels},
                     "Something upstream blocks the gradient: dead ReLUs, saturated or pinned outputs, "
                     "a non-differentiable custom op.", layer=zero[0])]
 
 
 @check("training.learning_rate_low", "training.learning_rate_high")
 def learning_rate(ctx: Context) -> list[Finding]:
-    rows = [r for r in gradient_rows(ctx) if r["update_ratio"] is not None]
+    all_rows = gradient_rows(ctx)
+    rows = [r for r in all_rows if r["update_ratio"] is not None]
     if not rows:
-        return []
+        # no measured step: no learning rate, or zero gradients (gradient.zero says why; never "too low")
+        return _configured_rate_high(ctx) if all_rows else []
     ratios = np.array([r["update_ratio"] for r in rows])
     median = float(np.median(ratios))
-    evidence = {"optimizer": ctx.optimizer["name"], "learning_rate": ctx.optimizer["learning_rate"],
+    lr = ctx.optimizer["learning_rate"]
+    evidence = {"optimizer": ctx.optimizer["name"], "learning_rate": lr,
                 "median_update_ratio": median, "min_update_ratio": float(ratios.min()),
-                "max_update_ratio": float(ratios.max()), "healthy_band": [UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH]}
+                "max_update_ratio": float(ratios.max()), "healthy_band": [UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH],
+                "layers_measured": len(rows), "targets": ctx.gradient_labels}
     if median < UPDATE_RATIO_LOW:
-        return [Finding("training.learning_rate_low", CRITICAL if median < UPDATE_RATIO_LOW_CRITICAL else WARNING,
-                        f"Learning rate {ctx.optimizer['learning_rate']:.2g} moves weights by {median:.1e} of "
-                        "their size per step: training cannot progress", evidence,
-                        "Raise the learning rate (1e-3 is Adam's default).")]
+        return [Finding("training.learning_rate_low",
+                        _confidence(ctx, CRITICAL if median < UPDATE_RATIO_LOW_CRITICAL else WARNING),
+                        f"Learning rate {lr:.2g} moves weights by {median:.1e} of their size per step: "
+                        "training cannot progress", evidence, "Raise the learning rate (1e-3 is Adam's default).")]
     if median > UPDATE_RATIO_HIGH:
-        return [Finding("training.learning_rate_high", CRITICAL if median > UPDATE_RATIO_HIGH_CRITICAL else WARNING,
-                        f"Learning rate {ctx.optimizer['learning_rate']:.2g} moves weights by {median:.2g} of "
-                        "their size per step: updates overshoot", evidence,
-                        "Lower the learning rate by 10x or more; add a warm-up.")]
+        return [Finding("training.learning_rate_high",
+                        _confidence(ctx, CRITICAL if median > UPDATE_RATIO_HIGH_CRITICAL else WARNING),
+                        f"Learning rate {lr:.2g} moves weights by {median:.2g} of their size per step: "
+                        "updates overshoot", evidence, "Lower the learning rate by 10x or more; add a warm-up.")]
     return []
+
+
+def _configured_rate_high(ctx: Context) -> list[Finding]:
+    optimizer = ctx.optimizer or {}
+    lr = optimizer.get("learning_rate")
+    if optimizer.get("name") not in ADAPTIVE or lr is None or lr < ADAPTIVE_LR_HIGH:
+        return []
+    return [Finding("training.learning_rate_high", CRITICAL if lr >= ADAPTIVE_LR_HIGH_CRITICAL else WARNING,
+                    f"{optimizer['name']} with learning rate {lr:.2g} moves every weight by about {lr:.2g} per "
+                    "step: far past the weights' own scale, so training overshoots",
+                    {"optimizer": optimizer["name"], "learning_rate": lr, "healthy_band": [1e-5, ADAPTIVE_LR_HIGH],
+                     "measured": "no: the gradients are zero, the configured rate is judged"},
+                    "Lower the learning rate to 1e-3 (Adam's default) and retrain from a fresh initialization.")]

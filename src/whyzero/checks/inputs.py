@@ -214,3 +214,71 @@ def invalid_values(ctx: Context) -> list[Finding]:
                                 {"constant_samples": stats.constant_samples, "samples": stats.samples,
                                  "share": share}, "Check the loader for blank or unreadable images."))
     return findings
+
+
+# input.unnormalized: features far from zero relative to their spread (|mean| / std, median over
+# features), or typically large (median per-feature RMS), fed into a model that does not normalize
+# them itself.  Standardized features sit at |mean|/std ~ 0 and RMS ~ 1; the "heights around 65-70
+# inches" case sits at |mean|/std ~ 20.
+OFF_CENTRE_RATIO = 3.0
+LARGE_MAGNITUDE = 10.0
+# ... and only where it visibly hurts: the first activated layer is mostly dead or saturated, or the
+# output no longer varies (relative spread, as output.constant's warning) / is one class.
+FIRST_LAYER_HARM = 0.5
+OUTPUT_COLLAPSED = 2e-2
+NORMALIZING_LAYERS = {"BatchNormalization", "LayerNormalization", "Normalization", "Rescaling",
+                      "UnitNormalization", "GroupNormalization", "Embedding", "TextVectorization"}
+
+
+@check("input.unnormalized")
+def unnormalized(ctx: Context) -> list[Finding]:
+    stats = ctx.input_stats
+    if ctx.is_image or ctx.forward is None or not ctx.forward.layers or stats.samples < 2:
+        return []
+    if ctx.memory.get("normalization") or ctx.memory.get("rescaling"):
+        return []
+    if ctx.forward.layers[0].type in NORMALIZING_LAYERS or float(np.max(stats.std)) == 0.0:
+        return []
+    std = np.where(stats.std > 0, stats.std, np.nan)
+    off_centre = float(np.nanmedian(np.abs(stats.mean) / std))
+    magnitude = float(np.median(np.sqrt(stats.sumsq / np.maximum(stats.count, 1))))
+    if off_centre < OFF_CENTRE_RATIO and magnitude < LARGE_MAGNITUDE:
+        return []
+    first, harm, harm_what = _first_layer_harm(ctx)
+    collapsed = _output_collapsed(ctx)
+    if harm < FIRST_LAYER_HARM and not collapsed:
+        return []
+    evidence = {"median_mean_to_std": off_centre, "median_feature_rms": magnitude,
+                "feature_mean": stats.mean.tolist()[:32], "feature_std": stats.std.tolist()[:32],
+                "feature_min": stats.min.tolist()[:32], "feature_max": stats.max.tolist()[:32],
+                "first_layer": first, f"first_layer_{harm_what}_share": harm, "output_collapsed": collapsed,
+                "compared_with": "training statistics" if ctx.train_stats is not None else "the batch itself"}
+    where = f"; {harm:.0%} of '{first}' units are {harm_what}" if harm >= FIRST_LAYER_HARM else ""
+    return [Finding("input.unnormalized", CRITICAL if collapsed else WARNING,
+                    f"The inputs were never normalized: features sit {off_centre:.0f} std from zero "
+                    f"(typical magnitude {magnitude:.3g}){where}", evidence,
+                    "Standardize every feature with the training set's mean and std (or put a Normalization "
+                    "layer adapted on the training data first), then retrain.")]
+
+
+def _first_layer_harm(ctx: Context) -> tuple[str | None, float, str]:
+    """The first layer with an activation: its share of dead (ReLU) or saturated (sigmoid/tanh) units."""
+    for probe in ctx.forward.layers[:-1]:
+        if probe.activation in ("relu", "relu6"):
+            return probe.name, probe.values.never_active_share, "dead"
+        if probe.activation in ("sigmoid", "tanh"):
+            return probe.name, probe.values.share("flat"), "saturated"
+    return None, 0.0, "dead"
+
+
+def _output_collapsed(ctx: Context) -> bool:
+    out = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)
+    if len(out) < 2:
+        return False
+    scale = float(np.sqrt(np.mean(out**2)))
+    if scale == 0 or float(np.max(np.std(out, axis=0))) / scale < OUTPUT_COLLAPSED:
+        return True
+    predicted = ctx.predicted_classes()
+    if predicted is None or ctx.label_ids is None or len(np.unique(ctx.label_ids)) < 2:
+        return False
+    return float(np.bincount(predicted.reshape(-1).astype(int)).max() / predicted.size) >= 0.95

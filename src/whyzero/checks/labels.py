@@ -11,7 +11,6 @@ from whyzero.diagnosis import Finding
 
 # TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
 PERPLEXITY_WARNING = 0.5
-PERPLEXITY_CRITICAL = 0.1
 
 
 def _targets(ctx: Context) -> np.ndarray | None:
@@ -32,6 +31,12 @@ def normalized_perplexity(shares: np.ndarray, k: int) -> float:
     return float((np.exp(entropy) - 1) / (k - 1)) if k > 1 else 1.0
 
 
+def suggested_class_weights(counts: np.ndarray) -> np.ndarray:
+    """Balanced class weights n / (k * count_c) over the k classes the labels use; 0 for an absent class."""
+    counts = np.asarray(counts)
+    return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+
+
 @check("labels.imbalance")
 def imbalance(ctx: Context) -> list[Finding]:
     ids = ctx.label_ids
@@ -47,7 +52,7 @@ def imbalance(ctx: Context) -> list[Finding]:
     perplexity = normalized_perplexity(shares, k)
     if perplexity >= PERPLEXITY_WARNING:
         return []
-    weights = np.where(counts > 0, counts.sum() / (k * np.maximum(counts, 1)), 0.0)
+    weights = suggested_class_weights(counts)
     unit = "mask pixels" if ctx.task.kind == "segmentation" else "labels"
     return [Finding("labels.imbalance", WARNING,
                     f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} "
@@ -111,3 +116,41 @@ def mask_mismatch(ctx: Context) -> list[Finding]:
         return [Finding("labels.mask_mismatch", WARNING, "Masks were given but the model does not output a mask",
                         evidence, "Pass labels instead of masks for a classifier.")]
     return []
+
+
+# labels.target_scale: regression targets this large (max of |mean| and std) are "left unscaled"
+# (prices in the thousands, counts in the millions; standardized targets sit near 1) ...
+TARGET_SCALE_LARGE = 100.0
+# ... and the output has not followed them: its spread is below this share of the targets' spread,
+# or its error is no better than always predicting the targets' mean (MSE / variance).
+OUTPUT_SPREAD_SHARE = 0.1
+MEAN_PREDICTOR_SHARE = 0.5
+
+
+@check("labels.target_scale")
+def target_scale(ctx: Context) -> list[Finding]:
+    if ctx.task.kind != "regression" or ctx.labels is None:
+        return []
+    y = np.asarray(ctx.labels, np.float64).reshape(-1)
+    out = np.asarray(ctx.outputs, np.float64).reshape(-1)
+    if y.size != out.size or y.size < 4 or not np.all(np.isfinite(y)):
+        return []
+    t_mean, t_std = float(y.mean()), float(y.std())
+    scale = max(abs(t_mean), t_std)
+    if scale < TARGET_SCALE_LARGE or t_std == 0:
+        return []
+    o_mean, o_std = float(out.mean()), float(out.std())
+    mse = float(np.mean((out - y) ** 2))
+    mean_loss = t_std**2
+    followed = o_std >= OUTPUT_SPREAD_SHARE * t_std and mse < MEAN_PREDICTOR_SHARE * mean_loss
+    if followed:
+        return []
+    evidence = {"target_mean": t_mean, "target_std": t_std, "target_min": float(y.min()), "target_max": float(y.max()),
+                "output_mean": o_mean, "output_std": o_std, "mse": mse, "mse_of_predicting_the_mean": mean_loss,
+                "output_to_target_spread": o_std / t_std}
+    severity = CRITICAL if o_std < OUTPUT_SPREAD_SHARE * t_std else WARNING
+    return [Finding("labels.target_scale", severity,
+                    f"Targets are on a scale of {scale:.3g} (mean {t_mean:.3g}, std {t_std:.3g}) but the output "
+                    f"spreads only {o_std:.3g}: the loss is all scale and the model settles near one value",
+                    evidence, "Scale the targets (standardize, or divide by their std / take a log) for training "
+                    "and invert the scaling on the predictions.")]

@@ -17,9 +17,11 @@ PINNED_SHARE_WARNING = 0.1
 # relative to the layer's own fan-in/fan-out is sharper): more than 10x off either way.
 WEIGHT_SCALE_LOW = 0.1
 WEIGHT_SCALE_HIGH = 10.0
+# Fewer kernel values than this say nothing about their spread (a 1-unit layer on one input, a 1x1
+# kernel): only all-zero kernels are judged there; the std is judged from this many values on.
+MIN_KERNEL_VALUES = 16
 # A softmax layer this wide, with layers after it, is an ImageNet-style head left in (seed 003).
 STALE_HEAD_MIN_UNITS = 10
-LINEAR_ACTIVATIONS = {"linear", None, "relu", "lambda"}
 
 
 @check("model.output_activation")
@@ -144,13 +146,17 @@ def weight_init(ctx: Context) -> list[Finding]:
     rows = ctx.memory.get("weights", [])
     findings = []
     for row in rows:
-        if row["std"] == 0:
+        values = row.get("values", MIN_KERNEL_VALUES)
+        if row["std"] == 0 and values >= 2 and (row["mean"] == 0 or values >= MIN_KERNEL_VALUES):
+            what = "all zero" if row["mean"] == 0 else f"constant (all {row['mean']:.3g})"
             findings.append(Finding("model.weight_init", CRITICAL,
-                                    f"'{row['layer']}' has a constant kernel (all {row['mean']:.3g})",
+                                    f"'{row['layer']}' has a kernel that is {what}: its units all learn the same",
                                     row, "Initialize with glorot_uniform or he_normal.", layer=row["layer"]))
+        elif values < MIN_KERNEL_VALUES or row["std"] == 0:
+            continue
         elif row["ratio"] < WEIGHT_SCALE_LOW or row["ratio"] > WEIGHT_SCALE_HIGH:
             findings.append(Finding("model.weight_init", WARNING,
-                                    f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}x the "
+                                    f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}× the "
                                     f"Glorot/He scale ({row['expected_low']:.2g}..{row['expected_high']:.2g})",
                                     row, "Use Glorot/He initialization; check custom weight loading.",
                                     layer=row["layer"]))
@@ -172,6 +178,7 @@ def weight_table(model) -> list[dict]:
             std = float(w.std())
             ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
             rows.append({"layer": layer.name, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
+                         "values": int(w.size),
                          "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
                          "fan_out": fan_out})
     return rows

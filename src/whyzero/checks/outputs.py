@@ -53,11 +53,11 @@ def constant(ctx: Context) -> list[Finding]:
         shown = ", ".join(f"{v:.4g}" for v in value[:4])
         return [Finding("output.constant", CRITICAL,
                         f"All {len(out)} predictions are the same: [{shown}{', ...' if value.size > 4 else ''}]",
-                        evidence, "See the causes below: the symptom has one of them behind it.")]
+                        evidence, "")]
     if relative < COLLAPSED_RELATIVE_SPREAD:
         return [Finding("output.constant", WARNING,
                         f"Predictions barely vary across the batch (relative spread {relative:.1e})", evidence,
-                        "See the causes below.")]
+                        "")]
     return []
 
 
@@ -131,10 +131,15 @@ def majority_class(ctx: Context) -> list[Finding]:
     if other < OTHER_CLASSES_MIN or missed < MISSED_SHARE:
         return []
     evidence.update(true_shares=true_shares[:20].tolist(), other_classes_share=other, missed_share=missed)
+    from whyzero.checks.labels import PERPLEXITY_WARNING, normalized_perplexity
+
+    present = max(int(valid.max(initial=0)) + 1, 2)
+    imbalanced = normalized_perplexity(true_shares[:present], present) < PERPLEXITY_WARNING
+    fix = ("The labels are imbalanced: weight the classes (see the labels panel) or use a focal/Dice loss."
+           if imbalanced else "The labels are balanced: the model ignores its input; see the root cause.")
     return [Finding("output.majority_class", CRITICAL,
                     f"Class {top} is predicted for {shares[top]:.0%} of {unit}, but the labels hold "
-                    f"{other:.0%} of other classes", evidence,
-                    "Weight the classes (see the labels panel), use a focal/Dice loss, check the causes above.")]
+                    f"{other:.0%} of other classes", evidence, fix)]
 
 
 def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:

@@ -35,19 +35,28 @@ class Case:
     build: Callable[[], Built] = field(compare=False, repr=False)
     trust: bool = False
     seed_ref: str = ""
+    roots: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
         return not self.causes
+
+    @property
+    def expected_roots(self) -> tuple[str, ...]:
+        """The causes that may come first (the root); the first declared cause unless said."""
+        return self.roots or self.causes[:1]
 
 
 CASES: dict[str, Case] = {}
 BATCH = 64
 
 
-def case(name: str, family: str, causes: tuple[str, ...], summary: str, trust: bool = False, seed_ref: str = ""):
+def case(name: str, family: str, causes: tuple[str, ...], summary: str, trust: bool = False, seed_ref: str = "",
+         roots: tuple[str, ...] = ()):
+    """Registers a case; ``roots`` are the causes that may come first (default: the first of ``causes``)."""
+
     def register(fn: Callable[[], Built]) -> Callable[[], Built]:
-        CASES[name] = Case(name, family, causes, summary, fn, trust, seed_ref)
+        CASES[name] = Case(name, family, causes, summary, fn, trust, seed_ref, roots)
         return fn
 
     return register
@@ -135,7 +144,8 @@ def _photos_wrong_normalization() -> Built:
 
 
 @case("photos_uint8", "photos", ("input.dtype_mismatch", "input.range_mismatch"),
-      "Trained on x / 255, fed the raw uint8 pixels.", seed_ref="000 (dtype)")
+      "Trained on x / 255, fed the raw uint8 pixels.", seed_ref="000 (dtype)",
+      roots=("input.range_mismatch", "input.dtype_mismatch"))
 def _photos_uint8() -> Built:
     x, y = _photos()
     return Built(_photo_cnn(), x[:BATCH].round().astype(np.uint8), y[:BATCH])
@@ -207,6 +217,84 @@ def _tabular_unscaled() -> Built:
     return Built(_cancer_model(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
+# -- tabular: shape features never normalized (small values far from zero) ---------------------------
+SHAPE_FEATURES = [4, 8, 9, 24, 28, 29]  # smoothness, symmetry, fractal dimension (mean and worst): ~0.1 +- 0.02
+
+
+def _shape_model(x: np.ndarray, y: np.ndarray) -> keras.Model:
+    seed(0)
+    model = mlp(x.shape[1], (16, 8))
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=20)
+
+
+@case("tabular_shape_healthy", "unnormalized", (),
+      "Six breast-cancer shape features standardized with the training set's mean and std, a ReLU MLP.")
+def _shape_healthy() -> Built:
+    x, y = _cancer()
+    x = x[:, SHAPE_FEATURES]
+    z = ((x - x[BATCH:].mean(0)) / x[BATCH:].std(0)).astype(np.float32)
+    return Built(_shape_model(z, y), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+
+
+@case("tabular_unnormalized", "unnormalized", ("input.unnormalized",),
+      "The same six features fed raw in training and at inference: values ~0.1 that vary by ~0.02, six std "
+      "from zero; the ReLU MLP sees nearly the same input for every sample and predicts one class.")
+def _shape_unnormalized() -> Built:
+    x, y = _cancer()
+    x = x[:, SHAPE_FEATURES]
+    return Built(_shape_model(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
+@case("tabular_bottleneck_healthy", "unnormalized", (),
+      "A healthy MLP with 1-unit layers (a linear score, then a sigmoid on it): 1x1 kernels are not 'constant'.")
+def _bottleneck_healthy() -> Built:
+    x, y = _cancer()
+    z = ((x - x[BATCH:].mean(0)) / x[BATCH:].std(0)).astype(np.float32)
+    seed(0)
+    inputs = keras.Input((z.shape[1],))
+    h = keras.layers.Dense(8, activation="relu", name="dense1")(inputs)
+    score = keras.layers.Dense(1, name="score")(h)
+    out = keras.layers.Dense(1, activation="sigmoid", name="output")(score)
+    model = keras.Model(inputs, out, name="bottleneck")
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    return Built(fit(model, z[BATCH:], y[BATCH:], epochs=10), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+
+
+# -- regression on scikit-learn's diabetes table: targets 25..346 -------------------------------------
+@lru_cache(None)
+def _diabetes():
+    x, y = data.diabetes()
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    return ((x - x[BATCH:].mean(0)) / x[BATCH:].std(0)).astype(np.float32), y
+
+
+def _regressor(x: np.ndarray, y: np.ndarray, optimizer: keras.optimizers.Optimizer, epochs: int = 20) -> keras.Model:
+    seed(0)
+    model = mlp(x.shape[1], (32, 16), out_activation=None, name="regressor")
+    model.compile(optimizer, "mse")
+    return fit(model, x[BATCH:], y[BATCH:], epochs=epochs)
+
+
+@case("regression_healthy_sgd", "regression", (),
+      "Diabetes progression from standardized features, targets standardized, a ReLU MLP trained with plain SGD "
+      "(gradient/weight ratios are naturally large here).")
+def _regression_healthy() -> Built:
+    x, y = _diabetes()
+    t = ((y - y[BATCH:].mean()) / y[BATCH:].std()).astype(np.float32)
+    return Built(_regressor(x, t, keras.optimizers.SGD(1e-2)), x[:BATCH], t[:BATCH], train_inputs=x[BATCH:])
+
+
+@case("regression_target_scale", "regression", ("labels.target_scale",),
+      "The same model trained on the raw targets (25..346): the loss is all scale, the outputs stay far from "
+      "the targets and barely spread.")
+def _regression_target_scale() -> Built:
+    x, y = _diabetes()
+    y = y.astype(np.float32)
+    return Built(_regressor(x, y, keras.optimizers.Adam(1e-3)), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
 # -- digits as vectors: output activation, lambda, learning rate, initialization ---------------------
 @lru_cache(None)
 def _binary_digits():
@@ -268,6 +356,17 @@ def _binary_lr_huge() -> Built:
     return Built(_binary_model("sigmoid", 1.0), x[:BATCH], y[:BATCH])
 
 
+@case("binary_sgd_dead_relu", "binary", ("activation.dead_relu",),
+      "Plain SGD with learning rate 5 blew the weights up in a few steps and killed every ReLU: the gradients are "
+      "exactly zero, which must not read as 'learning rate too low'.")
+def _binary_sgd_dead() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    model = mlp(64, (32, 16), name="sgd_dead")
+    model.compile(keras.optimizers.SGD(5.0), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=3), x[:BATCH], y[:BATCH])
+
+
 @case("binary_shifted_threshold", "binary", ("output.threshold", "output.majority_class"),
       "A trained classifier whose output bias was shifted by -6: the scores still rank the classes, "
       "but all fall below 0.5.")
@@ -295,7 +394,8 @@ def _binary_zero_init() -> Built:
 
 @case("binary_dead_relu", "binary", ("output.constant", "activation.dead_relu", "activation.collapse",
                                     "gradient.zero"),
-      "A bad update left the second hidden layer's biases at -50: every ReLU there is dead.")
+      "A bad update left the second hidden layer's biases at -50: every ReLU there is dead.",
+      roots=("activation.dead_relu",))
 def _binary_dead() -> Built:
     x, y = _binary_digits()
     model = keras.models.clone_model(_binary_model("sigmoid"))
@@ -309,7 +409,7 @@ def _binary_dead() -> Built:
 # -- the seeds' dense stacks ------------------------------------------------------------------------
 @case("sigmoid_stack_tiny_weights", "deep", ("gradient.vanishing", "model.weight_init"),
       "Six sigmoid layers whose weights are 0.01 * uniform: gradients vanish before the first layer.",
-      seed_ref="002 example 1")
+      seed_ref="002 example 1", roots=("model.weight_init",))
 def _sigmoid_stack() -> Built:
     seed(0)
     x, y = _binary_digits()
@@ -322,7 +422,7 @@ def _sigmoid_stack() -> Built:
 
 
 @case("sigmoid_saturated", "deep", ("activation.saturation", "model.weight_init"),
-      "Sigmoid layers initialized with std 4: nearly every unit sits in the flat region.")
+      "Sigmoid layers initialized with std 4: nearly every unit sits in the flat region.", roots=("model.weight_init",))
 def _sigmoid_saturated() -> Built:
     seed(0)
     x, y = _binary_digits()
@@ -333,7 +433,8 @@ def _sigmoid_saturated() -> Built:
 
 
 @case("relu_exploding", "deep", ("gradient.exploding", "model.weight_init"),
-      "Eight ReLU layers initialized at 12x the He scale: activations and gradients grow layer by layer.")
+      "Eight ReLU layers initialized at 12x the He scale: activations and gradients grow layer by layer.",
+      roots=("model.weight_init",))
 def _relu_exploding() -> Built:
     seed(0)
     x, y = _binary_digits()
@@ -374,7 +475,8 @@ def _stale_head() -> Built:
 
 
 @case("imagenet_output_binary_labels", "applications", ("output.shape_mismatch", "model.loss_mismatch"),
-      "The 1000-class output fed straight to binary cross-entropy with binary labels.", seed_ref="003")
+      "The 1000-class output fed straight to binary cross-entropy with binary labels.", seed_ref="003",
+      roots=("output.shape_mismatch", "model.loss_mismatch"))
 def _imagenet_binary() -> Built:
     seed(0)
     x, y = _photos()

@@ -51,6 +51,14 @@ def breast_cancer() -> tuple[np.ndarray, np.ndarray]:
     return data.data.astype(np.float32), data.target.astype(np.int64)
 
 
+def diabetes() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's diabetes table: 10 (already scaled) features, disease progression 25..346."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes()
+    return data.data.astype(np.float32), data.target.astype(np.float64)
+
+
 def coin_patches(n: int = 96, size: int = 48, quantile: float = 0.6, seed: int = 0):
     """Crops of scikit-image's coins with masks from a brightness threshold.
 

@@ -38,6 +38,7 @@ class LayerProbe:
     values: ValueSummary = field(default_factory=ValueSummary)
     grad_sumsq: float = 0.0
     grad_nonfinite: int = 0
+    grad_nonzero: int = 0
     weight_norm: float = 0.0
     n_kernel: int = 0
 
@@ -200,6 +201,7 @@ def _attach_gradients(layers, probes, variables, grad_sum) -> None:
             g = grad_sum[i]
             finite = np.isfinite(g)
             probe_.grad_nonfinite += int((~finite).sum())
+            probe_.grad_nonzero += int(np.count_nonzero(np.where(finite, g, 0.0)))
             probe_.grad_sumsq += float(np.sum(np.where(finite, g, 0.0).astype(np.float64) ** 2))
             probe_.weight_norm = float(np.sqrt(probe_.weight_norm**2 + np.sum(_np(kernel).astype(np.float64) ** 2)))
             probe_.n_kernel += int(g.size)

@@ -1,0 +1,241 @@
+"""Proof by re-run: apply a root cause's mechanical fix, re-run the model and the checks, record the change.
+
+A fix is mechanical when whyzero can apply it itself: a preprocessing (the what-if's best match, a
+channel swap, undoing a double normalization, standardizing), a label encoding (masks / 255, rounding
+interpolated masks), a final activation applied to the logits, or the decision threshold the labels
+support.  The findings that disappear under the fix become consequences of that root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from whyzero.causes import SEVERITY_RANK
+from whyzero.context import Context
+from whyzero.diagnosis import Finding
+
+# Distinct re-runs at most per diagnosis: each is one more pass over the batch.
+MAX_RERUNS = 3
+# Symptoms whose disappearance shows the fix works.
+SYMPTOM_CAUSES = ("output.constant", "output.majority_class", "output.saturated", "training.loss_at_prior")
+
+
+@dataclass
+class Fix:
+    """A mechanical fix: a transformation of the batch, the masks or the outputs, or a threshold."""
+
+    key: str
+    description: str
+    batch: Callable[[np.ndarray], np.ndarray] | None = None
+    masks: Callable[[np.ndarray], np.ndarray] | None = None
+    outputs: str | None = None
+    threshold: float | None = None
+
+
+Rerun = Callable[[np.ndarray], tuple[Context, list[Finding]]]
+Recheck = Callable[[Context], list[Finding]]
+
+
+def prove(ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> int:
+    """Attaches a ``proof`` to each finding whose fix whyzero can apply; returns the re-runs made.
+
+    Args:
+        ctx: what the diagnosis measured.
+        findings: the checks' findings on ``ctx``.
+        rerun: probes the model again on a new batch and runs the checks (no what-if).
+        recheck: runs the checks on a changed context (new masks or outputs) without probing.
+    """
+    done: dict[str, dict[str, Any] | None] = {}
+    for f in sorted(findings, key=lambda f: SEVERITY_RANK[f.severity]):
+        if f.severity == "info":
+            continue
+        fix = fix_for(f, ctx)
+        if fix is None:
+            continue
+        if fix.key not in done:
+            if len(done) >= MAX_RERUNS:
+                continue
+            try:
+                done[fix.key] = _run(fix, ctx, findings, rerun, recheck)
+            except Exception as err:  # noqa: BLE001 - a fix that cannot run leaves the finding unproven
+                done[fix.key] = {"fix": fix.description, "rerun": False, "fixed": False,
+                                 "text": f"the fix could not be re-run ({type(err).__name__})"}
+        f.proof = done[fix.key]
+    return len(done)
+
+
+def fix_for(f: Finding, ctx: Context) -> Fix | None:
+    """The mechanical fix of a finding, or None where none applies."""
+    cause = f.cause
+    if cause in ("input.range_mismatch", "input.dtype_mismatch"):
+        return _preprocessing_fix(ctx, cause)
+    if cause == "input.channel_order" and ctx.batch.ndim >= 3:
+        return Fix("channels", "reverse the channel order (x[..., ::-1])", batch=lambda x: x[..., ::-1])
+    if cause == "input.double_normalization":
+        return _undo_normalization(f, ctx)
+    if cause in ("input.unnormalized", "input.feature_scale_disparity"):
+        return Fix("standardize", "standardize each feature with the batch's mean and std", batch=standardize)
+    if cause == "model.output_activation" and ctx.task.activation in ("linear", "relu", None):
+        units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
+        if f.evidence.get("target_min") is None:
+            name = "sigmoid" if units == 1 else "softmax"
+            return Fix("activation", f"apply {name} to the outputs", outputs=name)
+    if cause == "output.threshold" and f.evidence.get("best_threshold") is not None:
+        t = float(f.evidence["best_threshold"])
+        return Fix("threshold", f"decide at {t:.3g} instead of 0.5", threshold=t)
+    if cause == "labels.encoding" and ctx.masks is not None and ctx.task.kind == "segmentation":
+        values = np.asarray(ctx.masks)
+        if values.ndim == 4 and values.shape[-1] == 3:
+            return None
+        if f.evidence.get("fractional_share", 0) > 0:
+            return Fix("masks", "round the masks to class ids", masks=np.round)
+        if set(np.unique(values).tolist()) <= {0, 255}:
+            return Fix("masks", "divide the masks by 255", masks=lambda m: np.asarray(m) // 255)
+    return None
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / std per feature (last axis), over every other axis."""
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
+    mean, std = x.mean(axes, keepdims=True), x.std(axes, keepdims=True)
+    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def _preprocessing_fix(ctx: Context, cause: str) -> Fix | None:
+    from whyzero.memory import PREPROCESSINGS, recover_raw
+
+    w = ctx.whatif
+    if w and w.get("best") not in (None, "as given"):
+        best = w["best"]
+        if best == "as given, channels reversed":
+            return Fix("channels", "reverse the channel order (x[..., ::-1])", batch=lambda x: x[..., ::-1])
+        if best in PREPROCESSINGS:
+            return Fix(f"preprocess:{best}", f"preprocess as '{best}'",
+                       batch=lambda x: PREPROCESSINGS[best](recover_raw(x)[0]).astype(np.float32))
+        if best == "training mean/std" and ctx.train_stats is not None:
+            return Fix("train-stats", "map the batch to the training mean and std",
+                       batch=lambda x: _to_reference(x, ctx.train_stats))
+    if ctx.train_stats is not None and ctx.train_stats.channels == ctx.input_stats.channels:
+        return Fix("train-stats", "map the batch to the training mean and std",
+                   batch=lambda x: _to_reference(x, ctx.train_stats))
+    if cause == "input.dtype_mismatch" and float(ctx.input_stats.max.max()) > 1.5:
+        return Fix("preprocess:unit", "divide by 255", batch=lambda x: (np.asarray(x, np.float32) / 255.0))
+    return None
+
+
+def _to_reference(x: np.ndarray, reference) -> np.ndarray:
+    from whyzero.probes.inputs import InputStats
+
+    x = np.asarray(x, np.float64)
+    stats = InputStats.of(x)
+    shape = (1,) * (x.ndim - 1) + (-1,) if stats.channels == x.shape[-1] else (1,) * x.ndim
+    mean, std = stats.mean.reshape(shape), np.maximum(stats.std, 1e-12).reshape(shape)
+    return ((x - mean) / std * reference.std.reshape(shape) + reference.mean.reshape(shape)).astype(np.float32)
+
+
+def _undo_normalization(f: Finding, ctx: Context) -> Fix | None:
+    from whyzero.memory import recover_raw
+
+    if "layer_scale" in f.evidence:
+        return Fix("raw", "feed raw 0..255 pixels (the model rescales them itself)",
+                   batch=lambda x: recover_raw(x)[0].astype(np.float32))
+    norm = ctx.memory.get("normalization")
+    if norm is not None:
+        mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
+        return Fix("raw", "feed the raw features (the model standardizes them itself)",
+                   batch=lambda x: (np.asarray(x, np.float64) * np.sqrt(var) + mean).astype(np.float32))
+    return None
+
+
+def _run(fix: Fix, ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> dict[str, Any]:
+    if fix.threshold is not None:
+        return _threshold_proof(fix, ctx, findings)
+    if fix.batch is not None:
+        new_ctx, after = rerun(fix.batch(ctx.batch))
+    elif fix.masks is not None:
+        new_ctx = _with_masks(ctx, fix.masks(ctx.masks))
+        after = recheck(new_ctx)
+    else:
+        new_ctx = _with_output_activation(ctx, fix.outputs)
+        after = recheck(new_ctx)
+    return _compare(fix, ctx, findings, new_ctx, after)
+
+
+def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
+    from whyzero.engine import label_ids
+
+    return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=dict(ctx.memory))
+
+
+def _with_output_activation(ctx: Context, name: str) -> Context:
+    out = np.asarray(ctx.outputs, np.float64)
+    if name == "sigmoid":
+        new = 1.0 / (1.0 + np.exp(-np.clip(out, -500, 500)))
+    else:
+        z = np.exp(out - out.max(-1, keepdims=True))
+        new = z / z.sum(-1, keepdims=True)
+    task = replace(ctx.task, activation=name, probabilities=True)
+    loss = dict(ctx.loss, from_logits=True) if ctx.loss else None
+    return replace(ctx, outputs=new.astype(np.float32), task=task, loss=loss, memory=dict(ctx.memory))
+
+
+def output_state(ctx: Context) -> dict[str, float]:
+    """The numbers a fix should move: the output's spread across samples and the majority share."""
+    out = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)
+    spread = float(np.max(np.std(out, axis=0))) if len(out) > 1 else 0.0
+    state = {"output_spread": spread}
+    predicted = ctx.predicted_classes()
+    if predicted is not None and predicted.size:
+        counts = np.bincount(predicted.reshape(-1).astype(int))
+        state["majority_share"] = float(counts.max() / predicted.size)
+    return state
+
+
+def _serious(findings: list[Finding]) -> set[tuple[str, str | None]]:
+    return {(f.cause, f.layer) for f in findings if f.severity != "info"}
+
+
+def _compare(fix: Fix, ctx: Context, before: list[Finding], new_ctx: Context, after: list[Finding]) -> dict:
+    gone = sorted(_serious(before) - _serious(after), key=str)
+    appeared = sorted({f.cause for f in after if f.severity == "critical"}
+                      - {f.cause for f in before if f.severity == "critical"})
+    had_symptom = any(f.cause in SYMPTOM_CAUSES for f in before if f.severity != "info")
+    has_symptom = any(f.cause in SYMPTOM_CAUSES for f in after if f.severity != "info")
+    fixed = (had_symptom and not has_symptom) or (not had_symptom and bool(gone) and not appeared)
+    return _proof(fix, output_state(ctx), output_state(new_ctx), gone, appeared, fixed)
+
+
+def _threshold_proof(fix: Fix, ctx: Context, findings: list[Finding]) -> dict:
+    from whyzero.checks.outputs import MAJORITY_SHARE
+
+    scores = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)[:, 0]
+    after_pred = (scores >= fix.threshold).astype(int)
+    before = output_state(ctx)
+    after = {"output_spread": before["output_spread"],
+             "majority_share": float(np.bincount(after_pred, minlength=2).max() / len(after_pred))}
+    gone = [("output.threshold", None)]
+    if after["majority_share"] < MAJORITY_SHARE:
+        gone += [(f.cause, f.layer) for f in findings if f.cause == "output.majority_class"]
+    return _proof(fix, before, after, gone, [], after["majority_share"] < MAJORITY_SHARE)
+
+
+def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixed: bool) -> dict[str, Any]:
+    parts = [f"output spread {_num(before['output_spread'])} → {_num(after['output_spread'])}"]
+    if "majority_share" in before and "majority_share" in after:
+        parts.append(f"majority share {before['majority_share']:.0%} → {after['majority_share']:.0%}")
+    parts.append(f"{len(gone)} finding{'s' if len(gone) != 1 else ''} disappear{'s' if len(gone) == 1 else ''}")
+    if appeared:
+        parts.append(f"new: {', '.join(appeared)}")
+    if not fixed:
+        parts.append("the symptom remains (a model trained on the faulty data needs retraining after the fix)")
+    return {"fix": fix.description, "rerun": True, "before": before, "after": after,
+            "disappeared": [list(g) for g in gone], "appeared": appeared, "fixed": bool(fixed),
+            "text": f"with the fix ({fix.description}): " + ", ".join(parts)}
+
+
+def _num(value: float) -> str:
+    return f"{value:.2g}" if value == 0 or 1e-2 <= abs(value) < 1e3 else f"{value:.0e}"
