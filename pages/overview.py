@@ -12,27 +12,41 @@ share.share_box(d)
 share.downloads(d)
 notes = st.session_state.get("shared_notes", {})
 serious = [f for f in d.findings if f.severity != "info"]
-if serious:
-    worst = "critical" if serious[0].severity == "critical" else "warning"
-    (st.error if worst == "critical" else st.warning)(
-        f"{len(serious)} finding(s) to act on; start with: {serious[0].title}")
+roots = [f for f in serious if f.role == "root"]
+if roots:
+    (st.error if roots[0].severity == "critical" else st.warning)(
+        f"Root cause: {roots[0].title}" + (f" — and {len(roots) - 1} more" if len(roots) > 1 else ""))
+elif serious:
+    st.warning(f"No root cause found; what the model shows: {serious[0].title}")
 else:
     st.success("No critical or warning finding: nothing here explains constant predictions.")
-cols = st.columns(3)
-cols[0].metric("critical", sum(f.severity == "critical" for f in d.findings))
-cols[1].metric("warning", sum(f.severity == "warning" for f in d.findings))
-cols[2].metric("info", sum(f.severity == "info" for f in d.findings))
-for i, f in enumerate(d.findings):
+cols = st.columns(4)
+cols[0].metric("root causes", len(roots))
+cols[1].metric("critical", sum(f.severity == "critical" for f in d.findings))
+cols[2].metric("warning", sum(f.severity == "warning" for f in d.findings))
+cols[3].metric("consequences", sum(f.role == "consequence" for f in d.findings))
+
+
+def finding_card(i: int, f) -> None:
+    colour = {"critical": "red", "warning": "orange", "info": "blue"}[f.severity]
+    role = render.ROLE_LABELS[f.role].upper()
+    st.markdown(f":{colour}[**{role} · {f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
+    st.markdown(render.finding_text(f, with_cause=False))
+    st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
+    if notes.get(str(i)):
+        st.info(f"Reviewer's note: {notes[str(i)]}", icon=":material/rate_review:")
+    if state.read_only():
+        st.text_area("Note on this finding", value=notes.get(str(i), ""), key=f"note_{i}")
+        st.button("Save note", key=f"save_note_{i}", on_click=share.save_note, args=(i,))
+
+
+for i, f, consequences in d.grouped():
     with st.container(border=True):
-        colour = {"critical": "red", "warning": "orange", "info": "blue"}[f.severity]
-        st.markdown(f":{colour}[**{f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
-        st.markdown(render.finding_text(f, with_cause=False))
-        st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
-        if notes.get(str(i)):
-            st.info(f"Reviewer's note: {notes[str(i)]}", icon=":material/rate_review:")
-        if state.read_only():
-            st.text_area("Note on this finding", value=notes.get(str(i), ""), key=f"note_{i}")
-            st.button("Save note", key=f"save_note_{i}", on_click=share.save_note, args=(i,))
+        finding_card(i, f)
+        if consequences:
+            with st.expander(f"{len(consequences)} consequence(s) this explains", expanded=False):
+                for c in consequences:
+                    finding_card(d.findings.index(c), c)
 for note in d.notes:
     st.caption(f"Note: {note}")
 for error in d.errors:

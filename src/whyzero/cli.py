@@ -95,23 +95,40 @@ def _diagnose(args) -> int:
     return 0
 
 
+ROLE_MARK = {"root": "ROOT CAUSE", "symptom": "SYMPTOM", "consequence": "consequence"}
+
+
 def summary_text(diagnosis) -> str:
-    """A readable summary: the model, then each finding with its evidence and fix."""
+    """A readable summary: the model, then each root cause and the symptom with its consequences under it."""
     model = diagnosis.model
     lines = [f"whyzero {diagnosis.version}: {model['name']} ({model['task']}, output {model['output_shape']}, "
              f"{diagnosis.inputs['samples']} samples)"]
     if not diagnosis.findings:
         lines.append("No findings: nothing here explains constant predictions.")
-    for f in diagnosis.findings:
-        where = f" [{f.layer}]" if f.layer else ""
-        lines.append(f"{SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}")
-        if f.fix:
-            lines.append(f"         fix: {f.fix}")
+    for _, f, consequences in diagnosis.grouped():
+        lines.extend(_finding_lines(f, ""))
+        for c in consequences:
+            lines.extend(_finding_lines(c, "    "))
     for note in diagnosis.notes:
         lines.append(f"note: {note}")
     for error in diagnosis.errors:
         lines.append(f"check failed: {error.check}: {error.message}")
     return "\n".join(lines)
+
+
+def _finding_lines(f, indent: str) -> list[str]:
+    from whyzero.text import evidence_line
+
+    where = f" [{f.layer}]" if f.layer else ""
+    lines = [f"{indent}{ROLE_MARK[f.role]:11s} {SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}"]
+    pad = indent + " " * 12
+    if f.evidence and not indent:
+        lines.append(f"{pad}evidence: {evidence_line(f.evidence)}")
+    if f.fix and not indent:
+        lines.append(f"{pad}fix: {f.fix}")
+    if f.proof:
+        lines.append(f"{pad}proof: {f.proof.get('text', '')}")
+    return lines
 
 
 def _stats(args) -> int:

@@ -142,6 +142,10 @@ class Diagnosis:
         """The findings that the finding at ``index`` explains."""
         return [f for f in self.findings if f.explained_by == index]
 
+    def grouped(self) -> list[tuple[int, Finding, list[Finding]]]:
+        """Roots and symptoms in order, each with the consequences it explains (shown under it)."""
+        return [(i, f, self.consequences_of(i)) for i, f in enumerate(self.findings) if f.role != "consequence"]
+
     @property
     def is_clean(self) -> bool:
         """No critical and no warning finding."""

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from whyzero.diagnosis import Diagnosis
+from whyzero.text import value
 
 COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 STYLE = """
@@ -17,7 +18,9 @@ h1{margin-bottom:.2rem} .meta{color:#666;font-size:.9rem}
 .evidence{font-family:ui-monospace,monospace;font-size:.8rem;color:#444;white-space:pre-wrap}
 .ok{border-left:6px solid #2ca02c;padding:.6rem 1rem;background:#f3fbf3}
 section{margin-top:2rem} code{background:#eee;padding:0 .2rem}
+details.consequences{margin-left:2rem} details.consequences summary{cursor:pointer;color:#555}
 """
+ROLE_NAMES = {"root": "root cause", "symptom": "symptom", "consequence": "consequence"}
 PANEL_TITLES = {"outputs": "Outputs", "inputs": "Inputs", "model": "Model", "activations": "Activations",
                 "gradients": "Gradients", "labels": "Labels & masks"}
 
@@ -39,13 +42,11 @@ def render_html(diagnosis: Diagnosis) -> str:
              "<section><h2>Findings</h2>"]
     if not [f for f in d.findings if f.severity != "info"]:
         parts.append("<div class='ok'>No critical or warning finding.</div>")
-    for f in d.findings:
-        evidence = "\n".join(f"{k}: {v}" for k, v in f.evidence.items())
-        parts.append(f"<div class='finding' style='border-color:{COLOURS[f.severity]}'>"
-                     f"<span class='sev' style='color:{COLOURS[f.severity]}'>{e(f.severity)}</span> "
-                     f"<code>{e(f.cause)}</code>{' · layer <code>' + e(f.layer) + '</code>' if f.layer else ''}"
-                     f"<div><b>{e(f.title)}</b></div><div class='evidence'>{e(evidence)}</div>"
-                     f"<div>Fix: {e(f.fix)}</div></div>")
+    for _, f, consequences in d.grouped():
+        parts.append(_finding_html(f))
+        if consequences:
+            parts.append(f"<details class='consequences'><summary>{len(consequences)} consequence(s) this explains"
+                         "</summary>" + "".join(_finding_html(c) for c in consequences) + "</details>")
     for note in d.notes:
         parts.append(f"<p class='meta'>Note: {e(note)}</p>")
     parts.append("</section>")
@@ -58,6 +59,17 @@ def render_html(diagnosis: Diagnosis) -> str:
         parts.append("</section>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _finding_html(f) -> str:
+    e = html.escape
+    evidence = "\n".join(f"{k}: {value(v, 8)}" for k, v in f.evidence.items())
+    proof = f"<div>Proof: {e(f.proof.get('text', ''))}</div>" if f.proof else ""
+    return (f"<div class='finding' style='border-color:{COLOURS[f.severity]}'>"
+            f"<span class='sev' style='color:{COLOURS[f.severity]}'>{e(ROLE_NAMES[f.role])} · {e(f.severity)}</span> "
+            f"<code>{e(f.cause)}</code>{' · layer <code>' + e(f.layer) + '</code>' if f.layer else ''}"
+            f"<div><b>{e(f.title)}</b></div><div class='evidence'>{e(evidence)}</div>"
+            f"<div>Fix: {e(f.fix)}</div>{proof}</div>")
 
 
 def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:

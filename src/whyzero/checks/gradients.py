@@ -8,6 +8,7 @@ from whyzero.causes import CRITICAL, WARNING
 from whyzero.checks import check
 from whyzero.context import Context
 from whyzero.diagnosis import Finding
+from whyzero.text import times as _times
 
 # AUTOTRAINER: ||g_first|| / ||g_last|| < 1e-3 and ||g_first|| < 1e-4 is vanishing.
 VANISHING_RATIO = 1e-3
@@ -135,13 +136,6 @@ def _exploding(ctx: Context, rows: list[dict], evidence: dict, ratio: float) -> 
                         f"Gradients grow {_times(ratio)} from the last layer to the first", evidence,
                         _stabilize_fix(ctx), layer=rows[0]["layer"])]
     return []
-
-
-def _times(value: float) -> str:
-    """A factor as people write it: 380×, 2.5×, 1.2e+06× for the huge."""
-    if value >= 1e5:
-        return f"{value:.1e}×"
-    return f"{value:.0f}×" if value >= 10 else f"{value:.2g}×"
 
 
 @check("gradient.zero")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from whyzero.causes import CAUSES
 from whyzero.diagnosis import Diagnosis, Finding
+from whyzero.text import evidence_line
 
 PAGE_OF_PANEL = {"inputs": "pages/inputs.py", "model": "pages/model.py", "activations": "pages/activations.py",
                  "gradients": "pages/gradients.py", "outputs": "pages/outputs.py", "labels": "pages/masks.py"}
@@ -23,31 +24,36 @@ def header(d: Diagnosis, title: str) -> None:
                + (f" · {label}" if label else ""))
 
 
-def finding_text(f: Finding, with_cause: bool = True) -> str:
+ROLE_LABELS = {"root": "root cause", "symptom": "symptom", "consequence": "consequence"}
+
+
+def finding_text(f: Finding, with_cause: bool = True, root: Finding | None = None) -> str:
+    """A finding as Markdown: title, where, role, evidence, fix, and the re-run proof."""
     where = f" — layer `{f.layer}`" if f.layer else ""
-    evidence = ", ".join(f"{k}={_short(v)}" for k, v in list(f.evidence.items())[:6])
-    cause = f"  \n`{f.cause}` · {f.severity}" if with_cause else ""
-    return f"**{f.title}**{where}{cause}  \nEvidence: {evidence}" + (f"  \nFix: {f.fix}" if f.fix else "")
+    role = ROLE_LABELS[f.role] + (f" of *{_md(root.title)}*" if root is not None else "")
+    cause = f"  \n`{f.cause}` · {f.severity} · {role}" if with_cause else ""
+    text = f"**{_md(f.title)}**{where}{cause}  \nEvidence: {_md(evidence_line(f.evidence))}"
+    if f.fix:
+        text += f"  \nFix: {_md(f.fix)}"
+    if f.proof:
+        text += f"  \nProof: {_md(f.proof.get('text', ''))}"
+    return text
 
 
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list):
-        inner = ", ".join(_short(v) for v in value[:4])
-        return f"[{inner}{', …' if len(value) > 4 else ''}]"
-    return str(value)
+def _md(text: str) -> str:
+    """Text from a model file shown as text: Markdown and HTML markup escaped."""
+    return re.sub(r"([\\`*\[\]<>|~$])", r"\\\1", str(text))
 
 
 def flags(d: Diagnosis, panel: str) -> None:
-    """The panel's findings, coloured by severity, or a green line."""
+    """The panel's findings, coloured by severity (a consequence names its root), or a green line."""
     found = d.for_panel(panel)
     if not found:
         st.success("Nothing found here: no cause on this panel explains constant predictions.")
         return
     for f in found:
-        {"critical": st.error, "warning": st.warning, "info": st.info}[f.severity](finding_text(f),
-                                                                                 icon=ICONS[f.severity])
+        {"critical": st.error, "warning": st.warning, "info": st.info}[f.severity](
+            finding_text(f, root=d.root_of(f)), icon=ICONS[f.severity])
 
 
 def figure(fig, d: Diagnosis, name: str) -> None:

@@ -1,0 +1,91 @@
+"""Root cause first, on literal findings: roles, explained_by, severity caps, proofs, idempotent ranking."""
+
+from whyzero.attribution import attribute
+from whyzero.diagnosis import Diagnosis, Finding, rank
+
+
+def diagnose_literal(findings, depth=None):
+    findings, notes = attribute(findings, depth or {})
+    return Diagnosis(model={"name": "m"}, inputs={}, findings=rank(findings), notes=notes)
+
+
+def test_raw_pixels_range_mismatch_is_the_root_and_the_rest_sit_under_it():
+    d = diagnose_literal([
+        Finding("gradient.exploding", "critical", "grads", layer="conv1"),
+        Finding("output.saturated", "critical", "pinned"),
+        Finding("output.constant", "critical", "constant"),
+        Finding("input.range_mismatch", "critical", "range"),
+    ], {"conv1": 0})
+    assert [f.cause for f in d.findings][:2] == ["input.range_mismatch", "output.constant"]
+    assert d.findings[0].role == "root" and d.findings[1].role == "symptom"
+    for f in d.findings[2:]:
+        assert f.role == "consequence" and f.explained_by == 0 and f.severity == "warning"
+    assert sum(f.severity == "critical" for f in d.findings) == 2
+
+
+def test_the_earliest_dead_layer_explains_later_ones_and_the_zero_gradient():
+    d = diagnose_literal([
+        Finding("activation.dead_relu", "critical", "dead 3", layer="dense3"),
+        Finding("activation.collapse", "critical", "collapse", layer="dense3"),
+        Finding("gradient.zero", "critical", "zero", layer="dense1"),
+        Finding("activation.dead_relu", "critical", "dead 2", layer="dense2"),
+    ], {"dense1": 0, "dense2": 1, "dense3": 2})
+    assert d.findings[0].title == "dead 2" and d.findings[0].role == "root"
+    assert all(f.role == "consequence" and f.explained_by == 0 for f in d.findings[1:])
+
+
+def test_zero_gradients_never_read_as_a_low_learning_rate_root():
+    d = diagnose_literal([
+        Finding("training.learning_rate_low", "critical", "lr"),
+        Finding("gradient.zero", "critical", "zero", layer="dense1"),
+        Finding("activation.dead_relu", "critical", "dead", layer="dense1"),
+    ], {"dense1": 0})
+    assert d.findings[0].cause == "activation.dead_relu"
+    assert d.find("training.learning_rate_low")[0].role == "consequence"
+
+
+def test_huge_weights_do_not_explain_dead_units_but_tiny_ones_explain_a_collapse():
+    d = diagnose_literal([
+        Finding("model.weight_init", "warning", "huge", {"ratio": 13.0, "std": 2.3}, layer="dense1"),
+        Finding("activation.dead_relu", "critical", "dead", layer="dense1"),
+    ], {"dense1": 0})
+    assert d.findings[0].cause == "activation.dead_relu"
+    d = diagnose_literal([
+        Finding("model.weight_init", "warning", "tiny", {"ratio": 0.01, "std": 0.003}, layer="dense1"),
+        Finding("activation.collapse", "critical", "collapse", layer="dense2"),
+    ], {"dense1": 0, "dense2": 1})
+    assert d.findings[0].cause == "model.weight_init" and d.findings[0].severity == "critical"
+    assert d.findings[1].role == "consequence" and d.findings[1].severity == "warning"
+
+
+def test_what_disappears_under_a_proven_fix_becomes_its_consequence():
+    proof = {"fixed": True, "disappeared": [["labels.imbalance", None]], "text": "with the fix"}
+    d = diagnose_literal([
+        Finding("labels.imbalance", "warning", "imbalance"),
+        Finding("labels.encoding", "critical", "0/255", proof=proof),
+    ])
+    assert d.findings[0].cause == "labels.encoding"
+    assert d.findings[1].explained_by == 0
+
+
+def test_two_equally_certain_roots_are_both_shown_with_a_note():
+    d = diagnose_literal([Finding("output.shape_mismatch", "critical", "a"),
+                          Finding("model.loss_mismatch", "critical", "b")])
+    assert [f.role for f in d.findings] == ["root", "root"]
+    assert any("two root causes" in n for n in d.notes)
+
+
+def test_ranking_again_and_a_json_round_trip_keep_the_order_and_links():
+    d = diagnose_literal([
+        Finding("output.majority_class", "critical", "one class"),
+        Finding("output.threshold", "critical", "threshold"),
+    ])
+    again = Diagnosis.from_json(d.to_json())
+    assert again == d
+    assert [f.cause for f in again.findings] == ["output.threshold", "output.majority_class"]
+    assert again.findings[1].explained_by == 0 and again.consequences_of(0) == [again.findings[1]]
+
+
+def test_a_lone_output_finding_is_a_symptom_not_a_root():
+    d = diagnose_literal([Finding("output.majority_class", "critical", "one class")])
+    assert d.findings[0].role == "symptom"
