@@ -56,9 +56,9 @@ if not st.session_state.get("review_mode") and not state.read_only():
                         key.append(role + state.digest(train_file.getvalue()))
                     result = Diagnosis.from_json(state.cached_diagnosis(tuple(key), loaded, paths, preprocess))
                 except WhyzeroError as err:
-                    st.error(f"Could not diagnose: {err}")
-                except Exception as err:  # noqa: BLE001 - never a traceback on the page
-                    st.error(f"Could not diagnose: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
+                    st.error(f"Could not diagnose: {state.scrub(str(err), folder)}")
+                except Exception as err:  # noqa: BLE001 - never a traceback on the page: one line, details below
+                    render.internal_error(err, folder)
                 else:
                     state.set_current(result, f"upload: {model_file.name}")
                     st.session_state["upload_files"] = [str(model_path)] + [str(p) for p in batch_paths]

@@ -15,13 +15,32 @@ def test_unknown_cause_is_refused():
         Finding("output.zero", "critical", "x")
 
 
-def test_symptom_ranks_first_within_a_severity():
+def test_roots_first_then_the_symptom_then_consequences():
     d = Diagnosis(model={}, inputs={}, findings=[
-        Finding("input.range_mismatch", "critical", "a"), Finding("labels.imbalance", "warning", "b"),
-        Finding("output.constant", "critical", "c"), Finding("input.dtype_mismatch", "info", "d")])
-    assert [f.cause for f in d.findings] == ["output.constant", "input.range_mismatch", "labels.imbalance",
-                                              "input.dtype_mismatch"]
-    assert d.causes() == {"output.constant", "input.range_mismatch", "labels.imbalance"}
+        Finding("output.saturated", "warning", "s", role="consequence", explained_by=2),
+        Finding("labels.imbalance", "warning", "b"),
+        Finding("input.range_mismatch", "critical", "a"),
+        Finding("output.constant", "critical", "c", role="symptom")])
+    assert [f.cause for f in d.findings] == ["input.range_mismatch", "labels.imbalance", "output.constant",
+                                              "output.saturated"]
+    assert d.findings[3].explained_by == 0
+    assert d.causes() == {"output.constant", "input.range_mismatch", "labels.imbalance", "output.saturated"}
+
+
+def test_a_document_of_another_schema_is_refused_in_one_line():
+    from whyzero.errors import WhyzeroError
+
+    with pytest.raises(WhyzeroError, match="Received: schema 99"):
+        Diagnosis.from_dict({"model": {}, "inputs": {}, "findings": [], "schema": 99})
+    with pytest.raises(WhyzeroError, match="Expected a whyzero diagnosis"):
+        Diagnosis.from_json("[1, 2]")
+
+
+def test_a_schema_1_document_reads_with_every_finding_a_root():
+    d = Diagnosis.from_dict({"model": {}, "inputs": {}, "schema": 1, "findings": [
+        {"cause": "input.range_mismatch", "severity": "critical", "title": "a", "evidence": {}, "fix": "",
+         "layer": None, "panel": "inputs"}]})
+    assert d.findings[0].role == "root" and d.findings[0].proof is None
 
 
 def test_numpy_and_non_finite_values_are_cleaned():

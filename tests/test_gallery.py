@@ -24,6 +24,14 @@ def accuracy(model, built):
     return float(np.mean(predicted_classes(predictions(model, built.inputs)) == built.labels))
 
 
+def r_squared(pred, targets):
+    return 1.0 - float(np.mean((pred.reshape(-1) - targets) ** 2) / np.var(targets))
+
+
+def is_regression(name):
+    return gallery.get(name).family == "regression"
+
+
 def twin_accuracy(built_cases, name):
     twin = built_cases(TWINS[gallery.get(name).family])
     return accuracy(twin.model, twin)
@@ -61,6 +69,10 @@ SYMPTOMS = {
     "segmentation_masks_0_255": lambda b, pred, t: set(np.unique(b.masks).tolist()) == {0, 255},
     "segmentation_interpolated_masks": lambda b, pred, t: np.any(np.round(b.masks) != b.masks),
     "segmentation_downsampled_output": lambda b, pred, t: pred.shape[1:3] != b.masks.shape[1:3],
+    "tabular_unnormalized": lambda b, pred, t: one_class(b, pred, t) and collapsed_vs_twin(0.1)(b, pred, t),
+    # no better than predicting the targets' mean, while the scaled twin explains half the variance
+    "regression_target_scale": lambda b, pred, t: r_squared(pred, b.labels) <= 0.0,
+    "binary_sgd_dead_relu": constant,
 }
 
 
@@ -84,12 +96,16 @@ def test_every_broken_case_has_a_symptom():
 def test_broken_case_shows_symptom_then_its_causes(name, built_cases, diagnosed):
     built = built_cases(name)
     pred = predictions(built.model, built.inputs)
-    labelled = built.labels is not None
+    labelled = built.labels is not None and not is_regression(name)
     twin_acc = twin_accuracy(built_cases, name) if labelled else None
     assert SYMPTOMS[name](built, pred, twin_acc), f"{name} does not show its symptom"
     diagnosis = diagnosed(name)
     missing = set(gallery.get(name).causes) - diagnosis.causes("warning")
     assert not missing, f"{name}: not found {missing}; found {[(f.cause, f.severity) for f in diagnosis.findings]}"
+    first = next(f for f in diagnosis.findings if f.severity != "info")
+    assert first.role == "root" and first.cause in gallery.get(name).expected_roots, (
+        f"{name}: the first finding is {first.cause} ({first.role}); expected {gallery.get(name).expected_roots}")
+    assert not any(f.severity == "critical" for f in diagnosis.findings if f.role == "consequence")
     assert not diagnosis.errors
 
 
@@ -97,8 +113,42 @@ def test_broken_case_shows_symptom_then_its_causes(name, built_cases, diagnosed)
 @pytest.mark.parametrize("name", [c.name for c in gallery.CASES.values() if c.healthy])
 def test_healthy_twin_is_clean(name, built_cases, diagnosed):
     built = built_cases(name)
-    if built.labels is not None:
+    if is_regression(name):
+        assert r_squared(predictions(built.model, built.inputs), built.labels) >= 0.3
+    elif built.labels is not None:
         assert accuracy(built.model, built) >= 0.75
     diagnosis = diagnosed(name)
     assert diagnosis.is_clean, [(f.cause, f.severity, f.title) for f in diagnosis.findings]
     assert not diagnosis.errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,fix", [("photos_wrong_normalization", "preprocess as 'unit'"),
+                                      ("photos_bgr", "reverse the channel order"),
+                                      ("rescaling_double", "feed raw 0..255 pixels"),
+                                      ("binary_no_activation", "apply sigmoid"),
+                                      ("binary_shifted_threshold", "decide at"),
+                                      ("segmentation_masks_0_255", "divide the masks by 255")])
+def test_a_mechanical_fix_is_proven_by_a_rerun(name, fix, diagnosed):
+    d = diagnosed(name)
+    root = d.findings[0]
+    assert root.proof is not None and fix in root.proof["fix"], root.proof
+    assert root.proof["fixed"], root.proof["text"]
+    assert root.proof["text"].startswith("with the fix")
+    if root.proof["before"].get("majority_share", 0) >= 0.9:  # a collapse to one class: the fix undoes it
+        assert root.proof["after"]["majority_share"] < 0.9
+
+
+@pytest.mark.slow
+def test_raw_pixels_give_one_critical_root_and_its_consequences(diagnosed):
+    d = diagnosed("photos_wrong_normalization")
+    assert d.findings[0].cause == "input.range_mismatch" and d.findings[0].severity == "critical"
+    consequences = [f for f in d.findings if f.role == "consequence"]
+    assert consequences and all(f.explained_by == 0 and f.severity != "critical" for f in consequences)
+
+
+@pytest.mark.slow
+def test_zero_gradients_from_dead_units_do_not_blame_the_learning_rate(diagnosed):
+    d = diagnosed("binary_sgd_dead_relu")
+    assert "gradient.zero" in d.causes()
+    assert "training.learning_rate_low" not in d.causes("info")

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     ref.add_argument("--train-inputs", help="a sample of training inputs, as fed in training")
     ref.add_argument("--train-stats", help="a statistics file written by `whyzero stats`")
     d.add_argument("--trust-model", action="store_true", help="allow code inside the model file (Lambda layers)")
+    d.add_argument("--custom-objects", metavar="FILE.py",
+                   help="the model's custom layers, losses and metrics (runs the file: needs --trust-model)")
+    d.add_argument("--output", help="for a model with several outputs, the head to diagnose (default: the first)")
     d.add_argument("--json", help="write the Diagnosis as JSON here")
     d.add_argument("--html", help="write the HTML report here")
     d.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -57,6 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # noqa: BLE001 - never a traceback: one line, the details in a file
+        print(f"whyzero: {internal_error(err)}", file=sys.stderr)
+        return 3
+
+
+def internal_error(err: BaseException) -> str:
+    """One line for an unexpected error; the traceback goes to a file the line names."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="whyzero-error-", suffix=".txt", delete=False) as handle:
+        traceback.print_exception(err, file=handle)
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return f"internal error: {type(err).__name__}: {first} (details in {handle.name})"
 
 
 def _progress(quiet: bool):
@@ -84,7 +101,7 @@ def _diagnose(args) -> int:
     diagnosis = diagnose(args.model, _single(args.inputs), labels=args.labels, masks=args.masks,
                          train_inputs=args.train_inputs, train_stats=args.train_stats,
                          trust_model=args.trust_model, preprocess=args.preprocess,
-                         progress=_progress(args.quiet))
+                         progress=_progress(args.quiet), custom_objects=args.custom_objects, output=args.output)
     if args.json:
         Path(args.json).write_text(diagnosis.to_json(indent=2))
     if args.html:
@@ -120,7 +137,8 @@ def _finding_lines(f, indent: str) -> list[str]:
     from whyzero.text import evidence_line
 
     where = f" [{f.layer}]" if f.layer else ""
-    lines = [f"{indent}{ROLE_MARK[f.role]:11s} {SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}"]
+    role = "NOTE" if f.severity == "info" else ROLE_MARK[f.role]
+    lines = [f"{indent}{role:11s} {SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}"]
     pad = indent + " " * 12
     if f.evidence and not indent:
         lines.append(f"{pad}evidence: {evidence_line(f.evidence)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -42,7 +43,7 @@ Progress = Callable[[str, float], None]
 
 def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, train_inputs: Any = None,
              train_stats: Any = None, trust_model: bool = False, preprocess: str = "none",
-             progress: Progress | None = None) -> Diagnosis:
+             progress: Progress | None = None, custom_objects: Any = None, output: str | None = None) -> Diagnosis:
     """Diagnoses why ``model`` predicts zero (or one constant thing) on ``inputs``.
 
     Args:
@@ -55,6 +56,8 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
         trust_model: allow code inside the model file (Lambda layers).
         preprocess: for image files, the preprocessing applied before feeding.
         progress: called with (stage, fraction) as work proceeds.
+        custom_objects: a ``.py`` file (needs ``trust_model``) or a dict of the model's custom objects.
+        output: for a model with several outputs, the one to diagnose (default: the first).
 
     Returns:
         The ``Diagnosis``: ranked findings and the summaries behind every panel.
@@ -64,14 +67,14 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     """
     report = progress or (lambda stage, fraction: None)
     report("loading", 0.0)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model,
+                                                                       custom_objects=custom_objects)
+    loaded = select_output(loaded, output)
     size, channels = _image_geometry(loaded)
     batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
     batch = _check_batch(batch_in.array, loaded)
     limit = settings().max_samples
     notes = list(loaded.notes) + batch_in.notes
-    if getattr(loaded.model, "_whyzero_note", None):
-        notes.append(loaded.model._whyzero_note)
     if len(batch) > limit:
         notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
         batch = batch[:limit]
@@ -140,19 +143,61 @@ def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
 
 
 def _input_shape(loaded: LoadedModel):
+    """The input shape, or None for a subclassed model that has no declared input."""
     model = loaded.model
     if not loaded.has_layers:
         return model.input_shape
-    inputs = getattr(model, "inputs", None)
+    try:
+        inputs = getattr(model, "inputs", None)
+    except (AttributeError, ValueError):
+        inputs = None
     if not inputs:
-        raise WhyzeroError(f"The model has no defined input (build it with an Input layer). Received: {model.name}")
+        return None
     if len(inputs) > 1:
-        raise WhyzeroError(f"Models with one input are supported; this one has {len(inputs)}. Received: {model.name}")
+        names = [getattr(t, "name", "?") for t in inputs]
+        raise WhyzeroError(f"Models with one input are supported; this one has {len(inputs)} ({', '.join(names)}). "
+                           f"Received: {model.name}")
     return tuple(inputs[0].shape)
+
+
+def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
+    """A model with several outputs is diagnosed on one head: ``output`` by name, else the first."""
+    model = loaded.model
+    try:
+        outputs = list(getattr(model, "outputs", None) or []) if loaded.has_layers else []
+    except (AttributeError, ValueError):
+        outputs = []
+    if len(outputs) < 2:
+        if output is not None and outputs:
+            raise WhyzeroError(f"--output names a head, but the model has one output. Received: {output!r}")
+        return loaded
+    names = list(getattr(model, "output_names", None) or [t.name.split("/")[0] for t in outputs])
+    if output is None:
+        index = 0
+    elif output in names:
+        index = names.index(output)
+    else:
+        raise WhyzeroError(f"Expected an output among {names}. Received: {output!r}")
+    km = functional_module_of(model)
+    view = km.Model(model.inputs, outputs[index], name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{model.name}_{names[index]}"))
+    object.__setattr__(view, "whyzero_loss_of", (model, index))  # not tracked as a sublayer
+    notes = loaded.notes + [f"the model has {len(outputs)} outputs {names}: diagnosing '{names[index]}'"
+                            + ("" if output else " (the first; choose another with --output)")]
+    return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes)
+
+
+def functional_module_of(model):
+    from whyzero.probes.forward import functional_module
+
+    return functional_module(model)
 
 
 def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
     expected = _input_shape(loaded)
+    if expected is None:  # subclassed: the model says what it accepts when it runs
+        if len(batch) == 0:
+            raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
+        return batch
     if batch.ndim == len(expected) - 1 and all(
             e is None or e == b for e, b in zip(expected[1:], batch.shape)):
         batch = batch[None]  # a single sample
@@ -289,8 +334,10 @@ def _gradient_targets(task: Task, loss_name: str | None, ids: np.ndarray | None,
 def chunk_size(model, batch: np.ndarray) -> int:
     """Samples per forward pass: as many as fit ``chunk_mb`` of one sample's activations (float32)."""
     config = settings()
+    from whyzero.probes.capture import leaf_layers
+
     per_sample = 0
-    for layer in getattr(model, "layers", []):
+    for _, layer in leaf_layers(model):
         try:
             shape = layer.output.shape[1:]
         except (AttributeError, ValueError, RuntimeError):
@@ -354,6 +401,7 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
     ctx.memory["normalization"] = normalization_memory(ctx.model)
     ctx.memory["rescaling"] = rescaling_layers(ctx.model)
     ctx.memory["weights"] = weight_table(ctx.model)
+    ctx.memory["embedding"] = embedding_input(ctx.model)
     score = memory_score(bn_rows)
     if score is not None:
         ctx.memory.update(score=score, source="BatchNormalization moving statistics")
@@ -365,6 +413,17 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
                           source=probe.source)
     if ctx.is_image and whatif:
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
+
+
+def embedding_input(model) -> dict[str, Any] | None:
+    """The Embedding layer that reads the model's input (token ids), with its vocabulary size."""
+    from whyzero.probes.capture import leaf_layers
+
+    layers = leaf_layers(model)
+    first = next((layer for _, layer in layers if type(layer).__name__ not in ("InputLayer",)), None)
+    if first is None or type(first).__name__ != "Embedding":
+        return None
+    return {"layer": layers[0][0], "input_dim": int(first.input_dim)}
 
 
 def _model_identity(ctx: Context) -> dict[str, Any]:

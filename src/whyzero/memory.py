@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from whyzero.probes.capture import capturing, is_keras3, leaf_layers
 from whyzero.probes.forward import BatchNormInput, functional_module
 from whyzero.probes.inputs import InputStats
 
@@ -123,21 +124,21 @@ def stats_score(stats: InputStats, reference: InputStats) -> float:
 
 def normalization_memory(model) -> dict[str, Any] | None:
     """An adapted Normalization layer near the input: its mean and variance."""
-    for layer in getattr(model, "layers", []):
+    for path, layer in leaf_layers(model):
         if type(layer).__name__ == "Normalization" and hasattr(layer, "mean"):
             mean = np.asarray(layer.mean).reshape(-1)
             var = np.asarray(layer.variance).reshape(-1)
             if np.all(mean == 0) and np.all(var == 1):
                 continue
-            return {"layer": layer.name, "mean": mean.tolist(), "variance": var.tolist()}
+            return {"layer": path, "mean": mean.tolist(), "variance": var.tolist()}
     return None
 
 
 def rescaling_layers(model) -> list[dict[str, Any]]:
     out = []
-    for layer in getattr(model, "layers", []):
+    for path, layer in leaf_layers(model):
         if type(layer).__name__ == "Rescaling":
-            out.append({"layer": layer.name, "scale": float(np.mean(layer.scale)),
+            out.append({"layer": path, "scale": float(np.mean(layer.scale)),
                         "offset": float(np.mean(layer.offset))})
     return out
 
@@ -161,8 +162,9 @@ class MemoryProbe:
         self.normalization = normalization_memory(model)
         self._bn_model = None
         self._bn_layers = []
+        self._capture = False
         if train_stats is None and self.normalization is None:
-            self._build_bn_model()
+            self._find_batchnorm()
 
     @property
     def source(self) -> str | None:
@@ -170,11 +172,16 @@ class MemoryProbe:
             return "training statistics"
         if self.normalization is not None:
             return f"Normalization layer '{self.normalization['layer']}'"
-        if self._bn_model is not None:
+        if self._bn_layers:
             return "BatchNormalization moving statistics"
         return None
 
-    def _build_bn_model(self) -> None:
+    def _find_batchnorm(self) -> None:
+        if is_keras3(self.model):
+            trained = [layer for _, layer in leaf_layers(self.model)
+                       if type(layer).__name__ == "BatchNormalization" and _is_trained(layer)]
+            self._bn_layers, self._capture = trained[:MEMORY_LAYERS], bool(trained)
+            return
         from whyzero.probes.forward import batchnorm_inputs
 
         km = functional_module(self.model)
@@ -187,18 +194,37 @@ class MemoryProbe:
             self._bn_layers = [bn for bn, _ in pairs]
             self._bn_model = km.Model(self.model.inputs, [t for _, t in pairs])
 
+    def run(self, batch: np.ndarray, predict_fn) -> tuple[np.ndarray, float | None]:
+        """The model's output on ``batch`` and the batch's distance to the memory, in one pass where it can."""
+        if self._capture and self.train_stats is None and self.normalization is None:
+            wanted = {id(layer) for layer in self._bn_layers}
+            with capturing(self.model, keep=lambda layer: id(layer) in wanted) as tape:
+                out = predict_fn(batch)
+            firsts = {}
+            for call in tape:  # one call per layer and chunk; the statistics add up over chunks
+                firsts.setdefault(id(call.layer), []).append(np.asarray(call.inputs, np.float64))
+            inputs = [np.concatenate(firsts[id(bn)]) for bn in self._bn_layers if id(bn) in firsts]
+            return out, self._score_inputs(self._bn_layers, inputs)
+        return predict_fn(batch), self.score(batch)
+
     def score(self, batch: np.ndarray) -> float | None:
         if self.train_stats is not None:
             return stats_score(InputStats.of(batch), self.train_stats)
         if self.normalization is not None:
             return normalization_score(InputStats.of(batch), self.normalization)
         if self._bn_model is None:
+            if self._capture:
+                return self.run(batch, lambda b: self.model(tf.convert_to_tensor(b.astype(np.float32)),
+                                                            training=False))[1]
             return None
         outs = self._bn_model(tf.convert_to_tensor(batch.astype(np.float32)), training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        return self._score_inputs(self._bn_layers, [np.asarray(t, np.float64) for t in outs])
+
+    @staticmethod
+    def _score_inputs(layers, inputs) -> float | None:
         bns = []
-        for bn, t in zip(self._bn_layers, outs):
-            t = np.asarray(t, np.float64)
+        for bn, t in zip(layers, inputs):
             flat = t.reshape(-1, t.shape[-1])
             bns.append(BatchNormInput(bn.name, count=len(flat), sum=flat.sum(0), sumsq=(flat**2).sum(0),
                                       moving_mean=np.asarray(bn.moving_mean), epsilon=float(bn.epsilon),
@@ -234,8 +260,8 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn,
     rows = []
     for name, candidate in candidates.items():
         candidate = candidate.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
-        out = predict_fn(candidate)
-        rows.append({"name": name, "score": probe.score(candidate), **output_brief(out)})
+        out, score = probe.run(candidate, predict_fn)
+        rows.append({"name": name, "score": score, **output_brief(out)})
     scored = [r for r in rows if r["score"] is not None]
     best = min(scored, key=lambda r: r["score"]) if scored else None
     return {"source": probe.source, "raw_from": how, "candidates": rows,

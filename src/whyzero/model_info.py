@@ -37,20 +37,26 @@ def layer_activation(layer) -> str | None:
     return name.lower()
 
 
-def layer_table(model) -> list[dict[str, Any]]:
-    """One row per top-level layer: name, type, activation, output shape, parameters, trainable."""
+def layer_table(model, prefix: str = "", depth: int = 0) -> list[dict[str, Any]]:
+    """One row per layer, nested models expanded under their own row: path, type, activation, output
+    shape, parameters, trainable, and the nesting depth (0 = top level)."""
+    from whyzero.probes.capture import is_container
+
     rows = []
     for layer in getattr(model, "layers", []):
         if type(layer).__name__ == "InputLayer":
             continue
         rows.append({
-            "name": layer.name,
+            "name": f"{prefix}{layer.name}",
             "type": type(layer).__name__,
-            "activation": layer_activation(layer),
+            "activation": None if is_container(layer) else layer_activation(layer),
             "output_shape": _output_shape(layer),
             "params": int(sum(int(np.prod(w.shape)) for w in layer.weights)),
             "trainable": bool(layer.trainable),
+            "depth": depth,
         })
+        if is_container(layer):
+            rows.extend(layer_table(layer, f"{prefix}{layer.name}/", depth + 1))
     return rows
 
 
@@ -63,9 +69,13 @@ def _output_shape(layer) -> list | None:
 
 
 def final_layer(model):
-    """The layer that produces the output (skipping InputLayer)."""
+    """The layer that produces the output (skipping InputLayer), inside a nested model if it ends one."""
+    from whyzero.probes.capture import is_container
+
     layers = [l for l in getattr(model, "layers", []) if type(l).__name__ != "InputLayer"]
-    return layers[-1] if layers else None
+    if not layers:
+        return None
+    return final_layer(layers[-1]) if is_container(layers[-1]) else layers[-1]
 
 
 def output_activation(model) -> str | None:
@@ -79,14 +89,19 @@ def output_activation(model) -> str | None:
 
 
 def loss_info(model) -> dict[str, Any] | None:
-    """The compiled loss: canonical name, from_logits, and the object itself (not serialized)."""
+    """The compiled loss: canonical name, from_logits, and the object itself (not serialized).
+
+    For one head of a multi-output model (``select_output``), the loss of that head.
+    """
+    model, index = getattr(model, "whyzero_loss_of", (model, 0))
     loss = getattr(model, "loss", None)
     if loss is None:
         return None
     if isinstance(loss, (list, tuple)):
-        loss = loss[0]
+        loss = loss[min(index, len(loss) - 1)]
     if isinstance(loss, dict):
-        loss = next(iter(loss.values()))
+        values = list(loss.values())
+        loss = values[min(index, len(values) - 1)]
     from_logits = False
     if isinstance(loss, str):
         raw = loss
@@ -108,6 +123,7 @@ def loss_info(model) -> dict[str, Any] | None:
 
 
 def optimizer_info(model) -> dict[str, Any] | None:
+    model = getattr(model, "whyzero_loss_of", (model, 0))[0]
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None

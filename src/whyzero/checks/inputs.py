@@ -105,9 +105,16 @@ def double_normalization(ctx: Context) -> list[Finding]:
     return findings
 
 
+def takes_token_ids(ctx: Context) -> bool:
+    """The model reads integer token ids (an Embedding first): integers are what it expects."""
+    return bool(ctx.memory.get("embedding"))
+
+
 @check("input.dtype_mismatch")
 def dtype_mismatch(ctx: Context) -> list[Finding]:
     stats = ctx.input_stats
+    if takes_token_ids(ctx):
+        return []
     raw_like = (np.dtype(stats.dtype).kind in "ui" or stats.integer_share >= INTEGER_SHARE) and stats.max.max() > 1.5
     if not raw_like:
         return []
@@ -175,7 +182,7 @@ def channel_order(ctx: Context) -> list[Finding]:
 @check("input.feature_scale_disparity")
 def feature_scale_disparity(ctx: Context) -> list[Finding]:
     stats = ctx.input_stats
-    if ctx.batch.ndim != 2 or stats.channels < 2 or ctx.memory.get("normalization"):
+    if ctx.batch.ndim != 2 or stats.channels < 2 or ctx.memory.get("normalization") or takes_token_ids(ctx):
         return []
     std = stats.std
     positive = std[std > 0]
@@ -201,6 +208,18 @@ def invalid_values(ctx: Context) -> list[Finding]:
         findings.append(Finding("input.invalid_values", CRITICAL, f"The batch holds {nan} NaN and {inf} Inf values",
                                 {"nan": nan, "inf": inf, "values": int(stats.count.sum() + nan + inf)},
                                 "Find where the loader produces NaN/Inf (division by zero, bad files)."))
+    embedding = ctx.memory.get("embedding")
+    if embedding:
+        ids = np.asarray(ctx.batch)
+        bad = (ids < 0) | (ids >= embedding["input_dim"]) | (np.round(ids) != ids)
+        if bad.any():
+            findings.append(Finding("input.invalid_values", CRITICAL,
+                                    f"{int(bad.sum())} token ids fall outside the vocabulary of "
+                                    f"'{embedding['layer']}' (0..{embedding['input_dim'] - 1})",
+                                    {"invalid_ids": int(bad.sum()), "values": int(ids.size),
+                                     "max_id": float(ids.max()), "vocabulary": embedding["input_dim"]},
+                                    "Tokenize with the vocabulary the model was trained with (and its size); "
+                                    "map unknown tokens to the OOV id.", layer=embedding["layer"]))
     share = stats.constant_samples / max(stats.samples, 1)
     if float(np.max(stats.std)) == 0.0:
         findings.append(Finding("input.invalid_values", CRITICAL,

@@ -9,6 +9,7 @@ from whyzero.checks import check
 from whyzero.context import Context
 from whyzero.diagnosis import Finding
 from whyzero.model_info import CROSS_ENTROPIES, final_layer, kernel_fans, kernels, layer_activation
+from whyzero.probes.capture import leaf_layers
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
 PINNED_SHARE_CRITICAL = 0.5
@@ -100,21 +101,23 @@ def loss_mismatch(ctx: Context) -> list[Finding]:
 
 @check("model.stale_head")
 def stale_head(ctx: Context) -> list[Finding]:
-    layers = [l for l in getattr(ctx.model, "layers", []) if type(l).__name__ != "InputLayer"]
+    paths = leaf_layers(ctx.model)
+    layers = [layer for _, layer in paths]
     for i, layer in enumerate(layers[:-1]):
         if layer_activation(layer) != "softmax":
             continue
         units = layer.output.shape[-1] if hasattr(layer, "output") else None
         if units is None or units < STALE_HEAD_MIN_UNITS:
             continue
-        after = [l.name for l in layers[i + 1:]]
+        after = [path for path, _ in paths[i + 1:]]
+        head = paths[i][0]
         return [Finding("model.stale_head", CRITICAL,
-                        f"'{layer.name}' is a {units}-class softmax head left in the graph; "
+                        f"'{head}' is a {units}-class softmax head left in the graph; "
                         f"{len(after)} layers come after it",
-                        {"head_layer": layer.name, "head_units": int(units), "layers_after": after[:10],
-                         "chain": [layer.name] + after[:10]},
+                        {"head_layer": head, "head_units": int(units), "layers_after": after[:10],
+                         "chain": [head] + after[:10]},
                         "Build the base with include_top=False and put the new head on its features.",
-                        layer=layer.name)]
+                        layer=head)]
     return []
 
 
@@ -166,8 +169,8 @@ def weight_init(ctx: Context) -> list[Finding]:
 def weight_table(model) -> list[dict]:
     """Per layer with a kernel: its std against the Glorot and He std of its fans."""
     rows = []
-    for layer in getattr(model, "layers", []):
-        for kernel in kernels(layer)[:1] if not hasattr(layer, "layers") else []:
+    for path, layer in leaf_layers(model):
+        for kernel in kernels(layer)[:1]:
             w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel, np.float64)
             if type(layer).__name__ in ("Embedding",):
                 continue
@@ -177,7 +180,7 @@ def weight_table(model) -> list[dict]:
             lo, hi = min(glorot, he), max(glorot, he)
             std = float(w.std())
             ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
-            rows.append({"layer": layer.name, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
+            rows.append({"layer": path, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
                          "values": int(w.size),
                          "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
                          "fan_out": fan_out})

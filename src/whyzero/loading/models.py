@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,16 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
 
 
-def load_model(model: Any, trust_model: bool = False) -> LoadedModel:
+def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.PathLike | dict | None = None,
+               ) -> LoadedModel:
     """Accepts a model object or a path and returns it loaded.
+
+    Args:
+        model: a Keras model, or a path to one.
+        trust_model: allow code inside the file (Lambda layers; notebook lambdas see ``keras``,
+            ``ops``, ``tf``, ``np`` and ``K``).
+        custom_objects: a ``.py`` file (run only with ``trust_model``) or a dict of the custom layers,
+            losses and metrics the model was saved with.
 
     Raises:
         WhyzeroError: a file that cannot be read, with what was received.
@@ -58,33 +67,108 @@ def load_model(model: Any, trust_model: bool = False) -> LoadedModel:
         return LoadedModel(model, getattr(model, "name", "model"), weights_hash(model))
     path = Path(model)
     if not path.exists():
-        raise WhyzeroError(f"No model file at that path. Received: {path}")
+        raise WhyzeroError(f"No model file at that path. Received: {path.name}")
+    objects = load_custom_objects(custom_objects, trust_model)
     digest = file_hash(path)
     if path.suffix == ".zip":
         return _load_zip(path, digest, trust_model)
     if path.is_dir():
         return _load_savedmodel(path, digest, trust_model)
-    if path.suffix == ".keras":
-        return LoadedModel(_load_keras(path, trust_model), path.stem, digest, str(path))
-    if path.suffix in (".h5", ".hdf5"):
-        return LoadedModel(_load_keras(path, trust_model), path.stem, digest, str(path))
+    if path.suffix in (".keras", ".h5", ".hdf5"):
+        loaded, notes = _load_keras(path, trust_model, objects)
+        return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
         f"Expected a .keras, .h5/.hdf5 file, a SavedModel directory or its .zip. Received: {path.name}")
 
 
-def _load_keras(path: Path, trust_model: bool):
+def load_custom_objects(source: str | os.PathLike | dict | None, trust_model: bool) -> dict[str, Any]:
+    """The custom objects a model needs: a dict as given, or the public names a ``.py`` file defines.
+
+    Raises:
+        UnsafeModelError: a ``.py`` file without ``trust_model`` (running it runs its code).
+        WhyzeroError: a file that cannot be run.
+    """
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        return dict(source)
+    path = Path(source)
+    if not trust_model:
+        raise UnsafeModelError(f"Custom objects come from running a Python file; pass --trust-model (app: tick "
+                               f"the trust box) if you trust it. Received: {path.name}")
+    import runpy
+
     try:
-        return keras.saving.load_model(path, compile=True, safe_mode=not trust_model)
-    except Exception as err:  # noqa: BLE001 - any failure here is the file's
-        if "safe_mode" in str(err):
-            raise UnsafeModelError(f"{TRUST_HINT} Received: {path.name}") from None
-        compile_error = err
-    try:  # a model whose compile config cannot be rebuilt still diagnoses
-        model = keras.saving.load_model(path, compile=False, safe_mode=not trust_model)
-    except Exception as err:  # noqa: BLE001
-        raise WhyzeroError(f"Could not read the model file ({_first_line(err)}). Received: {path.name}") from None
-    model._whyzero_note = f"the compiled loss and optimizer could not be read: {_first_line(compile_error)}"
-    return model
+        names = runpy.run_path(str(path), run_name="whyzero_custom_objects")
+    except Exception as err:  # noqa: BLE001 - the user's file failed
+        raise WhyzeroError(f"The custom-objects file failed to run ({type(err).__name__}: {_first_line(err)}). "
+                           f"Received: {path.name}") from None
+    return {k: v for k, v in names.items() if not k.startswith("_") and callable(v)}
+
+
+def _load_keras(path: Path, trust_model: bool, custom_objects: dict[str, Any]) -> tuple[Any, list[str]]:
+    with notebook_globals(trust_model, custom_objects):
+        try:
+            return keras.saving.load_model(path, compile=True, safe_mode=not trust_model,
+                                           custom_objects=custom_objects or None), []
+        except Exception as err:  # noqa: BLE001 - any failure here is the file's
+            if "safe_mode" in str(err) or "unsafe" in str(err).lower() and "lambda" in str(err).lower():
+                raise UnsafeModelError(f"{TRUST_HINT} Received: {path.name}") from None
+            compile_error = err
+        try:  # a model whose compile config (a custom loss or metric) cannot be rebuilt still diagnoses
+            model = keras.saving.load_model(path, compile=False, safe_mode=not trust_model,
+                                            custom_objects=custom_objects or None)
+        except Exception as err:  # noqa: BLE001
+            raise WhyzeroError(f"Could not read the model file ({_first_line(err)}). Received: {path.name}") \
+                from None
+    reason = _first_line(compile_error).split(". ")[0]
+    note = (f"loaded without its compiled loss and optimizer ({reason}): gradients use the loss "
+            "the output implies and the learning-rate checks are skipped; pass the loss's code with "
+            "--custom-objects FILE.py (and --trust-model) for a full load")
+    return model, [note]
+
+
+class _Namespace:
+    """``K`` as Keras-2 notebooks used it: keras.ops first, then keras.backend."""
+
+    def __getattr__(self, name: str):
+        for module in (keras.ops, keras.backend):
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+
+def _notebook_names(custom_objects: dict[str, Any]) -> dict[str, Any]:
+    import builtins
+    import math
+
+    import numpy as np
+    import tensorflow as tf
+
+    return {"__builtins__": builtins, "keras": keras, "ops": keras.ops, "tf": tf, "np": np, "math": math,
+            "K": _Namespace(), "backend": keras.backend, **custom_objects}
+
+
+@contextmanager
+def notebook_globals(trust_model: bool, custom_objects: dict[str, Any]):
+    """Under trust, Lambda functions saved from a notebook resolve ``keras``, ``ops``, ``tf``, ``np``, ``K``
+    (and the custom objects) instead of failing with a NameError when they are called."""
+    if not trust_model:
+        yield
+        return
+    from keras.src.utils import python_utils
+
+    original = python_utils.func_load
+    names = _notebook_names(custom_objects)
+
+    def func_load(code, defaults=None, closure=None, globs=None):
+        return original(code, defaults=defaults, closure=closure, globs=globs if globs is not None else names)
+
+    python_utils.func_load = func_load
+    try:
+        yield
+    finally:
+        python_utils.func_load = original
 
 
 def _load_savedmodel(path: Path, digest: str, trust_model: bool) -> LoadedModel:

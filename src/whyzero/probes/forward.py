@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from whyzero.model_info import kernels, layer_activation
+from whyzero.probes.capture import capturing, is_keras3, layer_paths, single_float
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
@@ -111,10 +112,50 @@ def functional_module(model):
     return keras
 
 
+@dataclass
+class _Plan:
+    """Which layer calls of one pass are summarized, found by a dry run on two samples."""
+
+    names: list[str]
+    layers: list[Any]
+    probe_index: list[int]
+    bn_index: list[int]
+    bn_layers: list[Any]
+    calls: int
+
+
+def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
+    paths = layer_paths(model)
+    with capturing(model) as tape:
+        model(tf.convert_to_tensor(sample), training=False)
+    names, layers, probe_index, bn_index, seen = [], [], [], [], {}
+    for i, call in enumerate(tape):
+        if type(call.layer).__name__ == "BatchNormalization" and len(bn_index) < max_batchnorm \
+                and single_float(call.inputs):
+            bn_index.append(i)
+        if not single_float(call.output):
+            continue
+        path = paths.get(id(call.layer), call.layer.name)
+        seen[path] = seen.get(path, 0) + 1
+        names.append(path if seen[path] == 1 else f"{path}#{seen[path]}")
+        layers.append(call.layer)
+        probe_index.append(i)
+    return _Plan(names, layers, probe_index, bn_index, [tape[i].layer for i in bn_index], len(tape))
+
+
+def _first_output(out):
+    if isinstance(out, dict):
+        return next(iter(out.values()))
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
                 max_batchnorm: int = 8) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
+
+    Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
+    are probed layer by layer at the top level.
 
     Args:
         model: a Keras model with layers.
@@ -125,43 +166,64 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         progress: called with (stage, fraction done).
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
     """
-    layers = probed_layers(model)
-    km = functional_module(model)
-    bn_pairs = batchnorm_inputs(model, km, max_batchnorm)
-    bn_layers = [bn for bn, _ in bn_pairs]
-    probe = km.Model(model.inputs, [l.output for l in layers] + [t for _, t in bn_pairs] + [model.outputs[0]])
+    if is_keras3(model):
+        plan = _capture_plan(model, batch[:2], max_batchnorm)
+
+        def run(x):
+            with capturing(model) as tape:
+                out = model(x, training=False)
+            if len(tape) != plan.calls:
+                raise RuntimeError(f"the model called {len(tape)} layers, {plan.calls} in the dry run")
+            return ([tape[i].output for i in plan.probe_index], [tape[i].inputs for i in plan.bn_index],
+                    _first_output(out))
+        names, layers, bn_layers = plan.names, plan.layers, plan.bn_layers
+    else:
+        layers = probed_layers(model)
+        names = [l.name for l in layers]
+        km = functional_module(model)
+        bn_pairs = batchnorm_inputs(model, km, max_batchnorm)
+        bn_layers = [bn for bn, _ in bn_pairs]
+        probe_model = km.Model(model.inputs, [l.output for l in layers] + [t for _, t in bn_pairs] + [model.outputs[0]])
+
+        def run(x):
+            outs = probe_model(x, training=False)
+            return outs[:len(layers)], outs[len(layers):len(layers) + len(bn_layers)], outs[-1]
+    return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers)
+
+
+def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers) -> ForwardResult:
     flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
     variables = list(model.trainable_variables)
     want_grads = labels is not None and loss_fn is not None and bool(variables)
 
-    def summarize(outs):
-        summaries = [tensor_summary(t, lo, hi) for t, (lo, hi) in zip(outs[:len(layers)], flats)]
+    def summarize(layer_outs, bn_ins, final):
+        summaries = [tensor_summary(t, lo, hi) for t, (lo, hi) in zip(layer_outs, flats)]
         bn_stats = []
-        for t in outs[len(layers):len(layers) + len(bn_layers)]:
+        for t in bn_ins:
             t = tf.cast(t, tf.float64)
             axes = list(range(len(t.shape) - 1))
             bn_stats.append((tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64),
                              tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)))
-        return summaries, bn_stats, outs[-1]
+        return summaries, bn_stats, tf.cast(final, tf.float32)
 
     spec = tf.TensorSpec([None, *batch.shape[1:]], tf.as_dtype(batch.dtype))
 
     @tf.function(input_signature=[spec])
     def forward(x):
-        return summarize(probe(x, training=False))
+        return summarize(*run(x))
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
 
     @tf.function(input_signature=[spec, label_spec] if want_grads else None)
     def forward_backward(x, y):
         with tf.GradientTape() as tape:
-            outs = probe(x, training=False)
-            loss = tf.reduce_mean(loss_fn(y, outs[-1]))
+            layer_outs, bn_ins, final = run(x)
+            loss = tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
         grads = tape.gradient(loss, variables)
         grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
-        return summarize(outs), loss, grads
+        return summarize(layer_outs, bn_ins, final), loss, grads
 
-    probes = [LayerProbe(l.name, type(l).__name__, layer_activation(l)) for l in layers]
+    probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
     bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
                           epsilon=float(bn.epsilon)) for bn in bn_layers]
     grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
@@ -174,7 +236,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             weight = len(x) / n
             loss_total += float(loss) * weight
             for acc, g in zip(grad_sum, grads):
-                acc += g.numpy() * weight
+                acc += g.numpy().astype(np.float32) * weight
         else:
             summaries, bn_stats, out = forward(x)
         for probe_, part in zip(probes, summaries):
@@ -216,5 +278,5 @@ def predict(model, batch: np.ndarray, chunk_size: int) -> np.ndarray:
     out: list[Any] = []
     for start in range(0, len(batch), chunk_size):
         result = model(tf.convert_to_tensor(batch[start:start + chunk_size]), training=False)
-        out.append(np.asarray(result[0] if isinstance(result, (list, tuple)) else result))
+        out.append(np.asarray(_first_output(result), np.float32))
     return np.concatenate(out)

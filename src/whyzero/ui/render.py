@@ -76,3 +76,18 @@ def image_grid(pngs: list[str], captions: list[str] | None = None, width: int = 
 
 def cause_title(cause: str) -> str:
     return CAUSES[cause].title
+
+
+def internal_error(err: BaseException, folder=None) -> None:
+    """An unexpected error as one line, with the traceback in an expander (upload paths scrubbed)."""
+    import traceback
+
+    from whyzero.ui.state import scrub
+
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    details = "".join(traceback.format_exception(err))
+    if folder is not None:
+        first, details = scrub(first, folder), scrub(details, folder)
+    st.error(f"internal error: {type(err).__name__}: {first}")
+    with st.expander("Details (for a bug report)"):
+        st.code(details, language="text")

@@ -56,6 +56,11 @@ def ensure_diagnosis() -> Diagnosis:
     return current()
 
 
+def scrub(text: str, folder: Path) -> str:
+    """A message without the server's upload folder: uploaded files are named by their own names."""
+    return text.replace(str(folder) + "/", "").replace(str(folder), "(upload)")
+
+
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
