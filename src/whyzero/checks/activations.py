@@ -57,13 +57,18 @@ def dead_relu(ctx: Context) -> list[Finding]:
 def saturation(ctx: Context) -> list[Finding]:
     findings = []
     for probe in _hidden(ctx):
-        if probe.activation not in ("sigmoid", "tanh", "hard_sigmoid"):
+        if probe.values.gate_n:  # a recurrent layer: its gates saturate on the input's projection
+            share = probe.values.gate_saturated_share
+        elif probe.activation in ("sigmoid", "tanh", "hard_sigmoid"):
+            share = probe.values.share("flat")
+        else:
             continue
-        share = probe.values.share("flat")
         if share < SATURATED_WARNING:
             continue
         findings.append(Finding("activation.saturation", CRITICAL if share >= SATURATED_CRITICAL else WARNING,
-                                f"{share:.0%} of '{probe.name}' ({probe.activation}) pre-activations are beyond ±5",
+                                f"{share:.0%} of '{probe.name}' "
+                                + ("gate pre-activations (from its input) are beyond ±5" if probe.values.gate_n
+                                   else f"({probe.activation}) pre-activations are beyond ±5"),
                                 {"saturated_share": share, "activation": probe.activation,
                                  "mean": probe.values.mean, "std": probe.values.std},
                                 "Scale the inputs, use Glorot initialization"

@@ -274,8 +274,10 @@ def unnormalized(ctx: Context) -> list[Finding]:
                 "compared_with": "training statistics" if ctx.train_stats is not None else "the batch itself"}
     where = f"; {harm:.0%} of '{first}' units are {harm_what}" if harm >= FIRST_LAYER_HARM else ""
     return [Finding("input.unnormalized", CRITICAL if collapsed else WARNING,
-                    f"The inputs were never normalized: features sit {off_centre:.0f} std from zero "
-                    f"(typical magnitude {magnitude:.3g}){where}", evidence,
+                    "The inputs were never normalized: "
+                    + (f"features sit {off_centre:.0f} std from zero (typical magnitude {magnitude:.3g})"
+                       if off_centre >= OFF_CENTRE_RATIO else f"features are typically {magnitude:.3g} in magnitude")
+                    + where, evidence,
                     "Standardize every feature with the training set's mean and std (or put a Normalization "
                     "layer adapted on the training data first), then retrain.")]
 
@@ -283,6 +285,8 @@ def unnormalized(ctx: Context) -> list[Finding]:
 def _first_layer_harm(ctx: Context) -> tuple[str | None, float, str]:
     """The first layer with an activation: its share of dead (ReLU) or saturated (sigmoid/tanh) units."""
     for probe in ctx.forward.layers[:-1]:
+        if probe.values.gate_n:
+            return probe.name, probe.values.gate_saturated_share, "saturated"
         if probe.activation in ("relu", "relu6"):
             return probe.name, probe.values.never_active_share, "dead"
         if probe.activation in ("sigmoid", "tanh"):

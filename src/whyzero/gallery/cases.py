@@ -157,6 +157,121 @@ def _photos_bgr() -> Built:
     return Built(_photo_cnn(), x[:BATCH, ..., ::-1] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
 
 
+# -- a backbone nested inside the model (the transfer-learning shape) ------------------------------
+@lru_cache(None)
+def _nested_photo_cnn() -> keras.Model:
+    x, y = _photos()
+    seed(0)
+    body = cnn_bn((32, 32, 3), 3)
+    features = keras.Model(body.input, body.get_layer("flatten").output, name="features")
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(features(inputs))
+    model = keras.Model(inputs, outputs, name="nested_cnn")
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=4)
+
+
+@case("nested_healthy", "nested", (), "A BatchNorm backbone nested as one layer ('features'), fed x / 255 as in "
+      "training.")
+def _nested_healthy() -> Built:
+    x, y = _photos()
+    return Built(_nested_photo_cnn(), x[:BATCH] / 255.0, y[:BATCH])
+
+
+@case("nested_wrong_preprocessing", "nested", ("input.range_mismatch",),
+      "The nested backbone fed raw 0..255 pixels: its inner BatchNorm layers remember x / 255.")
+def _nested_raw() -> Built:
+    x, y = _photos()
+    return Built(_nested_photo_cnn(), x[:BATCH], y[:BATCH])
+
+
+@case("nested_dead_relu", "nested", ("activation.dead_relu",),
+      "A bad update left the biases of a ReLU layer inside a nested body at -50.",
+      roots=("activation.dead_relu",))
+def _nested_dead() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    body = mlp(64, (32, 16), out_activation=None, name="body")
+    features = keras.Model(body.input, body.get_layer("dense2").output, name="body")
+    inputs = keras.Input((64,))
+    out = keras.layers.Dense(1, activation="sigmoid", name="head")(features(inputs))
+    model = keras.Model(inputs, out, name="nested_mlp")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    fit(model, x[BATCH:], y[BATCH:], epochs=5)
+    layer = features.get_layer("dense2")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, bias - 50.0])
+    return Built(model, x[:BATCH], y[:BATCH])
+
+
+# -- sequences: digit images read row by row ----------------------------------------------------------
+@lru_cache(None)
+def _digit_rows():
+    x, y = data.digits_vectors()
+    order = np.random.default_rng(2).permutation(len(x))
+    return x[order].reshape(-1, 8, 8), y[order]
+
+
+def _lstm(x: np.ndarray, y: np.ndarray) -> keras.Model:
+    seed(0)
+    inputs = keras.Input(x.shape[1:])
+    h = keras.layers.LSTM(16, name="lstm")(inputs)
+    out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
+    model = keras.Model(inputs, out, name="row_lstm")
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=6)
+
+
+@case("lstm_healthy", "sequence", (), "An LSTM reading digit images row by row, pixels in 0..1.")
+def _lstm_healthy() -> Built:
+    x, y = _digit_rows()
+    return Built(_lstm(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
+@case("lstm_unscaled_series", "sequence", ("input.unnormalized",),
+      "The same LSTM trained and fed the rows in raw 0..255 grey levels: the gates saturate.")
+def _lstm_unscaled() -> Built:
+    x, y = _digit_rows()
+    raw = (x * 255.0).astype(np.float32)
+    return Built(_lstm(raw, y), raw[:BATCH], y[:BATCH], train_inputs=raw[BATCH:])
+
+
+def _token_classifier(tokens: np.ndarray, y: np.ndarray, epochs: int) -> keras.Model:
+    seed(0)
+    inputs = keras.Input((tokens.shape[1],), dtype="int32")
+    h = keras.layers.Embedding(17, 4, name="embedding")(inputs)
+    h = keras.layers.Flatten(name="flatten")(h)
+    out = keras.layers.Dense(1, activation="sigmoid", name="output")(h)
+    model = keras.Model(inputs, out, name="token_classifier")
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy", metrics=["accuracy"])
+    return fit(model, tokens[BATCH:], y[BATCH:], epochs=epochs)
+
+
+@lru_cache(None)
+def _digit_tokens():
+    x, y = data.digits_vectors()
+    order = np.random.default_rng(3).permutation(len(x))
+    return np.round(x[order] * 16).astype(np.int32), y[order]
+
+
+@case("embedding_healthy", "text", (), "An Embedding classifier on digit pixels read as 64 tokens (0..16), "
+      "balanced labels (digit >= 5), eight epochs.")
+def _embedding_healthy() -> Built:
+    tokens, y = _digit_tokens()
+    labels = (y >= 5).astype(np.int64)
+    return Built(_token_classifier(tokens, labels, epochs=8), tokens[:BATCH], labels[:BATCH])
+
+
+@case("embedding_skewed_labels", "text", ("labels.imbalance", "output.majority_class"),
+      "The same classifier asked 'is it a 0?' (10% positives) for one epoch of plain cross-entropy: it "
+      "learns 'never'.",
+      roots=("labels.imbalance",))
+def _embedding_skewed() -> Built:
+    tokens, y = _digit_tokens()
+    labels = (y == 0).astype(np.int64)
+    return Built(_token_classifier(tokens, labels, epochs=1), tokens[:BATCH], labels[:BATCH])
+
+
 # -- a real keras.applications network ---------------------------------------------------------------
 @lru_cache(None)
 def _mobilenet() -> keras.Model:

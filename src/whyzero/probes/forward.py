@@ -119,6 +119,7 @@ class _Plan:
     names: list[str]
     layers: list[Any]
     probe_index: list[int]
+    gate_layers: list[Any]
     bn_index: list[int]
     bn_layers: list[Any]
     calls: int
@@ -128,7 +129,7 @@ def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
     paths = layer_paths(model)
     with capturing(model) as tape:
         model(tf.convert_to_tensor(sample), training=False)
-    names, layers, probe_index, bn_index, seen = [], [], [], [], {}
+    names, layers, probe_index, gate_layers, bn_index, seen = [], [], [], [], [], {}
     for i, call in enumerate(tape):
         if type(call.layer).__name__ == "BatchNormalization" and len(bn_index) < max_batchnorm \
                 and single_float(call.inputs):
@@ -140,7 +141,27 @@ def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
         names.append(path if seen[path] == 1 else f"{path}#{seen[path]}")
         layers.append(call.layer)
         probe_index.append(i)
-    return _Plan(names, layers, probe_index, bn_index, [tape[i].layer for i in bn_index], len(tape))
+        gate_layers.append(_gate_kernel(call.layer) if single_float(call.inputs) else None)
+    return _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
+
+
+def _gate_kernel(layer):
+    """(kernel, bias) of a recurrent layer's input projection (LSTM, GRU, SimpleRNN), else None."""
+    cell = getattr(layer, "cell", None)
+    kernel = getattr(cell, "kernel", None)
+    if kernel is None or len(kernel.shape) != 2:
+        return None
+    return kernel, getattr(cell, "bias", None)
+
+
+def _gates(x, kernel_bias):
+    if kernel_bias is None:
+        return None
+    kernel, bias = kernel_bias
+    z = tf.tensordot(tf.cast(x, kernel.dtype), kernel, 1)
+    if bias is not None and len(bias.shape) == 1 and bias.shape[0] == kernel.shape[1]:
+        z = z + bias
+    return z
 
 
 def _first_output(out):
@@ -174,8 +195,9 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
                 out = model(x, training=False)
             if len(tape) != plan.calls:
                 raise RuntimeError(f"the model called {len(tape)} layers, {plan.calls} in the dry run")
-            return ([tape[i].output for i in plan.probe_index], [tape[i].inputs for i in plan.bn_index],
-                    _first_output(out))
+            gates = [_gates(tape[i].inputs, g) for i, g in zip(plan.probe_index, plan.gate_layers)]
+            return ([(tape[i].output, gate) for i, gate in zip(plan.probe_index, gates)],
+                    [tape[i].inputs for i in plan.bn_index], _first_output(out))
         names, layers, bn_layers = plan.names, plan.layers, plan.bn_layers
     else:
         layers = probed_layers(model)
@@ -187,7 +209,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
 
         def run(x):
             outs = probe_model(x, training=False)
-            return outs[:len(layers)], outs[len(layers):len(layers) + len(bn_layers)], outs[-1]
+            return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
+                    outs[-1])
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers)
 
 
@@ -197,7 +220,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
     want_grads = labels is not None and loss_fn is not None and bool(variables)
 
     def summarize(layer_outs, bn_ins, final):
-        summaries = [tensor_summary(t, lo, hi) for t, (lo, hi) in zip(layer_outs, flats)]
+        summaries = [tensor_summary(t, lo, hi, gates) for (t, gates), (lo, hi) in zip(layer_outs, flats)]
         bn_stats = []
         for t in bn_ins:
             t = tf.cast(t, tf.float64)

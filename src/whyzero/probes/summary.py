@@ -24,16 +24,21 @@ N_BINS = len(BOUNDARIES) + 1
 # Values within two float32 steps of 1.0 count as pinned at 1: 1 / (1 + exp(-big)) often lands on
 # 0.99999994 rather than 1.0 exactly.
 ONE_TOLERANCE = 1.2e-7
+# |pre-activation| beyond which a sigmoid/tanh gate is flat (DeepDiagnosis' saturation threshold).
+GATE_FLAT = 5.0
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
 
 
-def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float | None = None) -> dict:
+def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float | None = None,
+                   gates: tf.Tensor | None = None) -> dict:
     """Summarizes one tensor inside the graph.
 
     Args:
         x: any float tensor, batch first.
         flat_low / flat_high: values at or beyond which a unit counts as saturated
             (None: not counted).
+        gates: for a recurrent layer, its input's contribution to the gate pre-activations
+            (x @ W + b); values beyond the flat threshold saturate the gates whatever the state.
 
     Returns:
         A dict of small tensors; ``ValueSummary.update`` merges it.
@@ -72,7 +77,13 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         "sample_sum": tf.reduce_sum(tf.cast(per_sample, tf.float64), axis=0),
         "sample_sumsq": tf.reduce_sum(tf.square(tf.cast(per_sample, tf.float64)), axis=0),
         "flat": tf.constant(0, tf.int64),
+        "gate_n": tf.constant(0, tf.int64),
+        "gate_flat": tf.constant(0, tf.int64),
     }
+    if gates is not None:
+        g = tf.cast(gates, tf.float32)
+        out["gate_n"] = tf.size(g, out_type=tf.int64)
+        out["gate_flat"] = tf.reduce_sum(tf.cast(tf.greater_equal(tf.abs(g), GATE_FLAT), tf.int64))
     if flat_low is not None:
         out["flat"] = count(tf.less_equal(x, flat_low)) + count(tf.greater_equal(x, flat_high))
     return out
@@ -95,6 +106,8 @@ class ValueSummary:
     negative: int = 0
     one: int = 0
     flat: int = 0
+    gate_n: int = 0
+    gate_flat: int = 0
     sum: float = 0.0
     sumsq: float = 0.0
     min: float = float("inf")
@@ -106,8 +119,8 @@ class ValueSummary:
 
     def update(self, part: dict) -> None:
         """Merges one chunk's ``tensor_summary`` (as numpy) into this summary."""
-        for name in ("n", "n_samples", "nan", "inf", "zero", "negative", "one", "flat"):
-            setattr(self, name, getattr(self, name) + int(part[name]))
+        for name in ("n", "n_samples", "nan", "inf", "zero", "negative", "one", "flat", "gate_n", "gate_flat"):
+            setattr(self, name, getattr(self, name) + int(part.get(name, 0)))
         self.sum += float(part["sum"])
         self.sumsq += float(part["sumsq"])
         self.min = min(self.min, float(part["min"]))
@@ -148,6 +161,11 @@ class ValueSummary:
         return getattr(self, name) / max(self.n, 1)
 
     @property
+    def gate_saturated_share(self) -> float:
+        """For a recurrent layer: share of gate pre-activations (input part) beyond the flat threshold."""
+        return self.gate_flat / self.gate_n if self.gate_n else 0.0
+
+    @property
     def never_active_share(self) -> float:
         """Share of units (last axis) whose value never exceeded 0 on the batch."""
         if self.unit_max is None or self.unit_max.size == 0:
@@ -178,6 +196,7 @@ class ValueSummary:
             "zero_share": self.share("zero"), "negative_share": self.share("negative"),
             "one_share": self.share("one"), "nan": self.nan, "inf": self.inf,
             "flat_share": self.share("flat"), "never_active_share": self.never_active_share,
+            "gate_saturated_share": self.gate_saturated_share,
             "units": 0 if self.unit_max is None else int(self.unit_max.size),
             "spread": self.spread_across_samples, "relative_spread": self.relative_spread,
             "hist": self.hist.tolist(),
