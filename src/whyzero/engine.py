@@ -86,8 +86,11 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     train_ref = load_train_reference(train_inputs, train_stats)
     report("loading", 1.0)
 
+    batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
     ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report)
     ctx.notes = notes
+    if ctx.memory.get("embedding"):
+        ctx.memory["embedding"].update(invalid_ids)
     report("checks", 0.0)
     findings, errors = checks.run_checks(ctx)
     report("checks", 1.0)
@@ -413,6 +416,20 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
                           source=probe.source)
     if ctx.is_image and whatif:
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
+
+
+def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) -> tuple[np.ndarray, dict]:
+    """Token ids outside an Embedding's vocabulary crash the model: count them, probe with them clipped."""
+    embedding = embedding_input(loaded.model) if loaded.has_layers else None
+    if embedding is None or batch.dtype.kind not in "iuf":
+        return batch, {}
+    bad = (batch < 0) | (batch >= embedding["input_dim"]) | (np.round(batch) != batch)
+    found = {"invalid_ids": int(bad.sum()), "values": int(batch.size), "max_id": float(np.max(batch))}
+    if not bad.any():
+        return batch, found
+    notes.append(f"{int(bad.sum())} token ids were outside the vocabulary of '{embedding['layer']}': the model was "
+                 "probed with them clipped to it")
+    return np.clip(np.round(batch), 0, embedding["input_dim"] - 1).astype(batch.dtype), found
 
 
 def embedding_input(model) -> dict[str, Any] | None:

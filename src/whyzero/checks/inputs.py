@@ -209,17 +209,14 @@ def invalid_values(ctx: Context) -> list[Finding]:
                                 {"nan": nan, "inf": inf, "values": int(stats.count.sum() + nan + inf)},
                                 "Find where the loader produces NaN/Inf (division by zero, bad files)."))
     embedding = ctx.memory.get("embedding")
-    if embedding:
-        ids = np.asarray(ctx.batch)
-        bad = (ids < 0) | (ids >= embedding["input_dim"]) | (np.round(ids) != ids)
-        if bad.any():
-            findings.append(Finding("input.invalid_values", CRITICAL,
-                                    f"{int(bad.sum())} token ids fall outside the vocabulary of "
-                                    f"'{embedding['layer']}' (0..{embedding['input_dim'] - 1})",
-                                    {"invalid_ids": int(bad.sum()), "values": int(ids.size),
-                                     "max_id": float(ids.max()), "vocabulary": embedding["input_dim"]},
-                                    "Tokenize with the vocabulary the model was trained with (and its size); "
-                                    "map unknown tokens to the OOV id.", layer=embedding["layer"]))
+    if embedding and embedding.get("invalid_ids"):
+        findings.append(Finding("input.invalid_values", CRITICAL,
+                                f"{embedding['invalid_ids']} token ids fall outside the vocabulary of "
+                                f"'{embedding['layer']}' (0..{embedding['input_dim'] - 1})",
+                                {"invalid_ids": embedding["invalid_ids"], "values": embedding["values"],
+                                 "max_id": embedding["max_id"], "vocabulary": embedding["input_dim"]},
+                                "Tokenize with the vocabulary the model was trained with (and its size); "
+                                "map unknown tokens to the OOV id.", layer=embedding["layer"]))
     share = stats.constant_samples / max(stats.samples, 1)
     if float(np.max(stats.std)) == 0.0:
         findings.append(Finding("input.invalid_values", CRITICAL,

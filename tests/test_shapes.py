@@ -1,0 +1,156 @@
+"""Every model a user brings: nested, subclassed, multi-output, custom objects, notebook Lambdas, token ids,
+mixed precision; and never a traceback."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import whyzero
+from whyzero import cli
+from whyzero.errors import UnsafeModelError
+
+RNG = np.random.default_rng(0)
+X = RNG.random((32, 8)).astype("float32")
+Y = (X[:, 0] > 0.5).astype("int64")
+
+
+def dense_classifier(**compile_kwargs):
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(h))
+    model.compile("adam", compile_kwargs.get("loss", "binary_crossentropy"))
+    return model
+
+
+def test_a_subclassed_model_is_probed_layer_by_layer():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.out = keras.layers.Dense(1, activation="sigmoid")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    net.compile("adam", "binary_crossentropy")
+    net.fit(X, Y, epochs=1, verbose=0)
+    d = whyzero.diagnose(net, X, labels=Y)
+    assert len(d.summaries["activations"]) == 2
+    assert len(d.summaries["gradients"]["rows"]) == 2
+
+
+def test_nested_layers_are_named_by_their_path():
+    inner_in = keras.Input((8,))
+    features = keras.Model(inner_in, keras.layers.Dense(4, activation="relu", name="d")(inner_in), name="features")
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="head")(features(inputs)))
+    model.compile("adam", "binary_crossentropy")
+    d = whyzero.diagnose(model, X, labels=Y)
+    assert [r["layer"] for r in d.summaries["activations"]] == ["features/d", "head"]
+    assert [r["name"] for r in d.model["layers"]] == ["features", "features/d", "head"]
+    assert [r["layer"] for r in d.summaries["model"]["weights"]] == ["features/d", "head"]
+
+
+def test_one_head_of_a_multi_output_model_is_diagnosed_and_named():
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(1, activation="sigmoid", name="cls")(h),
+                                 keras.layers.Dense(1, name="reg")(h)])
+    model.compile("adam", ["binary_crossentropy", "mse"])
+    d = whyzero.diagnose(model, X, labels=Y)
+    assert d.model["task"] == "binary" and any("diagnosing 'cls'" in n for n in d.notes)
+    d = whyzero.diagnose(model, X, labels=RNG.normal(size=32), output="reg")
+    assert d.model["task"] == "regression" and d.model["loss"]["name"] == "mse"
+    with pytest.raises(whyzero.WhyzeroError, match="Expected an output among"):
+        whyzero.diagnose(model, X, output="nope")
+
+
+def test_token_ids_beyond_the_vocabulary_are_invalid_inputs():
+    inputs = keras.Input((6,), dtype="int32")
+    h = keras.layers.Embedding(10, 4, name="embedding")(inputs)
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling1D()(h))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "binary_crossentropy")
+    tokens = RNG.integers(0, 10, (16, 6)).astype("int32")
+    assert "input.dtype_mismatch" not in whyzero.diagnose(model, tokens).causes("info")
+    tokens[0, 0] = 25
+    found = whyzero.diagnose(model, tokens).find("input.invalid_values")
+    assert found and found[0].evidence["invalid_ids"] == 1 and found[0].evidence["vocabulary"] == 10
+
+
+def test_mixed_precision_summaries_are_float32():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = dense_classifier()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    d = whyzero.diagnose(model, X, labels=Y)
+    assert all(np.isfinite(r["mean"]) for r in d.summaries["activations"])
+
+
+def save(model, tmp_path, name) -> str:
+    path = tmp_path / name
+    model.save(path)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "y.npy", Y)
+    return str(path)
+
+
+def test_a_notebook_lambda_without_output_shape_loads_under_trust(tmp_path, capsys):
+    inputs = keras.Input((8,))
+    out = keras.layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t * 1e5)))(keras.layers.Dense(1)(inputs))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "binary_crossentropy")
+    path = save(model, tmp_path, "notebook.keras")
+    args = ["diagnose", path, "--inputs", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--quiet"]
+    assert cli.main(args) == 2 and "--trust-model" in capsys.readouterr().err
+    assert cli.main(args + ["--trust-model", "--json", str(tmp_path / "d.json")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d["findings"][0]["cause"] == "model.unstable_lambda"
+
+
+DICE = """import keras
+
+@keras.saving.register_keras_serializable("tests")
+def dice_loss(y_true, y_pred):
+    return 1 - 2 * keras.ops.sum(y_true * y_pred) / (keras.ops.sum(y_true + y_pred) + 1e-6)
+"""
+
+
+def test_a_custom_loss_loads_without_its_code_and_fully_with_it(tmp_path, capsys):
+    namespace: dict = {}
+    exec(DICE, namespace)  # noqa: S102 - the test's own code
+    path = save(dense_classifier(loss=namespace["dice_loss"]), tmp_path, "dice.keras")
+    keras.saving.get_custom_objects().clear()
+    code = tmp_path / "objects.py"
+    code.write_text(DICE)
+    base = ["diagnose", path, "--inputs", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy"), "--quiet",
+            "--json", str(tmp_path / "d.json")]
+    assert cli.main(base) == 0
+    notes = json.loads((tmp_path / "d.json").read_text())["notes"]
+    assert any("without its compiled loss" in n for n in notes)
+    with pytest.raises(UnsafeModelError):
+        whyzero.diagnose(path, str(tmp_path / "x.npy"), custom_objects=str(code))
+    assert cli.main(base + ["--custom-objects", str(code), "--trust-model"]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d["model"]["loss"]["raw"] == "dice_loss"
+    assert not any("without its compiled loss" in n for n in d["notes"])
+
+
+def test_an_unexpected_error_is_one_line_and_a_details_file(monkeypatch, tmp_path, capsys):
+    import whyzero.engine
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("something odd\nsecond line")
+
+    monkeypatch.setattr(whyzero.engine, "diagnose", boom)
+    np.save(tmp_path / "x.npy", X)
+    assert cli.main(["diagnose", "m.keras", "--inputs", str(tmp_path / "x.npy")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("whyzero: internal error: RuntimeError: something odd")
+    details = Path(err.split("details in ")[1].rstrip(")"))
+    assert "Traceback" in details.read_text()
