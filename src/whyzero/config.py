@@ -6,6 +6,14 @@
 | chunk_mb | WHYZERO_CHUNK_MB | 256 MB of activations a chunk holds at most (big models: small chunks) |
 | max_samples | WHYZERO_MAX_SAMPLES | 512 samples of a batch probed at most |
 | cache_dir | WHYZERO_CACHE_DIR | ~/.cache/whyzero (built gallery cases) |
+| max_file_mb | WHYZERO_MAX_FILE_MB | 1024 MB: any one input file (model, batch, labels, masks) |
+| max_zip_mb | WHYZERO_MAX_ZIP_MB | 2048 MB: everything a zip (or .keras, .npz) would extract to |
+| max_zip_members | WHYZERO_MAX_ZIP_MEMBERS | 20000 files in one zip |
+| max_zip_ratio | WHYZERO_MAX_ZIP_RATIO | 200: a member may expand at most this many times its compressed size |
+| max_array_mb | WHYZERO_MAX_ARRAY_MB | 2048 MB: one array declared by a .npy/.npz header or an .h5 dataset |
+| max_pixels | WHYZERO_MAX_PIXELS | 50 million pixels per decoded image (larger JPEGs are decoded smaller) |
+| session_days | WHYZERO_SESSION_DAYS | 30 days before a shared session expires |
+| purge_minutes | WHYZERO_PURGE_MINUTES | 60: how often the app purges expired sessions |
 """
 
 from __future__ import annotations
@@ -21,6 +29,26 @@ class Settings:
     chunk_mb: float
     max_samples: int
     cache_dir: Path
+    max_file_mb: float = 1024
+    max_zip_mb: float = 2048
+    max_zip_members: int = 20000
+    max_zip_ratio: float = 200
+    max_array_mb: float = 2048
+    max_pixels: int = 50_000_000
+    session_days: float = 30
+    purge_minutes: float = 60
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
+
+    @property
+    def max_zip_bytes(self) -> int:
+        return int(self.max_zip_mb * 2**20)
+
+    @property
+    def max_array_bytes(self) -> int:
+        return int(self.max_array_mb * 2**20)
 
 
 def settings() -> Settings:
@@ -30,4 +58,12 @@ def settings() -> Settings:
         chunk_mb=float(os.environ.get("WHYZERO_CHUNK_MB", "256")),
         max_samples=int(os.environ.get("WHYZERO_MAX_SAMPLES", "512")),
         cache_dir=Path(os.environ.get("WHYZERO_CACHE_DIR", Path.home() / ".cache" / "whyzero")),
+        max_file_mb=float(os.environ.get("WHYZERO_MAX_FILE_MB", "1024")),
+        max_zip_mb=float(os.environ.get("WHYZERO_MAX_ZIP_MB", "2048")),
+        max_zip_members=int(os.environ.get("WHYZERO_MAX_ZIP_MEMBERS", "20000")),
+        max_zip_ratio=float(os.environ.get("WHYZERO_MAX_ZIP_RATIO", "200")),
+        max_array_mb=float(os.environ.get("WHYZERO_MAX_ARRAY_MB", "2048")),
+        max_pixels=int(os.environ.get("WHYZERO_MAX_PIXELS", "50000000")),
+        session_days=float(os.environ.get("WHYZERO_SESSION_DAYS", "30")),
+        purge_minutes=float(os.environ.get("WHYZERO_PURGE_MINUTES", "60")),
     )

@@ -70,6 +70,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model,
                                                                        custom_objects=custom_objects)
     loaded = select_output(loaded, output)
+    _rename_unscopable_layers(loaded)
     size, channels = _image_geometry(loaded)
     batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
     batch = _check_batch(batch_in.array, loaded)
@@ -84,6 +85,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     mask_arr = None if mask_arr is None else mask_arr[:limit]
     _check_alignment(batch, label_arr, mask_arr)
     train_ref = load_train_reference(train_inputs, train_stats)
+    _check_reference(train_ref, batch)
     report("loading", 1.0)
 
     batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
@@ -163,6 +165,25 @@ def _input_shape(loaded: LoadedModel):
     return tuple(inputs[0].shape)
 
 
+SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def _rename_unscopable_layers(loaded: LoadedModel) -> None:
+    """TensorFlow refuses layer names with markup or spaces as graph scopes: such layers are renamed."""
+    from whyzero.probes.capture import is_keras3
+
+    model = loaded.model
+    if not loaded.has_layers or not is_keras3(model):
+        return
+    layers = [model] + [layer for layer in model._flatten_layers(include_self=False)]  # noqa: SLF001
+    for layer in layers:
+        if not SCOPE_NAME.match(layer.name):
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name).lstrip("_-") or "layer"
+            loaded.notes.append(f"layer {layer.name[:60]!r} was renamed {safe!r}: TensorFlow refuses its name "
+                                "as a graph scope")
+            object.__setattr__(layer, "name", safe)
+
+
 def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
     """A model with several outputs is diagnosed on one head: ``output`` by name, else the first."""
     model = loaded.model
@@ -212,6 +233,16 @@ def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
     if batch.dtype.kind not in "fiub":
         raise WhyzeroError(f"Expected a numeric batch. Received: dtype {batch.dtype}")
     return batch
+
+
+def _check_reference(reference: InputStats | None, batch: np.ndarray) -> None:
+    """The training reference must describe inputs like the batch: as many channels or features."""
+    if reference is None:
+        return
+    expected = InputStats.of(batch[:2]).channels
+    if reference.channels != expected:
+        raise WhyzeroError(f"Expected training inputs with {expected} channels or features, like the batch "
+                           f"(shape {tuple(batch.shape[1:])}). Received: training data with {reference.channels}")
 
 
 def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.ndarray | None) -> None:

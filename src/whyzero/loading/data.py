@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from whyzero.config import settings
 from whyzero.errors import WhyzeroError
+from whyzero.loading import safety
 from whyzero.probes.inputs import InputStats
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -62,31 +64,45 @@ def load_inputs(inputs: Any, preprocess: str = "none", size: tuple[int, int] | N
     if path.suffix == ".zip":
         archive = _open_zip(path)
         names = sorted(n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
-        return _load_images([(n, lambda n=n: archive.read(n)) for n in names], preprocess, size, channels,
-                            source=path.name)
+        return _load_images([(n, lambda n=n: safety.read_member(archive, n)) for n in names], preprocess, size,
+                            channels, source=path.name)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return _load_images([(path.name, path.read_bytes)], preprocess, size, channels, source=path.name)
     raise WhyzeroError("Expected inputs as .npy, .npz, .csv, images, a folder or a .zip of images. "
                        f"Received: {path.name}")
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "batch", "arr_0")) -> np.ndarray:
+    """A numeric array from ``.npy`` or ``.npz`` (the first of ``keys`` present), bounded before it is read."""
+    safety.check_file_size(path)
+    if path.suffix == ".npz":
+        safety.check_npz_file(path)
+    else:
+        safety.check_npy_file(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise WhyzeroError(f"Could not read the array ({err}). Received: {path.name}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        keys = list(data.keys())
-        if not keys:
-            raise WhyzeroError(f"The .npz file holds no arrays. Received: {path.name}")
-        key = next((k for k in ("x", "inputs", "images", "batch", "arr_0") if k in keys), keys[0])
-        return data[key]
+        if isinstance(data, np.lib.npyio.NpzFile):
+            names = list(data.keys())
+            if not names:
+                raise WhyzeroError(f"The .npz file holds no arrays. Received: {path.name}")
+            key = next((k for k in keys if k in names), names[0])
+            data = data[key]
+    except WhyzeroError:
+        raise
+    except Exception as err:  # noqa: BLE001 - corrupt members raise many kinds
+        raise WhyzeroError(f"Could not read the array ({type(err).__name__}: {str(err).splitlines()[0][:150]}). "
+                           f"Received: {path.name}") from None
+    if data.size == 0:
+        raise WhyzeroError(f"The array is empty (shape {data.shape}). Received: {path.name}")
+    if data.dtype.kind not in "biuf":
+        raise WhyzeroError(f"Expected a numeric array. Received: {path.name} of dtype {data.dtype}")
     return data
 
 
 def _read_csv(path: Path) -> np.ndarray:
     import pandas as pd
 
+    safety.check_file_size(path)
     try:
         frame = pd.read_csv(path)
     except Exception as err:  # noqa: BLE001 - pandas raises many kinds
@@ -98,16 +114,25 @@ def _read_csv(path: Path) -> np.ndarray:
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise WhyzeroError(f"Expected a zip file. Received: {path.name}") from None
+    safety.check_file_size(path)
+    return safety.open_zip(path)
 
 
 def read_image(data: bytes, channels: int, size: tuple[int, int] | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decodes one image, bounded: JPEGs larger than ``max_pixels`` decode at a reduced scale, anything
+    else that large is refused before its pixels are decoded."""
     from PIL import Image
 
+    limit = settings().max_pixels
+    Image.MAX_IMAGE_PIXELS = None  # our own bound below replaces PIL's warning
     image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    if width * height > limit:
+        target = size or (int(np.sqrt(limit)),) * 2
+        image.draft("RGB" if channels == 3 else "L", (target[1], target[0]))
+        if image.size[0] * image.size[1] > limit:
+            raise WhyzeroError(f"The image is {width}x{height} pixels, above the limit of {limit:,} "
+                               "(WHYZERO_MAX_PIXELS)")
     image.load()
     image = image.convert("RGB" if channels == 3 else "L")
     original = (image.height, image.width)
@@ -126,7 +151,7 @@ def _load_images(items, preprocess: str, size, channels: int, source: str) -> Lo
         try:
             array, original = read_image(read(), channels, size)
         except Exception as err:  # noqa: BLE001 - PIL raises many kinds; the rest go on
-            skipped.append(f"{name} ({type(err).__name__})")
+            skipped.append(f"{name} ({err})" if isinstance(err, WhyzeroError) else f"{name} ({type(err).__name__})")
             continue
         if size is not None and original != tuple(size):
             resized.add(original)
@@ -136,12 +161,17 @@ def _load_images(items, preprocess: str, size, channels: int, source: str) -> Lo
         raise WhyzeroError(f"No readable image among the inputs. Received: {source}"
                            + (f" (unreadable: {', '.join(skipped[:5])})" if skipped else ""))
     raw = np.stack(images)
+    try:
+        batch = np.asarray(transform(raw), np.float32)
+    except ValueError as err:
+        raise WhyzeroError(f"The preprocessing '{preprocess}' does not fit images with {raw.shape[-1]} channels "
+                           f"({str(err).splitlines()[0][:120]}). Received: {source}") from None
     notes = [f"{len(images)} images read from {source}, preprocessing '{preprocess}'"]
     if resized:
         notes.append(f"resized from {sorted(resized)[:3]} to {tuple(size)} (the model's input)")
     if skipped:
         notes.append(f"skipped unreadable images: {', '.join(skipped)}")
-    return LoadedInputs(transform(raw).astype(np.float32), source, names, preprocess, notes, skipped, raw)
+    return LoadedInputs(batch, source, names, preprocess, notes, skipped, raw)
 
 
 def load_labels(labels: Any, names: list[str] | None = None) -> np.ndarray | None:
@@ -177,12 +207,14 @@ def _labels_from_csv(path: Path, names: list[str] | None) -> np.ndarray:
         rows = rows[1:]  # header
     if not rows:
         raise WhyzeroError(f"The labels CSV is empty. Received: {path.name}")
-    if len(rows[0]) == 1:
-        return np.asarray([float(r[0]) for r in rows])
     try:
+        if len(rows[0]) == 1:
+            return np.asarray([float(r[0]) for r in rows])
         by_name = {r[0]: float(r[1]) for r in rows}
-    except ValueError:
-        raise WhyzeroError(f"Expected numeric labels in the CSV's second column. Received: {path.name}") from None
+    except (ValueError, IndexError):
+        bad = next((r for r in rows if not _is_number(r[-1])), rows[0])
+        raise WhyzeroError(f"Expected numeric labels (class ids) in the CSV. Received: {path.name} with a row "
+                           f"{bad[:2]}") from None
     return _align(by_name, names, path.name)
 
 
@@ -219,14 +251,20 @@ def load_masks(masks: Any) -> np.ndarray | None:
         items = [(p.name, p.read_bytes) for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     elif path.suffix == ".zip":
         archive = _open_zip(path)
-        items = [(n, lambda n=n: archive.read(n)) for n in sorted(archive.namelist())
+        items = [(n, lambda n=n: safety.read_member(archive, n)) for n in sorted(archive.namelist())
                  if Path(n).suffix.lower() in IMAGE_SUFFIXES]
     else:
         raise WhyzeroError(f"Expected masks as .npy, a folder or a .zip of PNGs. Received: {path.name}")
     arrays = []
     for name, read in items:
         try:
-            arrays.append(np.asarray(Image.open(io.BytesIO(read()))))
+            mask = Image.open(io.BytesIO(read()))
+            if mask.size[0] * mask.size[1] > settings().max_pixels:
+                raise WhyzeroError(f"The mask is {mask.size[0]}x{mask.size[1]} pixels, above the limit "
+                                   "(WHYZERO_MAX_PIXELS)")
+            arrays.append(np.asarray(mask))
+        except WhyzeroError as err:
+            raise WhyzeroError(f"{err}. Received: {name}") from None
         except Exception as err:  # noqa: BLE001
             raise WhyzeroError(f"Could not read mask ({type(err).__name__}). Received: {name}") from None
     shapes = {a.shape for a in arrays}
@@ -242,6 +280,7 @@ def load_train_reference(train_inputs: Any = None, train_stats: Any = None) -> I
     if train_stats is not None:
         if isinstance(train_stats, InputStats):
             return train_stats
+        safety.check_file_size(Path(train_stats))
         return InputStats.load(train_stats)
     if train_inputs is None:
         return None

@@ -20,6 +20,7 @@ from typing import Any
 import keras
 
 from whyzero.errors import UnsafeModelError, WhyzeroError
+from whyzero.loading import safety
 
 TRUST_HINT = ("This model file holds Python code (a Lambda layer); loading it runs that code. "
               "Pass trust_model=True (CLI: --trust-model) if you trust its source.")
@@ -68,6 +69,10 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
     path = Path(model)
     if not path.exists():
         raise WhyzeroError(f"No model file at that path. Received: {path.name}")
+    if path.is_file() and path.suffix in (".keras", ".zip", ".npz") and not zipfile.is_zipfile(path):
+        raise WhyzeroError(f"Expected a {path.suffix} file (a zip archive); this one is not: corrupt or of another "
+                           f"kind. Received: {path.name}")
+    safety.check_file_size(path)
     objects = load_custom_objects(custom_objects, trust_model)
     digest = file_hash(path)
     if path.suffix == ".zip":
@@ -75,6 +80,10 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
     if path.is_dir():
         return _load_savedmodel(path, digest, trust_model)
     if path.suffix in (".keras", ".h5", ".hdf5"):
+        if path.suffix == ".keras":
+            safety.check_keras_file(path, trust_model)
+        else:
+            safety.check_h5_model(path, trust_model)
         loaded, notes = _load_keras(path, trust_model, objects)
         return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
@@ -173,7 +182,8 @@ def notebook_globals(trust_model: bool, custom_objects: dict[str, Any]):
 
 def _load_savedmodel(path: Path, digest: str, trust_model: bool) -> LoadedModel:
     if not (path / "saved_model.pb").exists():
-        raise WhyzeroError(f"Expected a SavedModel directory (with saved_model.pb). Received: {path}")
+        raise WhyzeroError(f"Expected a SavedModel directory (with saved_model.pb). Received: {path.name}")
+    safety.check_savedmodel(path, trust_model)
     try:
         import tf_keras
 
@@ -190,7 +200,7 @@ def _load_savedmodel(path: Path, digest: str, trust_model: bool) -> LoadedModel:
             loaded = tf.saved_model.load(str(path))
             fn = loaded.signatures["serving_default"]
         except Exception as err:  # noqa: BLE001
-            raise WhyzeroError(f"Could not read the SavedModel ({_first_line(err)}). Received: {path}") from None
+            raise WhyzeroError(f"Could not read the SavedModel ({_first_line(err)}). Received: {path.name}") from None
         note = (f"this SavedModel loads only as an inference function ({_first_line(keras_err)}); "
                 "it is diagnosed on its inputs and outputs, and the layer panels are empty")
         return LoadedModel(SignatureModel(fn), path.name, digest, str(path), has_layers=False, notes=[note])
@@ -203,19 +213,16 @@ def _accepts_safe_mode(module) -> bool:
 
 
 def _load_zip(path: Path, digest: str, trust_model: bool) -> LoadedModel:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise WhyzeroError(f"Expected a zipped SavedModel, but the file is not a zip. Received: {path.name}") from None
+    archive = safety.open_zip(path)  # bounded before anything is written
     target = Path(tempfile.mkdtemp(prefix="whyzero-model-"))
-    for member in archive.namelist():  # never write outside the target folder
-        if member.startswith("/") or ".." in Path(member).parts:
-            raise WhyzeroError(f"The zip holds an unsafe path. Received: {member}")
-    archive.extractall(target)
-    roots = [p.parent for p in target.rglob("saved_model.pb")]
-    if not roots:
-        raise WhyzeroError(f"Expected a SavedModel (saved_model.pb) inside the zip. Received: {path.name}")
-    loaded = _load_savedmodel(roots[0], digest, trust_model)
+    try:
+        safety.safe_extract(archive, target)
+        roots = [p.parent for p in target.rglob("saved_model.pb")]
+        if not roots:
+            raise WhyzeroError(f"Expected a SavedModel (saved_model.pb) inside the zip. Received: {path.name}")
+        loaded = _load_savedmodel(roots[0], digest, trust_model)
+    finally:
+        safety.remove_tree(target)  # variables are in memory once loaded
     loaded.name, loaded.source = path.stem, str(path)
     return loaded
 

@@ -141,8 +141,20 @@ class InputStats:
         except (OSError, ValueError) as err:
             raise WhyzeroError(f"Could not read a statistics file: {err}. Received: {path}") from None
         if not isinstance(data, dict) or "whyzero_stats" not in data:
-            raise WhyzeroError(f"Expected a statistics file written by `whyzero stats`. Received: {path}")
-        return cls.from_dict(data)
+            raise WhyzeroError(f"Expected a statistics file written by `whyzero stats`. Received: {Path(path).name}")
+        try:
+            stats = cls.from_dict(data)
+            channels = stats.channels
+            for name in ("sum", "sumsq", "min", "max"):
+                value = getattr(stats, name)
+                if value is None or value.shape != (channels,) or value.dtype.kind != "f":
+                    raise ValueError(f"'{name}' must hold one number per channel")
+            if channels == 0 or stats.hist is None or stats.hist.shape[0] != channels:
+                raise ValueError("'count' and 'hist' must hold one entry per channel")
+        except (TypeError, ValueError) as err:
+            raise WhyzeroError(f"The statistics file is malformed ({str(err).splitlines()[0][:150]}). "
+                               f"Received: {Path(path).name}") from None
+        return stats
 
     @classmethod
     def of(cls, batch: np.ndarray, chunk: int = 256) -> InputStats:
