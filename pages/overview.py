@@ -11,6 +11,8 @@ render.header(d, "Overview: why does it predict a constant?")
 share.share_box(d)
 share.downloads(d)
 notes = st.session_state.get("shared_notes", {})
+if state.read_only():
+    st.text_input("Your name on notes (optional)", key="reviewer_name", max_chars=80)
 serious = [f for f in d.findings if f.severity != "info"]
 roots = [f for f in serious if f.role == "root"]
 if roots:
@@ -33,10 +35,9 @@ def finding_card(i: int, f) -> None:
     st.markdown(f":{colour}[**{role} · {f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
     st.markdown(render.finding_text(f, with_cause=False))
     st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
-    if notes.get(str(i)):
-        st.info(f"Reviewer's note: {notes[str(i)]}", icon=":material/rate_review:")
+    share.show_notes(notes.get(str(i), []))
     if state.read_only():
-        st.text_area("Note on this finding", value=notes.get(str(i), ""), key=f"note_{i}")
+        st.text_area("Add a note on this finding", key=f"note_{i}")
         st.button("Save note", key=f"save_note_{i}", on_click=share.save_note, args=(i,))
 
 

@@ -130,10 +130,13 @@ def test_reviewer_note_is_saved(diagnosed, session_store):
     at.query_params["session"] = token
     at.run()
     at.switch_page("pages/overview.py").run()
+    at.text_input(key="reviewer_name").input("Ada").run()
     at.text_area(key="note_0").input("the dead layer explains it").run()
     at.button(key="save_note_0").click().run()
     assert not at.exception
-    assert session_store.load(token).notes == {"0": "the dead layer explains it"}
+    [note] = session_store.load(token).notes["0"]
+    assert (note.text, note.author) == ("the dead layer explains it", "Ada")
+    assert any("Ada" in i.value and "the dead layer explains it" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("token", ["nope", "A" * 43, "../../etc/passwd"])

@@ -32,8 +32,9 @@ def test_save_then_load_gives_the_same_diagnosis(store, diagnosed):
 
 def test_notes_and_delete(store, diagnosed):
     token, secret = store.save(diagnosed("binary_healthy"))
-    assert store.set_note(token, 0, "checked: preprocessing is right")
-    assert store.load(token).notes == {"0": "checked: preprocessing is right"}
+    assert store.add_note(token, 0, "checked: preprocessing is right", author="Ada")
+    [note] = store.load(token).notes["0"]
+    assert (note.text, note.author) == ("checked: preprocessing is right", "Ada") and note.created.tzinfo
     assert not store.delete(token, "wrong secret")
     assert store.delete(token, secret)
     assert store.load(token) is None
@@ -56,6 +57,8 @@ def test_unknown_and_expired_tokens(store, diagnosed):
         conn.execute(update(_Row).where(_Row.token == token)
                      .values(expires=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)))
     assert store.load(token) is None
+    assert store.attachments(token) is None
+    assert not store.add_note(token, 0, "too late")
     assert store.purge_expired() >= 1
 
 
@@ -98,3 +101,54 @@ def test_html_report_holds_every_finding(diagnosed, tmp_path):
     assert text.count("Plotly.newPlot") >= 5
     assert "<script src=" not in text and "<link" not in text  # self-contained: nothing to fetch
     assert render_html(d).startswith("<!doctype html>")
+
+
+def test_twenty_notes_at_the_same_moment_are_all_kept(store, diagnosed):
+    token, _ = store.save(diagnosed("binary_healthy"))
+    barrier = threading.Barrier(20)
+
+    def write(i):
+        barrier.wait()
+        assert store.add_note(token, i % 3, f"note {i}", author=f"r{i}")
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    notes = store.load(token).notes
+    assert sorted(n.text for ns in notes.values() for n in ns) == sorted(f"note {i}" for i in range(20))
+
+
+NOTE_WRITER = """
+import sys
+from whyzero.store import Store
+store = Store(sys.argv[1])
+for i in range(10):
+    assert store.add_note(sys.argv[2], i, f"{sys.argv[3]}-{i}")
+"""
+
+
+def test_two_replicas_writing_notes_lose_none(store, diagnosed, tmp_path):
+    import subprocess
+    import sys
+
+    token, _ = store.save(diagnosed("binary_healthy"))
+    script = tmp_path / "writer.py"
+    script.write_text(NOTE_WRITER)
+    replicas = [subprocess.Popen([sys.executable, str(script), store.url, token, name]) for name in ("a", "b")]
+    assert all(p.wait(timeout=120) == 0 for p in replicas)
+    texts = {n.text for ns in store.load(token).notes.values() for n in ns}
+    assert texts == {f"{r}-{i}" for r in "ab" for i in range(10)}
+
+
+def test_deleting_a_session_deletes_its_notes(store, diagnosed):
+    from sqlalchemy import func, select
+
+    from whyzero.store import _NoteRow
+
+    token, secret = store.save(diagnosed("binary_healthy"))
+    store.add_note(token, 0, "x")
+    assert store.delete(token, secret)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(_NoteRow).where(_NoteRow.token == token)).scalar() == 0

@@ -19,14 +19,28 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, LargeBinary, String, Text, create_engine, event, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from whyzero.config import settings
 from whyzero.diagnosis import Diagnosis
 
 TOKEN_BYTES = 32  # 256 bits
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-DEFAULT_DAYS = int(os.environ.get("WHYZERO_SESSION_DAYS", "30"))
+NOTE_CHARS = 5000
+AUTHOR_CHARS = 80
 
 
 class _Base(DeclarativeBase):
@@ -41,19 +55,42 @@ class _Row(_Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     diagnosis: Mapped[str] = mapped_column(Text)
-    notes: Mapped[str] = mapped_column(Text, default="{}")
+    legacy_notes: Mapped[str] = mapped_column("notes", Text, default="{}")  # before notes had rows; read only
     has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
     attachments: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
+class _NoteRow(_Base):
+    """One reviewer note: a row each, so notes written at the same moment (any replica) are all kept."""
+
+    __tablename__ = "whyzero_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(64), ForeignKey("whyzero_sessions.token", ondelete="CASCADE"),
+                                       index=True)
+    finding: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(AUTHOR_CHARS), default="")
+    text: Mapped[str] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass
+class Note:
+    finding: int
+    text: str
+    author: str
+    created: dt.datetime
+
+
 @dataclass
 class SavedSession:
+    """A stored session.  ``notes`` maps a finding's index (as a string) to its notes, oldest first."""
+
     token: str
     title: str
     created: dt.datetime
     expires: dt.datetime
     diagnosis: Diagnosis
-    notes: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[Note]] = field(default_factory=dict)
     has_attachments: bool = False
 
 
@@ -78,14 +115,18 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _Base.metadata.create_all(self.engine)
 
-    def save(self, diagnosis: Diagnosis, title: str = "", days: int = DEFAULT_DAYS,
+    def save(self, diagnosis: Diagnosis, title: str = "", days: float | None = None,
              attachments: bytes | None = None) -> tuple[str, str]:
-        """Stores a diagnosis; returns (token for the link, secret that deletes it)."""
+        """Stores a diagnosis; returns (token for the link, secret that deletes it).
+
+        ``days`` defaults to ``WHYZERO_SESSION_DAYS``.
+        """
         token = secrets.token_urlsafe(TOKEN_BYTES)
         secret = secrets.token_urlsafe(TOKEN_BYTES)
         now = dt.datetime.now(dt.timezone.utc)
+        days = settings().session_days if days is None else days
         row = _Row(token=token, delete_hash=_hash(secret), title=(title or diagnosis.model.get("name", ""))[:300],
-                   created=now, expires=now + dt.timedelta(days=days), diagnosis=diagnosis.to_json(), notes="{}",
+                   created=now, expires=now + dt.timedelta(days=days), diagnosis=diagnosis.to_json(),
                    has_attachments=attachments is not None, attachments=attachments)
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -96,31 +137,47 @@ class Store:
         if not valid_token(token):
             return None
         with Session(self.engine) as session:
-            row = session.get(_Row, token)
-            if row is None or _aware(row.expires) < dt.datetime.now(dt.timezone.utc):
+            row = self._live(session, token)
+            if row is None:
                 return None
+            notes: dict[str, list[Note]] = {}
+            for finding, text in json.loads(row.legacy_notes or "{}").items():
+                notes.setdefault(str(finding), []).append(Note(int(finding), text, "", _aware(row.created)))
+            query = select(_NoteRow).where(_NoteRow.token == token).order_by(_NoteRow.created, _NoteRow.id)
+            for note in session.execute(query).scalars():
+                notes.setdefault(str(note.finding), []).append(
+                    Note(note.finding, note.text, note.author, _aware(note.created)))
             return SavedSession(row.token, row.title, _aware(row.created), _aware(row.expires),
-                                Diagnosis.from_json(row.diagnosis), json.loads(row.notes), row.has_attachments)
+                                Diagnosis.from_json(row.diagnosis), notes, row.has_attachments)
+
+    @staticmethod
+    def _live(session: Session, token: str) -> _Row | None:
+        """The session's row, unless it is unknown or expired."""
+        row = session.get(_Row, token)
+        if row is None or _aware(row.expires) < dt.datetime.now(dt.timezone.utc):
+            return None
+        return row
 
     def attachments(self, token: str) -> bytes | None:
+        """The attached files of a live session (None once it expired)."""
         if not valid_token(token):
             return None
         with Session(self.engine) as session:
-            row = session.get(_Row, token)
+            row = self._live(session, token)
             return None if row is None else row.attachments
 
-    def set_note(self, token: str, finding: int, text: str) -> bool:
-        """A reviewer's note on finding number ``finding``; returns False for an unknown token."""
-        if not valid_token(token):
+    def add_note(self, token: str, finding: int, text: str, author: str = "") -> bool:
+        """Adds a reviewer's note on finding number ``finding``; False for an unknown or expired token."""
+        if not valid_token(token) or not text.strip():
             return False
         with Session(self.engine) as session, session.begin():
-            row = session.execute(select(_Row).where(_Row.token == token).with_for_update()).scalar_one_or_none()
-            if row is None:
+            if self._live(session, token) is None:
                 return False
-            notes = json.loads(row.notes)
-            notes[str(finding)] = text[:5000]
-            row.notes = json.dumps(notes)
+            session.add(_NoteRow(token=token, finding=int(finding), text=text[:NOTE_CHARS],
+                                 author=author.strip()[:AUTHOR_CHARS], created=dt.datetime.now(dt.timezone.utc)))
         return True
+
+    set_note = add_note
 
     def delete(self, token: str, secret: str) -> bool:
         """Deletes a session given the creator's secret."""
@@ -130,16 +187,19 @@ class Store:
             row = session.get(_Row, token)
             if row is None or not hmac.compare_digest(row.delete_hash, _hash(secret)):
                 return False
+            session.execute(delete(_NoteRow).where(_NoteRow.token == token))
             session.delete(row)
         return True
 
     def purge_expired(self) -> int:
+        """Deletes expired sessions with their notes and attachments; returns how many."""
         now = dt.datetime.now(dt.timezone.utc)
         with Session(self.engine) as session, session.begin():
-            rows = session.execute(select(_Row).where(_Row.expires < now)).scalars().all()
-            for row in rows:
-                session.delete(row)
-        return len(rows)
+            tokens = session.execute(select(_Row.token).where(_Row.expires < now)).scalars().all()
+            if tokens:
+                session.execute(delete(_NoteRow).where(_NoteRow.token.in_(tokens)))
+                session.execute(delete(_Row).where(_Row.token.in_(tokens)))
+        return len(tokens)
 
 
 def valid_token(token: object) -> bool:
@@ -163,12 +223,23 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 _default: Store | None = None
 _default_lock = threading.Lock()
+_last_purge = 0.0
 
 
 def default_store() -> Store:
-    """One store per process, from the environment."""
-    global _default
+    """One store per process, from the environment; expired sessions are purged when it opens and then
+    every ``WHYZERO_PURGE_MINUTES``."""
+    global _default, _last_purge
+    import time
+
     with _default_lock:
         if _default is None or _default.url != store_url():
             _default = Store()
+            _last_purge = 0.0
+        if time.monotonic() - _last_purge > settings().purge_minutes * 60:
+            _last_purge = time.monotonic()
+            try:
+                _default.purge_expired()
+            except Exception:  # noqa: BLE001 - a failed purge must not take the app down; it runs again later
+                _last_purge = 0.0
         return _default

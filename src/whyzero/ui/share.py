@@ -57,12 +57,25 @@ def _create_link(d: Diagnosis, title: str, days: int, attachments: bytes | None)
 
 
 def save_note(finding: int) -> None:
-    """Button callback: stores the reviewer's note typed for finding number ``finding``."""
+    """Button callback: adds the reviewer's note typed for finding number ``finding`` (with their name)."""
     from whyzero.store import default_store
 
+    store = default_store()
+    token = st.session_state["shared_token"]
     text = st.session_state.get(f"note_{finding}", "")
-    if default_store().set_note(st.session_state["shared_token"], finding, text):
-        st.session_state.setdefault("shared_notes", {})[str(finding)] = text
+    if store.add_note(token, finding, text, st.session_state.get("reviewer_name", "")):
+        saved = store.load(token)
+        st.session_state["shared_notes"] = saved.notes if saved else {}
+        st.session_state[f"note_{finding}"] = ""
+    else:
+        st.session_state["note_failed"] = True
+
+
+def show_notes(notes) -> None:
+    """A finding's notes, oldest first, each with its author and time."""
+    for note in notes:
+        when = note.created.strftime("%Y-%m-%d %H:%M UTC")
+        st.info(f"**{note.author or 'anonymous'}** · {when}  \n{note.text}", icon=":material/rate_review:")
 
 
 def _zip(paths: list[str]) -> bytes:
