@@ -5,20 +5,14 @@ A link with ``?session=<token>`` opens a shared session read-only, on any replic
 
 import streamlit as st
 
+from whyzero.panels import PAGES as registry
 from whyzero.ui import share, state
 
 st.set_page_config(page_title="whyzero", page_icon=":material/search:", layout="wide")
 
-PAGES = [
-    st.Page("pages/diagnose.py", title="Diagnose", icon=":material/science:", default=True),
-    st.Page("pages/overview.py", title="Overview", icon=":material/checklist:"),
-    st.Page("pages/inputs.py", title="Inputs", icon=":material/image:"),
-    st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
-    st.Page("pages/activations.py", title="Activations", icon=":material/bolt:"),
-    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
-    st.Page("pages/outputs.py", title="Outputs", icon=":material/target:"),
-    st.Page("pages/masks.py", title="Labels & masks", icon=":material/label:"),
-]
+# The pages come from the panel registry (``whyzero.panels``); they live in app_pages/, not pages/, so
+# Streamlit's old autodiscovery never takes over the navigation.
+PAGES = [st.Page(page.file, title=page.title, icon=page.icon, default=page.id == "diagnose") for page in registry]
 
 token = st.query_params.get("session")
 if st.session_state.get("deleted"):

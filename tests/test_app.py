@@ -5,13 +5,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from whyzero import panels as registry
 from whyzero.diagnosis import Diagnosis
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["pages/overview.py", "pages/inputs.py", "pages/model.py", "pages/activations.py", "pages/gradients.py",
-         "pages/outputs.py", "pages/masks.py", "pages/diagnose.py"]
-PANEL_PAGES = {"inputs": "pages/inputs.py", "model": "pages/model.py", "activations": "pages/activations.py",
-               "gradients": "pages/gradients.py", "outputs": "pages/outputs.py", "labels": "pages/masks.py"}
+PAGES = [page.file for page in registry.PAGES]
+PANEL_PAGES = {page.id: page.file for page in registry.PANELS}
 # one broken case per family, plus a healthy twin
 CASES = ["photos_wrong_normalization", "binary_unstable_lambda", "segmentation_masks_0_255", "tabular_unscaled",
          "mobilenet_raw_pixels", "binary_healthy"]
@@ -57,7 +56,7 @@ def test_every_page_renders_with_its_flags(name, diagnosed):
 def test_overview_shows_the_root_cause_first(diagnosed):
     d = diagnosed("binary_dead_relu")
     at = app_with(d).run()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     cards = [m.value for m in at.markdown if ("CRITICAL" in m.value or "WARNING" in m.value)
              and "CONSEQUENCE" not in m.value]
     assert "ROOT CAUSE" in cards[0] and "activation.dead_relu" in cards[0]
@@ -129,7 +128,7 @@ def test_reviewer_note_is_saved(diagnosed, session_store):
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params["session"] = token
     at.run()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     at.text_input(key="reviewer_name").input("Ada").run()
     at.text_area(key="note_0").input("the dead layer explains it").run()
     at.button(key="save_note_0").click().run()
@@ -151,7 +150,7 @@ def test_bad_token_shows_no_such_session(token, session_store):
 @pytest.mark.slow
 def test_share_button_creates_a_working_link(diagnosed, session_store):
     at = app_with(diagnosed("binary_healthy")).run()
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("app_pages/overview.py").run()
     create = next(b for b in at.button if b.label == "Create link")
     create.click().run()
     assert not at.exception

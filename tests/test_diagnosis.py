@@ -1,6 +1,7 @@
 """The Diagnosis document: validation, ranking, exact JSON round trip."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +85,11 @@ def test_a_crashing_check_is_recorded_and_the_rest_still_run(diagnosed, built_ca
     d = whyzero.diagnose(b.model, b.inputs, labels=b.labels)
     assert [(e.check, e.message) for e in d.errors] == [("broken", "RuntimeError: boom")]
     assert "activation.dead_relu" in d.causes()
+
+
+def test_every_cause_panel_has_a_page_in_the_registry():
+    from whyzero.panels import PAGE, PANELS
+
+    assert {c.panel for c in CAUSES.values()} == {p.id for p in PANELS}
+    for page in PAGE.values():
+        assert (Path(__file__).resolve().parents[1] / page.file).exists(), page.file

@@ -159,3 +159,15 @@ def test_zero_gradients_from_dead_units_do_not_blame_the_learning_rate(diagnosed
     d = diagnosed("binary_sgd_dead_relu")
     assert "gradient.zero" in d.causes()
     assert "training.learning_rate_low" not in d.causes("info")
+
+
+@pytest.mark.slow
+def test_the_shipped_demo_matches_a_live_diagnosis(diagnosed):
+    """The app opens on a demo diagnosed ahead of time; regenerate it (scripts/make_demo.py) when this fails."""
+    from whyzero.demo import DEMO_CASE, shipped_json
+    from whyzero.diagnosis import Diagnosis
+
+    shipped = Diagnosis.from_json(shipped_json())
+    live = diagnosed(DEMO_CASE)
+    assert [(f.cause, f.severity, f.role, f.explained_by) for f in shipped.findings] == \
+        [(f.cause, f.severity, f.role, f.explained_by) for f in live.findings]

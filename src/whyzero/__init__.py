@@ -1,14 +1,25 @@
 """whyzero: find out why a Keras model predicts zero, or one constant thing."""
 
-from whyzero._quiet import import_tensorflow_quietly
+from whyzero.errors import UnsafeModelError, WhyzeroError
 
 __version__ = "0.1.0"
 
-import_tensorflow_quietly()
+# The public API loads TensorFlow on first use, so `whyzero --help` and `whyzero gallery list` start fast.
+_LAZY = {"Diagnosis": "whyzero.diagnosis", "Finding": "whyzero.diagnosis", "diagnose": "whyzero.engine",
+         "InputStats": "whyzero.probes.inputs"}
 
-from whyzero.diagnosis import Diagnosis, Finding  # noqa: E402
-from whyzero.engine import diagnose  # noqa: E402
-from whyzero.errors import UnsafeModelError, WhyzeroError  # noqa: E402
-from whyzero.probes.inputs import InputStats  # noqa: E402
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        from whyzero._quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'whyzero' has no attribute {name!r}")
+
 
 __all__ = ["Diagnosis", "Finding", "InputStats", "UnsafeModelError", "WhyzeroError", "diagnose", "__version__"]

@@ -235,22 +235,6 @@ def foreground_per_image(d: Diagnosis) -> go.Figure | None:
 
 def panel_figures(d: Diagnosis) -> dict[str, list[tuple[str, go.Figure]]]:
     """Every figure that applies to this diagnosis, by panel (the report draws them all)."""
-    s = d.summaries
-    out: dict[str, list[tuple[str, go.Figure | None]]] = {
-        "inputs": [("input_histograms", input_histograms(d)),
-                   ("batchnorm_memory", batchnorm_memory(d) if s["inputs"].get("batchnorm") else None),
-                   ("preprocessing_whatif", preprocessing_whatif(d) if s["inputs"].get("whatif") else None)],
-        "model": [("weight_scale", weight_scale(d) if s["model"]["weights"] else None)],
-        "activations": [("activation_heatmap", activation_heatmap(d)), ("dead_saturated_shares", activation_shares(d)),
-                        ("spread_across_samples", activation_spread(d))] if s["activations"] else [],
-        "gradients": [("gradient_norms", gradient_norms(d)),
-                      ("update_ratios", update_ratios(d) if any(r["update_ratio"] is not None
-                                                                for r in s["gradients"]["rows"]) else None)]
-        if s["gradients"]["rows"] else [],
-        "outputs": [("output_distribution", output_distribution(d)),
-                    ("class_shares", class_shares(d) if s["outputs"].get("predicted_shares") else None),
-                    ("threshold_sweep", threshold_sweep(d)), ("loss_vs_prior", loss_vs_prior(d))],
-        "labels": [("label_shares", label_shares(d)), ("foreground_per_image", foreground_per_image(d))]
-        if s["labels"] else [],
-    }
-    return {panel: [(n, f) for n, f in figs if f is not None] for panel, figs in out.items()}
+    from whyzero.panels import PANELS
+
+    return {page.id: [(spec.name, fig) for spec, fig in page.figures_for(d)] for page in PANELS}

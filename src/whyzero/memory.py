@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import tensorflow as tf
 
+from whyzero._tf import tf
 from whyzero.probes.capture import capturing, is_keras3, leaf_layers
 from whyzero.probes.forward import BatchNormInput, functional_module
 from whyzero.probes.inputs import InputStats

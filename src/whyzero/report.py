@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from whyzero.diagnosis import Diagnosis
+from whyzero.panels import PAGE
 from whyzero.text import value
 
 COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
@@ -21,8 +22,6 @@ section{margin-top:2rem} code{background:#eee;padding:0 .2rem}
 details.consequences{margin-left:2rem} details.consequences summary{cursor:pointer;color:#555}
 """
 ROLE_NAMES = {"root": "root cause", "symptom": "symptom", "consequence": "consequence"}
-PANEL_TITLES = {"outputs": "Outputs", "inputs": "Inputs", "model": "Model", "activations": "Activations",
-                "gradients": "Gradients", "labels": "Labels & masks"}
 
 
 def render_html(diagnosis: Diagnosis) -> str:
@@ -53,7 +52,7 @@ def render_html(diagnosis: Diagnosis) -> str:
     for panel, figs in panel_figures(d).items():
         if not figs:
             continue
-        parts.append(f"<section><h2>{e(PANEL_TITLES[panel])}</h2>")
+        parts.append(f"<section><h2>{e(PAGE[panel].title)}</h2>")
         for _, fig in figs:
             parts.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
         parts.append("</section>")

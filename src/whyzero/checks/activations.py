@@ -11,7 +11,8 @@ from whyzero.diagnosis import Finding
 
 # Share of a ReLU layer's units that never fire on the batch.  AUTOTRAINER / DeepDiagnosis
 # flag >= 0.7 of exactly-zero values; units never active is stricter and batch-size robust.
-DEAD_WARNING = 0.5
+# Half the units of a small healthy layer (iris, 8 units) can be silent on a batch: 0.7, not 0.5.
+DEAD_WARNING = 0.7
 DEAD_CRITICAL = 0.95
 # Fewer samples than this cannot tell a dead unit from a rarely active one.
 DEAD_MIN_SAMPLES = 8

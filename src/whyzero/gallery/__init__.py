@@ -13,12 +13,14 @@ import json
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from whyzero._lazy import LazyModule
 from whyzero.config import settings
 from whyzero.errors import WhyzeroError
 from whyzero.gallery.cases import CASES, Built, Case
+
+keras = LazyModule("keras")  # imported on first use: `gallery list` needs no TensorFlow
 
 # Bump when a case's construction changes, so caches rebuild.
 GALLERY_VERSION = 2

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-import keras
 import numpy as np
 
+from whyzero._lazy import LazyModule
 from whyzero.gallery import data
 from whyzero.gallery.models import cnn_bn, fcn, fit, mlp, seed
+
+keras = LazyModule("keras")  # imported on first use: `gallery list` needs no TensorFlow
 
 
 @dataclass

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
+
+from whyzero._lazy import LazyModule
+
+keras = LazyModule("keras")  # imported on first use: `gallery list` needs no TensorFlow
 
 EPOCHS = 4
 

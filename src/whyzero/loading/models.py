@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
-
+from whyzero._lazy import LazyModule
 from whyzero.errors import UnsafeModelError, WhyzeroError
 from whyzero.loading import safety
+
+keras = LazyModule("keras")  # TensorFlow loads (quietly) when a model does
 
 TRUST_HINT = ("This model file holds Python code (a Lambda layer); loading it runs that code. "
               "Pass trust_model=True (CLI: --trust-model) if you trust its source.")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import tensorflow as tf
 
+from whyzero._tf import tf
 from whyzero.model_info import kernels, layer_activation
 from whyzero.probes.capture import capturing, is_keras3, layer_paths, single_float
 from whyzero.probes.summary import ValueSummary, tensor_summary

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import tensorflow as tf
+
+from whyzero._tf import tf
 
 # Symmetric log grid: 8 bins per decade for |x| in [1e-4, 1e6], an exact split at 0,
 # and two open bins beyond +-1e6.  Wide enough for 0..255 pixels and exploding layers.

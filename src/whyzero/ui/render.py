@@ -9,10 +9,10 @@ import streamlit as st
 
 from whyzero.causes import CAUSES
 from whyzero.diagnosis import Diagnosis, Finding
+from whyzero.panels import PAGE, PANELS
 from whyzero.text import evidence_line
 
-PAGE_OF_PANEL = {"inputs": "pages/inputs.py", "model": "pages/model.py", "activations": "pages/activations.py",
-                 "gradients": "pages/gradients.py", "outputs": "pages/outputs.py", "labels": "pages/masks.py"}
+PAGE_OF_PANEL = {page.id: page.file for page in PANELS}
 ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
 
 
@@ -91,3 +91,42 @@ def internal_error(err: BaseException, folder=None) -> None:
     st.error(f"internal error: {type(err).__name__}: {first}")
     with st.expander("Details (for a bug report)"):
         st.code(details, language="text")
+
+
+def panel_page(panel_id: str, intro=None) -> Diagnosis:
+    """A panel page drawn from the registry: header, flags, ``intro(d)`` if given, then every figure that
+    applies with its caption (wide ones full width, the others two to a row).  Returns the diagnosis for
+    the page's extras."""
+    from whyzero.ui import state
+
+    page = PAGE[panel_id]
+    d = state.ensure_diagnosis()
+    header(d, page.title)
+    flags(d, panel_id)
+    if intro is not None:
+        intro(d)
+    built = page.figures_for(d)
+    if not built and page.empty:
+        st.info(page.empty + (" " + "; ".join(d.notes) if d.notes else ""))
+        return d
+    pending = []
+    for spec, fig in built:
+        if spec.wide:
+            _figure_row([(spec, fig)], d)
+        else:
+            pending.append((spec, fig))
+            if len(pending) == 2:
+                _figure_row(pending, d)
+                pending = []
+    if pending:
+        _figure_row(pending, d)
+    return d
+
+
+def _figure_row(items, d: Diagnosis) -> None:
+    columns = st.columns(len(items)) if len(items) > 1 else [st.container()]
+    for column, (spec, fig) in zip(columns, items):
+        with column:
+            figure(fig, d, spec.name)
+            if spec.caption:
+                st.caption(spec.caption)

@@ -11,7 +11,8 @@ import streamlit as st
 
 from whyzero.diagnosis import Diagnosis
 
-DEMO_CASE = "photos_wrong_normalization"
+from whyzero.demo import DEMO_CASE, shipped_json
+
 KEY = "diagnosis"
 
 
@@ -49,10 +50,25 @@ def open_demo() -> None:
     set_current(demo(name), f"demo: {name}")
 
 
+@st.cache_resource(show_spinner=False)
+def _shipped_demo() -> Diagnosis | None:
+    text = shipped_json(DEMO_CASE)
+    if text is None:
+        return None
+    try:
+        return Diagnosis.from_json(text)
+    except Exception:  # noqa: BLE001 - a shipped copy this version cannot read: diagnose live instead
+        return None
+
+
 def ensure_diagnosis() -> Diagnosis:
-    """The session's diagnosis; a newcomer gets the demo, already diagnosed."""
+    """The session's diagnosis; a newcomer gets the demo, diagnosed ahead of time (or live if none ships)."""
     if current() is None:
-        set_current(demo(DEMO_CASE), f"demo: {DEMO_CASE}")
+        shipped = _shipped_demo()
+        if shipped is not None:
+            set_current(shipped, f"demo: {DEMO_CASE} (diagnosed ahead of time)")
+        else:
+            set_current(demo(DEMO_CASE), f"demo: {DEMO_CASE}")
     return current()
 
 
@@ -103,21 +119,6 @@ def upload_folder() -> Path:
     return Path(st.session_state["upload_dir"])
 
 
-def require_navigation() -> None:
-    """Runs the page through ``app.py``'s ``st.navigation``, even on a server's first deep link.
-
-    Streamlit decides once per server whether ``pages/`` is a v1 multipage folder; if the first
-    visitor opens ``/inputs`` before ``app.py`` ever ran, the page runs alone (no wide layout, a
-    file-name sidebar) for every later visitor too.  Clearing that flag and rerunning puts
-    ``app.py`` back in charge.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def open_shared(token: str) -> bool:
     """Puts a shared session's diagnosis in this browser session, read-only; False if there is none."""
     if st.session_state.get("shared_token") == token:
@@ -140,8 +141,10 @@ def read_only() -> bool:
 
 
 def share_link(token: str) -> str:
+    from whyzero.panels import PAGES
+
     base = (st.context.url or "").split("?")[0].rstrip("/")
-    for page in ("/overview", "/inputs", "/model", "/activations", "/gradients", "/outputs", "/masks", "/diagnose"):
-        if base.endswith(page):
-            base = base[: -len(page)]
+    for page in PAGES:
+        if base.endswith("/" + page.url):
+            base = base[: -len(page.url) - 1]
     return f"{base}/?session={token}"

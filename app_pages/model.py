@@ -3,14 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from whyzero import figures
-from whyzero.ui import render, state
+from whyzero.ui import render
 
-state.require_navigation()
-
-d = state.ensure_diagnosis()
-render.header(d, "Model")
-render.flags(d, "model")
+d = render.panel_page("model")
 m = d.model
 cols = st.columns(4)
 cols[0].metric("final activation", str(m["final_activation"]))
@@ -24,5 +19,3 @@ if m["layers"]:
     st.dataframe(pd.DataFrame(m["layers"]).astype({"output_shape": str}), hide_index=True)
 else:
     st.info("This model loaded as an inference function only: it has no layers to show.")
-if d.summaries["model"]["weights"]:
-    render.figure(figures.weight_scale(d), d, "weight_scale")

@@ -7,8 +7,6 @@ from whyzero.diagnosis import Diagnosis
 from whyzero.errors import WhyzeroError
 from whyzero.ui import render, state
 
-state.require_navigation()
-
 PREPROCESSINGS = ["none", "unit", "symmetric", "caffe", "torch"]
 
 d = state.ensure_diagnosis()
@@ -71,4 +69,4 @@ if serious:
     st.error(f"{len(serious)} finding(s). Top: **{serious[0].title}** (`{serious[0].cause}`)")
 else:
     st.success("Clean: no critical or warning finding.")
-st.page_link("pages/overview.py", label="Open the overview →")
+st.page_link("app_pages/overview.py", label="Open the overview →")

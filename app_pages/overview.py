@@ -4,8 +4,6 @@ import streamlit as st
 
 from whyzero.ui import render, share, state
 
-state.require_navigation()
-
 d = state.ensure_diagnosis()
 render.header(d, "Overview: why does it predict a constant?")
 share.share_box(d)

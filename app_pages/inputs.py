@@ -3,16 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from whyzero import figures
-from whyzero.ui import render, state
+from whyzero.ui import render
 
-state.require_navigation()
-
-d = state.ensure_diagnosis()
-render.header(d, "Inputs")
-render.flags(d, "inputs")
+d = render.panel_page("inputs")
 s = d.summaries["inputs"]
-render.figure(figures.input_histograms(d), d, "input_histograms")
 left, right = st.columns(2)
 left.subheader("Batch statistics")
 left.dataframe(pd.DataFrame(s["table"]), hide_index=True)
@@ -23,13 +17,10 @@ else:
     right.info(f"No training reference given. Compared with: {s.get('memory_source') or 'nothing the model holds'}.")
 right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
               f"constant samples {s['constant_samples']}")
-if s.get("batchnorm"):
-    render.figure(figures.batchnorm_memory(d), d, "batchnorm_memory")
 if s.get("whatif"):
     w = s["whatif"]
     st.subheader("Preprocessing what-if")
     st.caption(f"Raw pixels recovered: {w['raw_from']}. Best match: **{w['best']}**.")
-    render.figure(figures.preprocessing_whatif(d), d, "preprocessing_whatif")
     table = pd.DataFrame([{k: c[k] for k in ("name", "score", "output_mean", "output_spread", "top_class_share")}
                           for c in w["candidates"]])
     st.dataframe(table.rename(columns={"score": "distance to memory"}), hide_index=True)
