@@ -9,9 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from whyzero.diagnosis import Diagnosis
-
 from whyzero.demo import DEMO_CASE, shipped_json
+from whyzero.diagnosis import Diagnosis
 
 KEY = "diagnosis"
 
