@@ -10,6 +10,8 @@ from whyzero.ui import render, state
 PREPROCESSINGS = ["none", "unit", "symmetric", "caffe", "torch"]
 
 d = state.ensure_diagnosis()
+if st.session_state.pop("go_overview", False):
+    st.switch_page("app_pages/overview.py")
 st.title("whyzero: why does my model predict zero?")
 
 if not st.session_state.get("review_mode") and not state.read_only():
@@ -60,7 +62,7 @@ if not st.session_state.get("review_mode") and not state.read_only():
                 else:
                     state.set_current(result, f"upload: {model_file.name}")
                     st.session_state["upload_files"] = [str(model_path)] + [str(p) for p in batch_paths]
-                    st.rerun()
+                    st.switch_page("app_pages/overview.py")  # the new diagnosis, root cause first
 
 d = state.current()
 render.header(d, "Current diagnosis")

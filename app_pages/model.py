@@ -1,21 +1,29 @@
-"""Model: layers, final activation and loss, optimizer, weight scale against Glorot/He."""
+"""Model: final activation, loss and optimizer, the layers (nested models expanded by path), weight scale."""
 
 import pandas as pd
 import streamlit as st
 
 from whyzero.ui import render
 
-d = render.panel_page("model")
-m = d.model
-cols = st.columns(4)
-cols[0].metric("final activation", str(m["final_activation"]))
-loss = m["loss"] or {}
-cols[1].metric("loss", str(loss.get("name")) + (" (logits)" if loss.get("from_logits") else ""))
-opt = m["optimizer"] or {}
-cols[2].metric("optimizer", str(opt.get("name")))
-cols[3].metric("learning rate", "—" if opt.get("learning_rate") is None else f"{opt['learning_rate']:.3g}")
-if m["layers"]:
-    st.subheader(f"Layers ({len(m['layers'])}, {m['params']:,} parameters)")
-    st.dataframe(pd.DataFrame(m["layers"]).astype({"output_shape": str}), hide_index=True)
-else:
-    st.info("This model loaded as an inference function only: it has no layers to show.")
+
+def summary(d) -> None:
+    m = d.model
+    loss = m["loss"] or {}
+    opt = m["optimizer"] or {}
+    lr = "—" if opt.get("learning_rate") is None else f"{opt['learning_rate']:.3g}"
+    st.markdown(f"**Final activation** `{m['final_activation']}` · **loss** `{loss.get('name')}`"
+                + (" (from logits)" if loss.get("from_logits") else "")
+                + f" · **optimizer** `{opt.get('name')}` · **learning rate** {lr}")
+    if m["layers"]:
+        st.subheader(f"Layers ({len(m['layers'])}, {m['params']:,} parameters)")
+        table = pd.DataFrame(m["layers"]).astype({"output_shape": str})
+        if "depth" in table:
+            nested = int(table["depth"].max())
+            st.caption(f"Nested models are expanded under their own row, inner layers named by path "
+                       f"(depth up to {nested})." if nested else "No nested models.")
+        st.dataframe(table, hide_index=True)
+    else:
+        st.info("This model loaded as an inference function only: it has no layers to show.")
+
+
+render.panel_page("model", intro=summary)

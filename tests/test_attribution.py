@@ -6,7 +6,8 @@ from whyzero.diagnosis import Diagnosis, Finding, rank
 
 def diagnose_literal(findings, depth=None):
     findings, notes = attribute(findings, depth or {})
-    return Diagnosis(model={"name": "m"}, inputs={}, findings=rank(findings), notes=notes)
+    return Diagnosis(model={"name": "m", "task": "binary", "output_shape": [1], "hash": "0" * 64},
+                     inputs={"samples": 8}, findings=rank(findings), notes=notes)
 
 
 def test_raw_pixels_range_mismatch_is_the_root_and_the_rest_sit_under_it():
@@ -89,3 +90,24 @@ def test_ranking_again_and_a_json_round_trip_keep_the_order_and_links():
 def test_a_lone_output_finding_is_a_symptom_not_a_root():
     d = diagnose_literal([Finding("output.majority_class", "critical", "one class")])
     assert d.findings[0].role == "symptom"
+
+
+def test_markdown_summary_and_compare_say_what_a_reviewer_needs(tmp_path, capsys):
+    from whyzero import cli
+    from whyzero.report import render_markdown
+
+    proof = {"fixed": True, "disappeared": [["output.constant", None]], "fix": "preprocess as 'unit'",
+             "text": "with the fix (preprocess as 'unit'): output spread 1e-07 → 0.31"}
+    before = diagnose_literal([Finding("input.range_mismatch", "critical", "range", proof=proof),
+                               Finding("output.constant", "critical", "constant"),
+                               Finding("gradient.exploding", "critical", "grads", layer="conv1")])
+    text = render_markdown(before, link="http://host/?session=abc")
+    assert "**root cause, critical** `input.range_mismatch`" in text
+    assert "Proof: with the fix (preprocess as 'unit')" in text
+    assert "  - **consequence, warning** `gradient.exploding` (layer `conv1`)" in text
+    after = diagnose_literal([Finding("labels.imbalance", "warning", "imbalance")])
+    (tmp_path / "a.json").write_text(before.to_json())
+    (tmp_path / "b.json").write_text(after.to_json())
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "disappeared (3):" in out and "appeared (1):" in out and "labels.imbalance" in out

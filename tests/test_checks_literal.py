@@ -6,37 +6,40 @@ from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_expl
 from whyzero.checks.inputs import unnormalized
 from whyzero.checks.labels import target_scale
 from whyzero.checks.model import weight_init
-from whyzero.context import Context, Task
-from whyzero.probes.forward import ForwardResult, LayerProbe
+from whyzero.measurements import LayerRecord, LayerValues, Measurements, Task
 from whyzero.probes.inputs import InputStats
-from whyzero.probes.summary import ValueSummary
 from whyzero.proofs import standardize
 
 
-def summary(values: np.ndarray) -> ValueSummary:
-    """A ValueSummary of a literal (samples, units) array, as the probe would merge it."""
-    v = ValueSummary()
-    v.n, v.n_samples = values.size, len(values)
-    v.zero, v.sum, v.sumsq = int((values == 0).sum()), float(values.sum()), float((values**2).sum())
-    v.min, v.max = float(values.min()), float(values.max())
-    v.unit_max = values.max(0)
-    v.sample_sum, v.sample_sumsq = values.sum(0), (values**2).sum(0)
-    return v
+def values(array: np.ndarray) -> LayerValues:
+    """A layer's values as the probes would record them for a literal (samples, units) array."""
+    per_unit_std = array.std(0)
+    rms = float(np.sqrt(np.mean(array**2)))
+    return LayerValues(n=array.size, zero=int((array == 0).sum()), mean=float(array.mean()), std=float(array.std()),
+                       min=float(array.min()), max=float(array.max()), rms=rms,
+                       never_active_share=float(np.mean(array.max(0) <= 0)),
+                       relative_spread=float(np.sqrt(np.mean(per_unit_std**2)) / rms) if rms else 0.0,
+                       units=array.shape[1])
 
 
-def probe(name, activation="relu", values=None, grad=0.0, weight=1.0, nonzero=100, n=100):
-    p = LayerProbe(name, "Dense", activation, values if values is not None else summary(np.ones((8, 4))))
-    p.grad_sumsq, p.weight_norm, p.grad_nonzero, p.n_kernel = grad**2, weight, nonzero, n
-    return p
+def layer(name, activation="relu", array=None):
+    return LayerRecord(name, "Dense", activation, values(np.ones((8, 4)) if array is None else array))
 
 
-def context(layers, optimizer=None, outputs=None, batch=None, labels=None, kind="binary", train=None):
+def gradient(name, grad=0.0, weight=1.0, nonzero=100, rms=1.0, optimizer=None):
+    from whyzero.checks.gradients import update_ratio
+
+    return {"layer": name, "grad_norm": grad, "weight_norm": weight, "nonfinite": 0, "nonzero": nonzero if grad else 0,
+            "params": 100, "activation_rms": rms, "update_ratio": update_ratio(optimizer, grad, nonzero, weight)}
+
+
+def measured(layers=(), gradients=(), optimizer=None, outputs=None, batch=None, labels=None, kind="binary"):
     batch = np.random.default_rng(0).normal(size=(16, 4)) if batch is None else batch
     outputs = np.random.default_rng(1).random((16, 1)) if outputs is None else outputs
-    forward = ForwardResult(layers, [], outputs, 0.5, True)
-    return Context(None, batch, outputs, Task(kind, 1 if kind == "regression" else 2, "sigmoid", True),
-                   InputStats.of(batch), labels=labels, forward=forward, optimizer=optimizer,
-                   gradient_labels="labels", train_stats=train)
+    return Measurements(Task(kind, 1 if kind == "regression" else 2, "sigmoid", True), list(batch.shape),
+                        str(batch.dtype), False, InputStats.of(batch), layers=list(layers), gradients=list(gradients),
+                        gradient_labels="labels", optimizer=optimizer, outputs=outputs,
+                        output_shape=list(outputs.shape), labels=labels)
 
 
 def test_adam_step_is_measured_only_where_the_gradient_is_not_zero():
@@ -46,34 +49,36 @@ def test_adam_step_is_measured_only_where_the_gradient_is_not_zero():
 
 
 def test_zero_gradients_are_never_a_low_learning_rate():
-    layers = [probe("dense1", grad=0.0, nonzero=0), probe("dense2", grad=0.0, nonzero=0)]
-    assert learning_rate(context(layers, {"name": "SGD", "learning_rate": 1e-3})) == []
-    tiny = [probe("dense1", grad=1.0), probe("dense2", grad=1.0)]
-    found = learning_rate(context(tiny, {"name": "SGD", "learning_rate": 1e-9}))
+    sgd = {"name": "SGD", "learning_rate": 1e-3}
+    zero = [gradient("dense1", optimizer=sgd), gradient("dense2", optimizer=sgd)]
+    assert learning_rate(measured(gradients=zero, optimizer=sgd)) == []
+    tiny_lr = {"name": "SGD", "learning_rate": 1e-9}
+    tiny = [gradient("dense1", 1.0, optimizer=tiny_lr), gradient("dense2", 1.0, optimizer=tiny_lr)]
+    found = learning_rate(measured(gradients=tiny, optimizer=tiny_lr))
     assert found[0].cause == "training.learning_rate_low" and found[0].evidence["median_update_ratio"] == 1e-9
 
 
 def test_an_adam_rate_of_one_is_too_high_even_when_no_step_can_be_measured():
-    layers = [probe("dense1", grad=0.0, nonzero=0)]
-    found = learning_rate(context(layers, {"name": "Adam", "learning_rate": 1.0}))
+    zero = [gradient("dense1")]
+    found = learning_rate(measured(gradients=zero, optimizer={"name": "Adam", "learning_rate": 1.0}))
     assert found[0].cause == "training.learning_rate_high" and found[0].severity == "critical"
-    assert learning_rate(context(layers, {"name": "Adam", "learning_rate": 1e-3})) == []
+    assert learning_rate(measured(gradients=zero, optimizer={"name": "Adam", "learning_rate": 1e-3})) == []
 
 
 def test_exploding_is_growth_from_layer_to_layer_not_one_large_ratio():
     # a healthy SGD regression MLP: gradients 300x the weights, no growth across layers
-    flat = [probe(f"d{i}", values=summary(np.ones((8, 4))), grad=300.0, weight=1.0) for i in range(4)]
-    assert vanishing_exploding(context(flat)) == []
-    growing = [probe(f"d{i}", values=summary(np.full((8, 4), 10.0**i)), grad=1.0) for i in range(5)]
-    found = vanishing_exploding(context(growing))
+    flat = [gradient(f"d{i}", grad=300.0, weight=1.0) for i in range(4)]
+    assert vanishing_exploding(measured(gradients=flat)) == []
+    growing = [gradient(f"d{i}", grad=1.0, rms=10.0**i) for i in range(5)]
+    found = vanishing_exploding(measured(gradients=growing))
     assert found[0].cause == "gradient.exploding"
     assert found[0].evidence["activation_growth_per_layer"] >= 9.9
 
 
 def weights_ctx(rows):
-    ctx = context([])
-    ctx.memory["weights"] = rows
-    return ctx
+    m = measured()
+    m.memory["weights"] = rows
+    return m
 
 
 def test_one_unit_layers_and_small_kernels_are_not_constant():
@@ -87,28 +92,27 @@ def test_one_unit_layers_and_small_kernels_are_not_constant():
 
 def test_targets_in_the_hundreds_with_a_flat_output_are_a_target_scale_problem():
     y = np.linspace(25, 346, 32)
-    flat = context([], outputs=np.full((32, 1), 3.0) + np.linspace(0, 1, 32)[:, None], labels=y, kind="regression")
+    flat = measured(outputs=np.full((32, 1), 3.0) + np.linspace(0, 1, 32)[:, None], labels=y, kind="regression")
     found = target_scale(flat)
     assert found[0].cause == "labels.target_scale" and found[0].evidence["target_mean"] > 100
-    fitted = context([], outputs=(y + np.random.default_rng(0).normal(0, 10, 32))[:, None], labels=y,
-                     kind="regression")
+    fitted = measured(outputs=(y + np.random.default_rng(0).normal(0, 10, 32))[:, None], labels=y, kind="regression")
     assert target_scale(fitted) == []
-    scaled = context([], outputs=np.zeros((32, 1)), labels=(y - y.mean()) / y.std(), kind="regression")
+    scaled = measured(outputs=np.zeros((32, 1)), labels=(y - y.mean()) / y.std(), kind="regression")
     assert target_scale(scaled) == []
 
 
 def test_unnormalized_features_that_kill_the_first_layer_are_named():
     rng = np.random.default_rng(0)
     batch = 67.0 + rng.normal(0, 3, size=(32, 4))
-    dead = summary(np.zeros((32, 8)))
-    found = unnormalized(context([probe("dense1", values=dead), probe("output", "sigmoid")], batch=batch,
-                                 outputs=np.full((32, 1), 0.4)))
+    dead = np.zeros((32, 8))
+    found = unnormalized(measured([layer("dense1", array=dead), layer("output", "sigmoid")], batch=batch,
+                                  outputs=np.full((32, 1), 0.4)))
     assert found[0].cause == "input.unnormalized" and found[0].severity == "critical"
     assert found[0].evidence["median_mean_to_std"] > 15
-    alive = summary(rng.random((32, 8)))
+    alive = rng.random((32, 8))
     standardized = (batch - batch.mean(0)) / batch.std(0)
-    assert unnormalized(context([probe("dense1", values=alive), probe("output", "sigmoid")],
-                                batch=standardized)) == []
+    assert unnormalized(measured([layer("dense1", array=alive), layer("output", "sigmoid")],
+                                 batch=standardized)) == []
 
 
 def test_standardize_centres_every_feature():

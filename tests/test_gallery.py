@@ -171,3 +171,32 @@ def test_the_shipped_demo_matches_a_live_diagnosis(diagnosed):
     live = diagnosed(DEMO_CASE)
     assert [(f.cause, f.severity, f.role, f.explained_by) for f in shipped.findings] == \
         [(f.cause, f.severity, f.role, f.explained_by) for f in live.findings]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["photos_wrong_normalization", "segmentation_masks_0_255", "binary_dead_relu",
+                                  "tabular_unnormalized", "regression_target_scale", "lstm_unscaled_series",
+                                  "binary_healthy"])
+def test_recheck_of_a_stored_diagnosis_gives_the_same_findings(name, diagnosed):
+    from whyzero.diagnosis import Diagnosis
+    from whyzero.recheck import recheck
+
+    d = diagnosed(name)
+    again = recheck(Diagnosis.from_json(d.to_json()))
+    assert again.findings == d.findings
+    assert again.summaries["skipped"] == d.summaries["skipped"]
+
+
+@pytest.mark.slow
+def test_recheck_applies_new_thresholds_without_the_model(diagnosed, monkeypatch):
+    from whyzero.checks import activations
+    from whyzero.diagnosis import Diagnosis
+    from whyzero.recheck import recheck
+
+    d = Diagnosis.from_json(diagnosed("binary_dead_relu").to_json())
+    assert d.findings[0].cause == "activation.dead_relu"
+    monkeypatch.setattr(activations, "DEAD_WARNING", 1.01)  # a recalibration: no layer is dead enough any more
+    again = recheck(d)
+    assert "activation.dead_relu" not in again.causes("info")
+    assert again.findings[0].cause == "activation.collapse" and again.findings[0].role == "root"
+    assert again.rechecked

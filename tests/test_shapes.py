@@ -154,3 +154,13 @@ def test_an_unexpected_error_is_one_line_and_a_details_file(monkeypatch, tmp_pat
     assert err.count("\n") == 0 and err.startswith("whyzero: internal error: RuntimeError: something odd")
     details = Path(err.split("details in ")[1].rstrip(")"))
     assert "Traceback" in details.read_text()
+
+
+def test_what_could_not_be_checked_is_said():
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(4)(inputs)))
+    d = whyzero.diagnose(model, X)  # not compiled, no labels
+    reasons = {s["check"]: s["reason"] for s in d.summaries["skipped"]}
+    assert "no optimizer" in reasons["learning_rate"] or "no gradients" in reasons["learning_rate"]
+    assert "no labels" in reasons["threshold"]
+    assert "no training data given" in reasons["range_mismatch"]

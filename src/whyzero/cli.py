@@ -32,7 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--output", help="for a model with several outputs, the head to diagnose (default: the first)")
     d.add_argument("--json", help="write the Diagnosis as JSON here")
     d.add_argument("--html", help="write the HTML report here")
+    d.add_argument("--markdown", help="write a Markdown summary (to paste into a pull request or an issue) here")
     d.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    r = sub.add_parser("recheck", help="run the checks again on a stored diagnosis, without the model")
+    r.add_argument("diagnosis", help="a diagnosis JSON (whyzero diagnose --json)")
+    r.add_argument("--json", help="write the rechecked diagnosis here")
+
+    c = sub.add_parser("compare", help="which findings appeared or disappeared between two diagnoses")
+    c.add_argument("before", help="a diagnosis JSON (whyzero diagnose --json)")
+    c.add_argument("after", help="another diagnosis JSON")
 
     s = sub.add_parser("stats", help="write training statistics to compare batches with")
     s.add_argument("inputs", nargs="+", help="training inputs (.npy/.npz/.csv or images)")
@@ -54,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"diagnose": _diagnose, "stats": _stats, "gallery": _gallery}[args.command](args)
+        return {"diagnose": _diagnose, "stats": _stats, "gallery": _gallery, "compare": _compare,
+                "recheck": _recheck}[args.command](args)
     except WhyzeroError as err:
         print(f"whyzero: {err}", file=sys.stderr)
         return 2
@@ -108,6 +118,10 @@ def _diagnose(args) -> int:
         from whyzero.report import write_html
 
         write_html(diagnosis, args.html)
+    if args.markdown:
+        from whyzero.report import render_markdown
+
+        Path(args.markdown).write_text(render_markdown(diagnosis), encoding="utf-8")
     print(summary_text(diagnosis))
     return 0
 
@@ -147,6 +161,24 @@ def _finding_lines(f, indent: str) -> list[str]:
     if f.proof:
         lines.append(f"{pad}proof: {f.proof.get('text', '')}")
     return lines
+
+
+def _recheck(args) -> int:
+    from whyzero.compare import read
+    from whyzero.recheck import recheck
+
+    diagnosis = recheck(read(args.diagnosis))
+    if args.json:
+        Path(args.json).write_text(diagnosis.to_json(indent=2))
+    print(summary_text(diagnosis))
+    return 0
+
+
+def _compare(args) -> int:
+    from whyzero.compare import compare_text, read
+
+    print(compare_text(read(args.before), read(args.after)))
+    return 0
 
 
 def _stats(args) -> int:

@@ -8,29 +8,18 @@ from typing import Any
 import numpy as np
 
 from whyzero.loading.models import LoadedModel
+from whyzero.measurements import Task, predicted_classes
 from whyzero.probes.forward import ForwardResult
 from whyzero.probes.inputs import InputStats
 
 
 @dataclass
-class Task:
-    """What the output means.
+class Context:
+    """The live side of a diagnosis: the model, the batch and what the probes measured.
 
-    Attributes:
-        kind: 'binary' (one sigmoid-like unit), 'multiclass', 'segmentation' or 'regression'.
-        n_classes: classes the output can express (2 for one unit).
-        activation: the final activation ('sigmoid', 'softmax', 'linear', 'relu', 'lambda'...).
-        probabilities: whether outputs are probabilities.
+    Only the engine and the proofs use it; the checks read ``Measurements.from_context(ctx)``.
     """
 
-    kind: str
-    n_classes: int
-    activation: str | None
-    probabilities: bool
-
-
-@dataclass
-class Context:
     loaded: LoadedModel
     batch: np.ndarray
     outputs: np.ndarray
@@ -62,10 +51,6 @@ class Context:
 
         None for regression.
         """
-        out = np.asarray(self.outputs)
         if self.task.kind == "regression":
             return None
-        if self.task.kind == "segmentation":
-            return (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
-        flat = out.reshape(len(out), -1)
-        return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+        return predicted_classes(self.outputs, self.task.kind)

@@ -102,6 +102,7 @@ class Diagnosis:
         errors: checks that raised.
         version: the whyzero version that wrote it.
         created: ISO timestamp.
+        rechecked: ISO timestamp of the last ``whyzero recheck``, or empty.
     """
 
     model: dict[str, Any]
@@ -113,6 +114,7 @@ class Diagnosis:
     version: str = ""
     created: str = ""
     schema: int = SCHEMA_VERSION
+    rechecked: str = ""
 
     def __post_init__(self) -> None:
         self.model = clean(self.model)

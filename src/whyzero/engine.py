@@ -16,6 +16,7 @@ from whyzero.diagnosis import Diagnosis, rank
 from whyzero.errors import WhyzeroError
 from whyzero.loading.data import load_inputs, load_labels, load_masks, load_train_reference
 from whyzero.loading.models import LoadedModel, load_model
+from whyzero.measurements import Measurements
 from whyzero.memory import (
     MemoryProbe,
     batchnorm_memory,
@@ -94,16 +95,16 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     if ctx.memory.get("embedding"):
         ctx.memory["embedding"].update(invalid_ids)
     report("checks", 0.0)
-    findings, errors = checks.run_checks(ctx)
+    measured = Measurements.from_context(ctx)
+    run = checks.run_all(measured)
     report("checks", 1.0)
     report("proving fixes", 0.0)
-    prove(ctx, findings, lambda new_batch: _rerun(ctx, new_batch), lambda new_ctx: checks.run_checks(new_ctx)[0])
+    prove(ctx, run.findings, lambda new_batch: _rerun(ctx, new_batch), _recheck_live)
     report("proving fixes", 1.0)
-    layer_order = {p.name: i for i, p in enumerate(ctx.forward.layers)} if ctx.forward else {}
-    findings, attribution_notes = attribute(findings, layer_order)
+    findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
-    findings = rank(findings)
-    point_symptoms_to_roots(findings)
+    summaries = build_summaries(ctx, batch_in)
+    summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
     from whyzero import __version__
 
     return Diagnosis(
@@ -114,17 +115,33 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
                 "labels": None if label_arr is None else list(label_arr.shape),
                 "masks": None if mask_arr is None else list(mask_arr.shape),
                 "train_reference": train_ref is not None, "gradient_labels": ctx.gradient_labels},
-        findings=findings, errors=errors, notes=notes,
-        summaries=build_summaries(ctx, batch_in), version=__version__,
+        findings=findings, errors=run.errors, notes=notes,
+        summaries=summaries, version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
+    """From the checks' findings to the diagnosis' order: roles, explained_by, ranking, the symptom's fix.
+
+    A pure function of the findings and the layers' order, shared by ``diagnose`` and ``recheck``.
+    """
+    layer_order = {layer.name: i for i, layer in enumerate(measured.layers)}
+    findings, notes = attribute(findings, layer_order)
+    findings = rank(findings)
+    point_symptoms_to_roots(findings)
+    return findings, notes
+
+
+def _recheck_live(ctx: Context) -> list:
+    return checks.run_checks(Measurements.from_context(ctx))[0]
 
 
 def _rerun(ctx: Context, batch: np.ndarray) -> tuple[Context, list]:
     """The model probed again on a fixed batch, and the checks on it (no what-if: the fix is known)."""
     quiet = lambda stage, fraction: None  # noqa: E731
     new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False)
-    return new, checks.run_checks(new)[0]
+    return new, _recheck_live(new)
 
 
 def point_symptoms_to_roots(findings: list) -> None:
@@ -428,7 +445,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
 
 
 def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
-    from whyzero.checks.model import weight_table
+    from whyzero.model_info import weight_table
 
     bn_rows = batchnorm_memory(ctx.forward.batchnorm)
     ctx.memory["batchnorm"] = bn_rows

@@ -15,13 +15,26 @@ from whyzero.diagnosis import Diagnosis
 
 SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4", "ok": "#2ca02c"}
 TEMPLATE = "plotly_white"
-UPDATE_BAND = (1e-5, 1e-1)
+# The lines on the charts are the checks' own thresholds, so a chart and its finding always agree.
+from whyzero.checks.activations import COLLAPSE_RELATIVE_SPREAD, DEAD_WARNING, SATURATED_WARNING  # noqa: E402
+from whyzero.checks.gradients import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW  # noqa: E402
+from whyzero.checks.inputs import RANGE_WARNING  # noqa: E402
+
+UPDATE_BAND = (UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH)
 
 
 def _layout(fig: go.Figure, d: Diagnosis, title: str, x: str, y: str, **kw: Any) -> go.Figure:
-    fig.update_layout(title=f"{title} — {d.model['name']}", xaxis_title=x, yaxis_title=y, template=TEMPLATE,
+    # the model's name on a second, smaller line: long titles are not clipped on narrow screens
+    fig.update_layout(title={"text": f"{title}<br><sup>{_escape(d.model['name'])}</sup>"}, xaxis_title=x,
+                      yaxis_title=y, template=TEMPLATE,
                       margin={"l": 60, "r": 20, "t": 60, "b": 60}, legend={"orientation": "h", "y": -0.25}, **kw)
     return fig
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text))
 
 
 def _edge_labels(edges: list[float]) -> list[str]:
@@ -34,16 +47,26 @@ def _edge_labels(edges: list[float]) -> list[str]:
     return [fmt(v) for v in edges]
 
 
-def _symlog_axis(fig: go.Figure, d: Diagnosis, axis: str = "xaxis") -> None:
-    """Bins on the fixed symmetric log grid are drawn by index; ticks name every other decade."""
+def _symlog_axis(fig: go.Figure, d: Diagnosis, counts=None, axis: str = "xaxis") -> None:
+    """Bins on the fixed symmetric log grid are drawn by index; ticks name decades; the axis spans the bins
+    that hold values (``counts``: one or more count vectors), not the whole grid."""
     edges = d.model["histogram_edges"]
-    def labelled(e: float) -> bool:
-        exponent = np.log10(abs(e)) if e else 0.0
-        return e == 0 or (float(exponent).is_integer() and exponent >= 0 and exponent % 2 == 0)
+    used = [i for i, c in enumerate(np.sum(np.atleast_2d(np.asarray(counts, float)), 0)) if c > 0] \
+        if counts is not None and np.size(counts) else []
+    lo, hi = (max(used[0] - 2, 0), min(used[-1] + 2, len(edges) - 1)) if used else (0, len(edges) - 1)
+    span_decades = max(1, (hi - lo) // 8)
+    step = 1 if span_decades <= 6 else 2
 
-    ticks = [i for i, e in enumerate(edges) if labelled(e)]
+    def labelled(i: int) -> bool:
+        e = edges[i]
+        if e == 0:
+            return True
+        exponent = np.log10(abs(e))
+        return float(np.round(exponent, 6)).is_integer() and int(round(exponent)) % step == 0
+
+    ticks = [i for i in range(lo, hi + 1) if labelled(i)]
     fig.update_layout(**{axis: {"tickmode": "array", "tickvals": [t - 0.5 for t in ticks],
-                                "ticktext": _edge_labels([edges[t] for t in ticks])}})
+                                "ticktext": _edge_labels([edges[t] for t in ticks]), "range": [lo - 0.5, hi + 0.5]}})
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -59,9 +82,9 @@ def input_histograms(d: Diagnosis) -> go.Figure:
         fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
                         line={"dash": "dash"})
     fig.update_layout(barmode="overlay")
-    _symlog_axis(fig, d)
-    return _layout(fig, d, "Input values per channel (batch vs training)", "value (symmetric log bins)",
-                   "share of values")
+    _symlog_axis(fig, d, s["hist"] + (s.get("train_hist") or []))
+    title = "Input values per channel" + (" (batch vs training)" if s.get("train_hist") else " (batch)")
+    return _layout(fig, d, title, "value (symmetric log bins)", "share of values")
 
 
 def batchnorm_memory(d: Diagnosis) -> go.Figure:
@@ -70,7 +93,7 @@ def batchnorm_memory(d: Diagnosis) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
     fig.add_bar(x=names, y=[abs(r["log10_var_ratio"]) for r in rows], name="|log10 variance ratio|")
-    fig.add_hline(y=1.0, line_dash="dot", annotation_text="1 std / 1 decade")
+    fig.add_hline(y=RANGE_WARNING, line_dash="dot", annotation_text="flagged above (1 std / 1 decade)")
     return _layout(fig, d, "Batch vs what BatchNorm layers remember", "BatchNormalization layer",
                    "distance (0 = matches training)", barmode="group")
 
@@ -82,7 +105,7 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
     fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],
                            marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
                            textposition="outside"))
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
     return _layout(fig, d, f"Which preprocessing matches the {w.get('source', 'memory')}", "preprocessing",
                    "distance to memory (log)")
 
@@ -97,7 +120,7 @@ def weight_scale(d: Diagnosis) -> go.Figure:
     fig.add_scatter(x=names, y=[r["expected_low"] for r in rows], mode="lines", line={"width": 0},
                     fill="tonexty", fillcolor="rgba(44,160,44,0.2)", name="Glorot..He std")
     fig.add_scatter(x=names, y=[max(r["std"], 1e-12) for r in rows], mode="markers+lines", name="kernel std")
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
     return _layout(fig, d, "Kernel scale per layer vs Glorot/He", "layer", "std (log)")
 
 
@@ -108,7 +131,7 @@ def activation_heatmap(d: Diagnosis) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=np.log10(counts + 1), y=[r["layer"] for r in rows],
                                x=list(range(counts.shape[1] if counts.size else 0)),
                                colorbar={"title": "log10(count+1)"}, colorscale="Viridis"))
-    _symlog_axis(fig, d)
+    _symlog_axis(fig, d, counts if counts.size else None)
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, d, "Activation values, every layer", "value (symmetric log bins)", "layer (input at top)",
                    height=max(400, 18 * len(rows)))
@@ -120,8 +143,11 @@ def activation_shares(d: Diagnosis) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["never_active_share"] if r["activation"] in ("relu", "relu6") else 0 for r in rows],
                 name="ReLU units never active")
-    fig.add_bar(x=names, y=[r["flat_share"] for r in rows], name="sigmoid/tanh saturated")
-    fig.add_hline(y=0.5, line_dash="dot", annotation_text="flag at 50%")
+    fig.add_bar(x=names, y=[r.get("gate_saturated_share") or r["flat_share"] for r in rows],
+                name="sigmoid/tanh (or recurrent gates) saturated")
+    fig.add_hline(y=DEAD_WARNING, line_dash="dot", annotation_text=f"dead flagged at {DEAD_WARNING:.0%}")
+    fig.add_hline(y=SATURATED_WARNING, line_dash="dash", annotation_position="bottom right",
+                  annotation_text=f"saturated flagged at {SATURATED_WARNING:.0%}")
     return _layout(fig, d, "Dead and saturated units per layer", "layer", "share", barmode="group",
                    yaxis_range=[0, 1.05])
 
@@ -130,8 +156,9 @@ def activation_spread(d: Diagnosis) -> go.Figure:
     rows = d.summaries["activations"]
     fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows],
                                y=[max(r["relative_spread"] or 0, 1e-9) for r in rows], mode="lines+markers"))
-    fig.add_hline(y=1e-3, line_dash="dot", annotation_text="collapsed below 1e-3")
-    fig.update_yaxes(type="log")
+    fig.add_hline(y=COLLAPSE_RELATIVE_SPREAD, line_dash="dot",
+                  annotation_text=f"collapsed below {COLLAPSE_RELATIVE_SPREAD:g}")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
     return _layout(fig, d, "Spread across samples per layer", "layer",
                    "relative spread (log)")
 
@@ -139,8 +166,8 @@ def activation_spread(d: Diagnosis) -> go.Figure:
 def layer_histogram(d: Diagnosis, layer: str) -> go.Figure:
     row = next(r for r in d.summaries["activations"] if r["layer"] == layer)
     fig = go.Figure(go.Bar(x=list(range(len(row["hist"]))), y=row["hist"]))
-    fig.update_yaxes(type="log")
-    _symlog_axis(fig, d)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _symlog_axis(fig, d, row["hist"])
     return _layout(fig, d, f"Activation values of '{layer}'", "value (symmetric log bins)", "count (log)")
 
 
@@ -154,18 +181,19 @@ def gradient_norms(d: Diagnosis) -> go.Figure:
     if bad:
         fig.add_scatter(x=[r["layer"] for r in bad], y=[1.0] * len(bad), mode="markers", name="NaN / Inf",
                         marker={"symbol": "x", "size": 14, "color": SEVERITY_COLOURS["critical"]})
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
     return _layout(fig, d, "Gradient norm per layer, input to output", "layer", "‖gradient‖ (log)")
 
 
 def update_ratios(d: Diagnosis) -> go.Figure:
     rows = [r for r in d.summaries["gradients"]["rows"] if r["update_ratio"] is not None]
     fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows], y=[max(r["update_ratio"], 1e-30) for r in rows],
-                               mode="lines+markers", name="lr·update / ‖w‖"))
+                               mode="lines+markers", name="measured step / ‖w‖"))
     fig.add_hrect(y0=UPDATE_BAND[0], y1=UPDATE_BAND[1], fillcolor="rgba(44,160,44,0.15)", line_width=0,
                   annotation_text="healthy band")
-    fig.update_yaxes(type="log")
-    return _layout(fig, d, "Update size relative to the weights, per step", "layer", "update / weight (log)")
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    return _layout(fig, d, "Update size relative to the weights, per step (measured)", "layer",
+                   "lr·‖g‖/‖w‖ (SGD) or lr·√n/‖w‖ (adaptive), log")
 
 
 # -- outputs -------------------------------------------------------------------------------------
@@ -173,8 +201,10 @@ def output_distribution(d: Diagnosis) -> go.Figure:
     s = d.summaries["outputs"]
     edges = np.asarray(s["edges"])
     fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=s["hist"], width=np.diff(edges)))
-    fig.update_yaxes(type="log")
-    return _layout(fig, d, "Output values", "output value", "count (log)")
+    counts = np.asarray(s["hist"], float)
+    if counts[counts > 0].size and counts.max() / counts[counts > 0].min() >= 100:  # log only across decades
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power")
+    return _layout(fig, d, "Output values", "output value", "count")
 
 
 def class_shares(d: Diagnosis) -> go.Figure:

@@ -145,3 +145,26 @@ def kernel_fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def kernels(layer) -> list:
     """The layer's kernel variables (rank >= 2), not biases or normalization scales."""
     return [w for w in layer.trainable_weights if len(w.shape) >= 2]
+
+
+def weight_table(model) -> list[dict]:
+    """Per layer with a kernel: its std against the Glorot and He std of its fans."""
+    rows = []
+    from whyzero.probes.capture import leaf_layers
+
+    for path, layer in leaf_layers(model):
+        for kernel in kernels(layer)[:1]:
+            w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel, np.float64)
+            if type(layer).__name__ in ("Embedding",):
+                continue
+            fan_in, fan_out = kernel_fans(tuple(w.shape))
+            glorot = float(np.sqrt(2.0 / (fan_in + fan_out)))
+            he = float(np.sqrt(2.0 / fan_in))
+            lo, hi = min(glorot, he), max(glorot, he)
+            std = float(w.std())
+            ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
+            rows.append({"layer": path, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
+                         "values": int(w.size),
+                         "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
+                         "fan_out": fan_out})
+    return rows

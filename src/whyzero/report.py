@@ -75,3 +75,35 @@ def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(render_html(diagnosis), encoding="utf-8")
     return path
+
+
+def render_markdown(diagnosis: Diagnosis, link: str | None = None) -> str:
+    """The findings as Markdown to paste into a pull request or an issue: roots, symptom, consequences, proofs."""
+    d = diagnosis
+    lines = [f"### whyzero: `{d.model['name']}` ({d.model['task']}, output {d.model['output_shape']}, "
+             f"{d.inputs['samples']} samples)", ""]
+    if link:
+        lines += [f"Shared session: {link}", ""]
+    if not [f for f in d.findings if f.severity != "info"]:
+        lines.append("No critical or warning finding.")
+    for _, f, consequences in d.grouped():
+        lines.append(_markdown_finding(f, ""))
+        lines.extend(_markdown_finding(c, "  ") for c in consequences)
+    if d.notes:
+        lines += ["", "<details><summary>Notes</summary>", ""] + [f"- {_md(n)}" for n in d.notes] + ["", "</details>"]
+    lines += ["", f"<sub>whyzero {d.version} · model sha256 `{d.model['hash'][:12]}` · {d.created}</sub>"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_finding(f, indent: str) -> str:
+    where = f" (layer `{f.layer}`)" if f.layer else ""
+    text = f"{indent}- **{ROLE_NAMES[f.role]}, {f.severity}** `{f.cause}`{where}: {_md(f.title)}"
+    if f.fix and not indent:
+        text += f"  \n{indent}  Fix: {_md(f.fix)}"
+    if f.proof:
+        text += f"  \n{indent}  Proof: {_md(f.proof.get('text', ''))}"
+    return text
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")

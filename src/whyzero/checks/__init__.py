@@ -1,26 +1,47 @@
-"""Checks: one function per family of causes, each turning measurements into findings.
+"""Checks: one function per family of causes, each turning the measurements record into findings.
 
-A check is registered with the cause ids it can report; a test fails when a cause
-id of ``CAUSES.md`` has no check.  A check that raises becomes a ``CheckError``
-and the other checks still run.
+A check is a pure function of ``Measurements``: it returns findings, or ``Skipped(reason)`` when it
+could not run (so a green panel means "checked and fine").  It is registered with the cause ids it can
+report and the stored arrays it needs; a test fails when a cause id of ``CAUSES.md`` has no check.  A
+check that raises becomes a ``CheckError`` and the other checks still run.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Union
 
-from whyzero.context import Context
 from whyzero.diagnosis import CheckError, Finding
-
-CheckFn = Callable[[Context], list[Finding]]
-REGISTRY: list[tuple[str, tuple[str, ...], CheckFn]] = []
+from whyzero.measurements import Measurements
 
 
-def check(*causes: str) -> Callable[[CheckFn], CheckFn]:
-    """Registers a check that may report ``causes``."""
+@dataclass(frozen=True)
+class Skipped:
+    """A check that could not run, and why (shown on its panel instead of "nothing found")."""
+
+    reason: str
+
+
+CheckResult = Union[list[Finding], Skipped]
+CheckFn = Callable[[Measurements], CheckResult]
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    causes: tuple[str, ...]
+    fn: CheckFn
+    needs: tuple[str, ...]
+
+
+REGISTRY: list[Registered] = []
+
+
+def check(*causes: str, needs: tuple[str, ...] = ()) -> Callable[[CheckFn], CheckFn]:
+    """Registers a check that may report ``causes``; ``needs`` names stored arrays it cannot run without."""
 
     def register(fn: CheckFn) -> CheckFn:
-        REGISTRY.append((fn.__name__, causes, fn))
+        REGISTRY.append(Registered(fn.__name__, causes, fn, needs))
         return fn
 
     return register
@@ -28,19 +49,43 @@ def check(*causes: str) -> Callable[[CheckFn], CheckFn]:
 
 def covered_causes() -> set[str]:
     _load_all()
-    return {c for _, causes, _ in REGISTRY for c in causes}
+    return {c for r in REGISTRY for c in r.causes}
 
 
-def run_checks(ctx: Context) -> tuple[list[Finding], list[CheckError]]:
+@dataclass
+class CheckRun:
+    """What running every check gave: findings, skips (check, causes, reason) and errors."""
+
+    findings: list[Finding]
+    skipped: list[dict]
+    errors: list[CheckError]
+
+
+def run_all(m: Measurements) -> CheckRun:
+    """Runs every registered check on the measurements."""
     _load_all()
-    findings: list[Finding] = []
-    errors: list[CheckError] = []
-    for name, _, fn in REGISTRY:
+    run = CheckRun([], [], [])
+    for r in REGISTRY:
+        missing = [name for name in r.needs if getattr(m, name) is None and not m.stored.get(name, True)]
+        if missing:
+            run.skipped.append({"check": r.name, "causes": list(r.causes),
+                                "reason": f"the {', '.join(missing)} were too large to store with the diagnosis"})
+            continue
         try:
-            findings.extend(fn(ctx))
+            result = r.fn(m)
         except Exception as err:  # noqa: BLE001 - a crashing check is a result, not a crash
-            errors.append(CheckError(name, f"{type(err).__name__}: {err}"[:500]))
-    return findings, errors
+            run.errors.append(CheckError(r.name, f"{type(err).__name__}: {err}"[:500]))
+            continue
+        if isinstance(result, Skipped):
+            run.skipped.append({"check": r.name, "causes": list(r.causes), "reason": result.reason})
+        else:
+            run.findings.extend(result)
+    return run
+
+
+def run_checks(m: Measurements) -> tuple[list[Finding], list[CheckError]]:
+    run = run_all(m)
+    return run.findings, run.errors
 
 
 def _load_all() -> None:

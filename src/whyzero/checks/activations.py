@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, WARNING
-from whyzero.checks import check
-from whyzero.context import Context
+from whyzero.checks import Skipped, check
 from whyzero.diagnosis import Finding
+from whyzero.measurements import Measurements
 
 # Share of a ReLU layer's units that never fire on the batch.  AUTOTRAINER / DeepDiagnosis
 # flag >= 0.7 of exactly-zero values; units never active is stricter and batch-size robust.
@@ -24,22 +24,25 @@ COLLAPSE_RELATIVE_SPREAD = 1e-3
 RELU_LIKE = {"relu", "relu6"}
 
 
-def _has_batchnorm(ctx: Context) -> bool:
-    return any(p.type == "BatchNormalization" for p in (ctx.forward.layers if ctx.forward else []))
+def _has_batchnorm(m: Measurements) -> bool:
+    return any(p.type == "BatchNormalization" for p in m.layers)
 
 
-def _hidden(ctx: Context):
-    if ctx.forward is None:
+def _hidden(m: Measurements):
+    if not m.layers:
         return []
-    return ctx.forward.layers[:-1]
+    return m.layers[:-1]
 
 
 @check("activation.dead_relu")
-def dead_relu(ctx: Context) -> list[Finding]:
+def dead_relu(m: Measurements) -> list[Finding]:
     findings = []
-    if ctx.batch.shape[0] < DEAD_MIN_SAMPLES:
-        return findings
-    for probe in _hidden(ctx):
+    if not m.layers:
+        return Skipped("the model has no probe-able layers")
+    if m.samples < DEAD_MIN_SAMPLES:
+        return Skipped(f"{m.samples} samples cannot tell a dead unit from a rarely active one "
+                       f"(at least {DEAD_MIN_SAMPLES} needed)")
+    for probe in _hidden(m):
         if probe.activation not in RELU_LIKE:
             continue
         dead = probe.values.never_active_share
@@ -48,16 +51,16 @@ def dead_relu(ctx: Context) -> list[Finding]:
         findings.append(Finding("activation.dead_relu", CRITICAL if dead >= DEAD_CRITICAL else WARNING,
                                 f"{dead:.0%} of the units of '{probe.name}' never fire on this batch",
                                 {"never_active_share": dead, "zero_share": probe.values.share("zero"),
-                                 "units": int(probe.values.unit_max.size)},
+                                 "units": int(probe.values.units)},
                                 "Lower the learning rate, use He initialization, LeakyReLU, or check the input "
                                 "scale (large negative inputs kill ReLUs).", layer=probe.name))
     return findings[:1] + [f for f in findings[1:] if f.severity == CRITICAL][:3]
 
 
 @check("activation.saturation")
-def saturation(ctx: Context) -> list[Finding]:
+def saturation(m: Measurements) -> list[Finding]:
     findings = []
-    for probe in _hidden(ctx):
+    for probe in _hidden(m):
         if probe.values.gate_n:  # a recurrent layer: its gates saturate on the input's projection
             share = probe.values.gate_saturated_share
         elif probe.activation in ("sigmoid", "tanh", "hard_sigmoid"):
@@ -73,20 +76,20 @@ def saturation(ctx: Context) -> list[Finding]:
                                 {"saturated_share": share, "activation": probe.activation,
                                  "mean": probe.values.mean, "std": probe.values.std},
                                 "Scale the inputs, use Glorot initialization"
-                                + (", or switch to ReLU." if _has_batchnorm(ctx) else
+                                + (", or switch to ReLU." if _has_batchnorm(m) else
                                    ", BatchNormalization before the activation, or switch to ReLU."),
                                 layer=probe.name))
     return findings[:3]
 
 
 @check("activation.collapse")
-def collapse(ctx: Context) -> list[Finding]:
-    if ctx.forward is None or ctx.batch.shape[0] < 2 or ctx.input_stats.samples < 2:
+def collapse(m: Measurements) -> list[Finding]:
+    if not m.layers or m.samples < 2 or m.input_stats.samples < 2:
         return []
-    if float(np.max(ctx.input_stats.std)) == 0.0:
+    if float(np.max(m.input_stats.std)) == 0.0:
         return []  # a constant batch is reported as invalid input
-    layers = ctx.forward.layers
-    spreads = [p.values.relative_spread for p in layers]
+    layers = m.layers
+    spreads = [np.nan if p.values.relative_spread is None else p.values.relative_spread for p in layers]
     for i, spread in enumerate(spreads):
         later = [s for s in spreads[i:] if np.isfinite(s)]
         if later and max(later) < COLLAPSE_RELATIVE_SPREAD:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, WARNING
-from whyzero.checks import check
+from whyzero.checks import Skipped, check
 from whyzero.context import Context
 from whyzero.diagnosis import Finding
+from whyzero.measurements import Measurements
 from whyzero.text import times as _times
 
 # AUTOTRAINER: ||g_first|| / ||g_last|| < 1e-3 and ||g_first|| < 1e-4 is vanishing.
@@ -46,9 +47,9 @@ def _gradient_layers(ctx: Context):
     return [p for p in ctx.forward.layers if p.n_kernel > 0]
 
 
-def _confidence(ctx: Context, severity: str) -> str:
+def _confidence(m: Measurements, severity: str) -> str:
     """Without real labels the gradients come from stand-in targets: cap at warning."""
-    return WARNING if ctx.gradient_labels != "labels" and severity == CRITICAL else severity
+    return WARNING if m.gradient_labels != "labels" and severity == CRITICAL else severity
 
 
 def update_ratio(optimizer: dict | None, grad_norm: float, nonzero: int, weight_norm: float) -> float | None:
@@ -83,24 +84,26 @@ def growth_per_layer(values: list[float]) -> tuple[float, float]:
     return float(total ** (1.0 / (len(positive) - 1))), float(total)
 
 
-def _has_batchnorm(ctx: Context) -> bool:
-    return any(p.type == "BatchNormalization" for p in (ctx.forward.layers if ctx.forward else []))
+def _has_batchnorm(m: Measurements) -> bool:
+    return any(p.type == "BatchNormalization" for p in m.layers)
 
 
-def _stabilize_fix(ctx: Context) -> str:
+def _stabilize_fix(m: Measurements) -> str:
     fix = "Scale down the initialization (Glorot/He), clip gradients (clipnorm=1.0)"
-    return fix + ("." if _has_batchnorm(ctx) else ", or add BatchNormalization.")
+    return fix + ("." if _has_batchnorm(m) else ", or add BatchNormalization.")
 
 
 @check("gradient.vanishing", "gradient.exploding")
-def vanishing_exploding(ctx: Context) -> list[Finding]:
-    rows = gradient_rows(ctx)
+def vanishing_exploding(m: Measurements) -> list[Finding]:
+    rows = m.gradients
+    if not rows:
+        return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")
     bad = [r for r in rows if r["nonfinite"]]
     if bad:
-        return [Finding("gradient.exploding", _confidence(ctx, CRITICAL),
+        return [Finding("gradient.exploding", _confidence(m, CRITICAL),
                         f"Gradients are NaN/Inf in {len(bad)} layers (first: '{bad[0]['layer']}')",
                         {"layers": [r["layer"] for r in bad][:10], "nonfinite": sum(r["nonfinite"] for r in bad),
-                         "targets": ctx.gradient_labels},
+                         "targets": m.gradient_labels},
                         "Lower the learning rate, clip gradients, check inputs for NaN/Inf.", layer=bad[0]["layer"])]
     if len(rows) < 2:
         return []
@@ -109,78 +112,84 @@ def vanishing_exploding(ctx: Context) -> list[Finding]:
         return []  # exactly zero gradients are gradient.zero
     ratio = first / last
     evidence = {"first_layer": rows[0]["layer"], "last_layer": rows[-1]["layer"], "first_norm": first,
-                "last_norm": last, "ratio": ratio, "targets": ctx.gradient_labels}
+                "last_norm": last, "ratio": ratio, "targets": m.gradient_labels}
     early_fix = "Use ReLU-family activations, Glorot/He initialization" + (
-        " or residual connections." if _has_batchnorm(ctx) else ", BatchNormalization or residual connections.")
+        " or residual connections." if _has_batchnorm(m) else ", BatchNormalization or residual connections.")
     if ratio < VANISHING_RATIO and first < VANISHING_FIRST:
-        return [Finding("gradient.vanishing", _confidence(ctx, CRITICAL),
+        return [Finding("gradient.vanishing", _confidence(m, CRITICAL),
                         f"Gradients shrink {_times(1 / max(ratio, 1e-300))} from the last layer to the first",
                         evidence, early_fix, layer=rows[0]["layer"])]
     if ratio < VANISHING_RATIO * 10 and first < VANISHING_FIRST:
         return [Finding("gradient.vanishing", WARNING,
                         f"Gradients shrink {_times(1 / ratio)} from the last layer to the first", evidence,
                         "Check activations and initialization of the early layers.", layer=rows[0]["layer"])]
-    return _exploding(ctx, rows, evidence, ratio)
+    return _exploding(m, rows, evidence, ratio)
 
 
-def _exploding(ctx: Context, rows: list[dict], evidence: dict, ratio: float) -> list[Finding]:
+def _exploding(m: Measurements, rows: list[dict], evidence: dict, ratio: float) -> list[Finding]:
     hidden = rows[:-1]  # the output layer's activation bounds its values
     step, total = growth_per_layer([r["activation_rms"] for r in hidden])
     evidence.update(activation_growth_per_layer=step, activation_growth=total, layers=len(hidden))
     if len(hidden) >= EXPLODING_MIN_LAYERS and step >= EXPLODING_GROWTH_PER_LAYER and total >= EXPLODING_TOTAL_GROWTH:
-        return [Finding("gradient.exploding", _confidence(ctx, CRITICAL),
+        return [Finding("gradient.exploding", _confidence(m, CRITICAL),
                         f"Activations grow {_times(step)} per layer ({_times(total)} over {len(hidden)} layers), "
-                        "and the gradients with them", evidence, _stabilize_fix(ctx), layer=rows[0]["layer"])]
+                        "and the gradients with them", evidence, _stabilize_fix(m), layer=rows[0]["layer"])]
     if ratio > EXPLODING_RATIO:
-        return [Finding("gradient.exploding", _confidence(ctx, CRITICAL if ratio > EXPLODING_RATIO * 1e3 else WARNING),
+        return [Finding("gradient.exploding", _confidence(m, CRITICAL if ratio > EXPLODING_RATIO * 1e3 else WARNING),
                         f"Gradients grow {_times(ratio)} from the last layer to the first", evidence,
-                        _stabilize_fix(ctx), layer=rows[0]["layer"])]
+                        _stabilize_fix(m), layer=rows[0]["layer"])]
     return []
 
 
 @check("gradient.zero")
-def zero_gradient(ctx: Context) -> list[Finding]:
-    rows = gradient_rows(ctx)
+def zero_gradient(m: Measurements) -> list[Finding]:
+    rows = m.gradients
+    if not rows:
+        return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")
     zero = [r["layer"] for r in rows if r["grad_norm"] == 0.0]
     if not zero:
         return []
     severity = CRITICAL if len(zero) == len(rows) else WARNING
-    return [Finding("gradient.zero", _confidence(ctx, severity),
+    return [Finding("gradient.zero", _confidence(m, severity),
                     f"{len(zero)} of {len(rows)} trainable layers receive exactly zero gradient",
-                    {"layers": zero[:20], "count": len(zero), "of": len(rows), "targets": ctx.gradient_labels},
+                    {"layers": zero[:20], "count": len(zero), "of": len(rows), "targets": m.gradient_labels},
                     "Something upstream blocks the gradient: dead ReLUs, saturated or pinned outputs, "
                     "a non-differentiable custom op.", layer=zero[0])]
 
 
 @check("training.learning_rate_low", "training.learning_rate_high")
-def learning_rate(ctx: Context) -> list[Finding]:
-    all_rows = gradient_rows(ctx)
+def learning_rate(m: Measurements) -> list[Finding]:
+    all_rows = m.gradients
+    if not all_rows:
+        return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")
+    if not (m.optimizer or {}).get("learning_rate"):
+        return Skipped("the model file holds no optimizer (or no readable learning rate)")
     rows = [r for r in all_rows if r["update_ratio"] is not None]
     if not rows:
         # no measured step: no learning rate, or zero gradients (gradient.zero says why; never "too low")
-        return _configured_rate_high(ctx) if all_rows else []
+        return _configured_rate_high(m) if all_rows else []
     ratios = np.array([r["update_ratio"] for r in rows])
     median = float(np.median(ratios))
-    lr = ctx.optimizer["learning_rate"]
-    evidence = {"optimizer": ctx.optimizer["name"], "learning_rate": lr,
+    lr = m.optimizer["learning_rate"]
+    evidence = {"optimizer": m.optimizer["name"], "learning_rate": lr,
                 "median_update_ratio": median, "min_update_ratio": float(ratios.min()),
                 "max_update_ratio": float(ratios.max()), "healthy_band": [UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH],
-                "layers_measured": len(rows), "targets": ctx.gradient_labels}
+                "layers_measured": len(rows), "targets": m.gradient_labels}
     if median < UPDATE_RATIO_LOW:
         return [Finding("training.learning_rate_low",
-                        _confidence(ctx, CRITICAL if median < UPDATE_RATIO_LOW_CRITICAL else WARNING),
+                        _confidence(m, CRITICAL if median < UPDATE_RATIO_LOW_CRITICAL else WARNING),
                         f"Learning rate {lr:.2g} moves weights by {median:.1e} of their size per step: "
                         "training cannot progress", evidence, "Raise the learning rate (1e-3 is Adam's default).")]
     if median > UPDATE_RATIO_HIGH:
         return [Finding("training.learning_rate_high",
-                        _confidence(ctx, CRITICAL if median > UPDATE_RATIO_HIGH_CRITICAL else WARNING),
+                        _confidence(m, CRITICAL if median > UPDATE_RATIO_HIGH_CRITICAL else WARNING),
                         f"Learning rate {lr:.2g} moves weights by {median:.2g} of their size per step: "
                         "updates overshoot", evidence, "Lower the learning rate by 10x or more; add a warm-up.")]
     return []
 
 
-def _configured_rate_high(ctx: Context) -> list[Finding]:
-    optimizer = ctx.optimizer or {}
+def _configured_rate_high(m: Measurements) -> list[Finding]:
+    optimizer = m.optimizer or {}
     lr = optimizer.get("learning_rate")
     if optimizer.get("name") not in ADAPTIVE or lr is None or lr < ADAPTIVE_LR_HIGH:
         return []

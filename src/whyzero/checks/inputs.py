@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
-from whyzero.checks import check
-from whyzero.context import Context
+from whyzero.checks import Skipped, check
 from whyzero.diagnosis import Finding
+from whyzero.measurements import Measurements
+from whyzero.text import times
 
 # Memory/stat distance (median |z| + |log10 variance ratio|, see memory.memory_score):
 # calibrated on the gallery: matching batches score < 0.5, a 0..255 vs 0..1 mix-up > 3.
@@ -29,8 +30,8 @@ SCALE_RATIO_CRITICAL = 1e4
 CONSTANT_SAMPLES_WARNING = 0.25
 
 
-def _memory_evidence(ctx: Context) -> dict:
-    w = ctx.whatif
+def _memory_evidence(m: Measurements) -> dict:
+    w = m.whatif
     if not w:
         return {}
     return {"memory_source": w["source"], "score_as_given": w["given_score"], "best_match": w["best"],
@@ -38,27 +39,28 @@ def _memory_evidence(ctx: Context) -> dict:
 
 
 @check("input.range_mismatch")
-def range_mismatch(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
-    if ctx.train_stats is not None:
+def range_mismatch(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
+    if m.train_stats is not None:
         from whyzero.memory import stats_score
 
-        score, source = stats_score(stats, ctx.train_stats), "training statistics"
-    elif ctx.whatif is not None:
-        score, source = ctx.whatif["given_score"], ctx.whatif["source"]
+        score, source = stats_score(stats, m.train_stats), "training statistics"
+    elif m.whatif is not None:
+        score, source = m.whatif["given_score"], m.whatif["source"]
     else:
-        score, source = ctx.memory.get("score"), ctx.memory.get("source")
+        score, source = m.memory.get("score"), m.memory.get("source")
     if score is None:
-        return []
+        return Skipped("no training data given, and the model holds no BatchNorm or Normalization memory "
+                       "of its training inputs (give --train-inputs or --train-stats)")
     if score < RANGE_WARNING:
         return []
     evidence = {"distance": score, "compared_with": source,
                 "batch_mean": stats.mean.tolist()[:16], "batch_std": stats.std.tolist()[:16],
                 "batch_min": float(stats.min.min()), "batch_max": float(stats.max.max())}
-    if ctx.train_stats is not None:
-        evidence.update(train_mean=ctx.train_stats.mean.tolist()[:16], train_std=ctx.train_stats.std.tolist()[:16],
-                        train_min=float(ctx.train_stats.min.min()), train_max=float(ctx.train_stats.max.max()))
-    evidence.update(_memory_evidence(ctx))
+    if m.train_stats is not None:
+        evidence.update(train_mean=m.train_stats.mean.tolist()[:16], train_std=m.train_stats.std.tolist()[:16],
+                        train_min=float(m.train_stats.min.min()), train_max=float(m.train_stats.max.max()))
+    evidence.update(_memory_evidence(m))
     fix = "Feed the batch with the preprocessing used in training."
     best = evidence.get("best_match")
     if best and best != "as given":
@@ -70,12 +72,12 @@ def range_mismatch(ctx: Context) -> list[Finding]:
 
 
 @check("input.double_normalization")
-def double_normalization(ctx: Context) -> list[Finding]:
+def double_normalization(m: Measurements) -> list[Finding]:
     findings = []
-    stats = ctx.input_stats
+    stats = m.input_stats
     batch_max = float(np.max(np.abs([stats.min.min(), stats.max.max()])))
-    probes = {p.name: p for p in (ctx.forward.layers if ctx.forward else [])}
-    for layer in ctx.memory.get("rescaling", []):
+    probes = {p.name: p for p in m.layers}
+    for layer in m.memory.get("rescaling", []):
         expected_span = 255.0 * abs(layer["scale"])
         probe = probes.get(layer["layer"])
         if probe is None:
@@ -90,7 +92,7 @@ def double_normalization(ctx: Context) -> list[Finding]:
                  "layer_output_span": span, "expected_span": expected_span},
                 "Feed raw 0..255 pixels: the model scales them itself (or remove the Rescaling layer).",
                 layer=layer["layer"]))
-    norm = ctx.memory.get("normalization")
+    norm = m.memory.get("normalization")
     if norm is not None:
         ref_std = float(np.sqrt(np.mean(norm["variance"])))
         ratio = float(np.mean(stats.std)) / max(ref_std, 1e-12)
@@ -105,20 +107,20 @@ def double_normalization(ctx: Context) -> list[Finding]:
     return findings
 
 
-def takes_token_ids(ctx: Context) -> bool:
+def takes_token_ids(m: Measurements) -> bool:
     """The model reads integer token ids (an Embedding first): integers are what it expects."""
-    return bool(ctx.memory.get("embedding"))
+    return bool(m.memory.get("embedding"))
 
 
 @check("input.dtype_mismatch")
-def dtype_mismatch(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
-    if takes_token_ids(ctx):
+def dtype_mismatch(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
+    if takes_token_ids(m):
         return []
     raw_like = (np.dtype(stats.dtype).kind in "ui" or stats.integer_share >= INTEGER_SHARE) and stats.max.max() > 1.5
     if not raw_like:
         return []
-    expects_small, reason = _expects_small_floats(ctx)
+    expects_small, reason = _expects_small_floats(m)
     evidence = {"dtype": stats.dtype, "integer_share": stats.integer_share,
                 "min": float(stats.min.min()), "max": float(stats.max.max()), "expected": reason}
     if expects_small:
@@ -126,7 +128,7 @@ def dtype_mismatch(ctx: Context) -> list[Finding]:
                         f"The batch holds integer pixel values ({stats.dtype}, 0..{stats.max.max():.0f}) "
                         f"but {reason}", evidence,
                         "Convert to float and scale as in training (e.g. x.astype('float32') / 255).")]
-    if expects_small is None and not ctx.memory.get("rescaling"):
+    if expects_small is None and not m.memory.get("rescaling"):
         return [Finding("input.dtype_mismatch", INFO,
                         f"The batch holds integer values ({stats.dtype}, max {stats.max.max():.0f}); "
                         "no training reference says whether the model expects that", evidence,
@@ -134,37 +136,37 @@ def dtype_mismatch(ctx: Context) -> list[Finding]:
     return []
 
 
-def _expects_small_floats(ctx: Context) -> tuple[bool | None, str]:
-    if ctx.train_stats is not None:
-        small = float(np.max(np.abs([ctx.train_stats.min.min(), ctx.train_stats.max.max()]))) <= SMALL_FLOAT_MAX
-        return small, f"training inputs lie in [{ctx.train_stats.min.min():.3g}, {ctx.train_stats.max.max():.3g}]"
-    w = ctx.whatif
+def _expects_small_floats(m: Measurements) -> tuple[bool | None, str]:
+    if m.train_stats is not None:
+        small = float(np.max(np.abs([m.train_stats.min.min(), m.train_stats.max.max()]))) <= SMALL_FLOAT_MAX
+        return small, f"training inputs lie in [{m.train_stats.min.min():.3g}, {m.train_stats.max.max():.3g}]"
+    w = m.whatif
     if w and w["best"] in ("unit", "symmetric", "torch", "training mean/std"):
         best = min(c["score"] for c in w["candidates"] if c["score"] is not None)
         if best < MATCH_FACTOR * w["given_score"]:
             return True, f"the model's memory ({w['source']}) matches '{w['best']}' preprocessing"
         return False, "the model's memory matches the batch as given"
-    if ctx.memory.get("score") is not None:
-        if ctx.memory["score"] >= RANGE_CRITICAL:
-            return True, f"the batch is far from the model's memory ({ctx.memory['source']})"
+    if m.memory.get("score") is not None:
+        if m.memory["score"] >= RANGE_CRITICAL:
+            return True, f"the batch is far from the model's memory ({m.memory['source']})"
         return False, "the batch matches the model's memory"
     return None, "unknown"
 
 
 @check("input.channel_order")
-def channel_order(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
-    if stats.channels != 3 or not ctx.is_image:
+def channel_order(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
+    if stats.channels != 3 or not m.is_image:
         return []
-    if ctx.train_stats is not None and ctx.train_stats.channels == 3:
-        ref_std = np.maximum(ctx.train_stats.std, 1e-12)
-        same = float(np.linalg.norm((stats.mean - ctx.train_stats.mean) / ref_std))
-        flipped = float(np.linalg.norm((stats.mean[::-1] - ctx.train_stats.mean) / ref_std))
+    if m.train_stats is not None and m.train_stats.channels == 3:
+        ref_std = np.maximum(m.train_stats.std, 1e-12)
+        same = float(np.linalg.norm((stats.mean - m.train_stats.mean) / ref_std))
+        flipped = float(np.linalg.norm((stats.mean[::-1] - m.train_stats.mean) / ref_std))
         source = "training statistics"
-    elif ctx.whatif is not None:
-        scores = {c["name"]: c["score"] for c in ctx.whatif["candidates"]}
+    elif m.whatif is not None:
+        scores = {c["name"]: c["score"] for c in m.whatif["candidates"]}
         same, flipped = scores.get("as given"), scores.get("as given, channels reversed")
-        source = ctx.whatif["source"]
+        source = m.whatif["source"]
         if same is None or flipped is None:
             return []
     else:
@@ -180,9 +182,9 @@ def channel_order(ctx: Context) -> list[Finding]:
 
 
 @check("input.feature_scale_disparity")
-def feature_scale_disparity(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
-    if ctx.batch.ndim != 2 or stats.channels < 2 or ctx.memory.get("normalization") or takes_token_ids(ctx):
+def feature_scale_disparity(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
+    if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.get("normalization") or takes_token_ids(m):
         return []
     std = stats.std
     positive = std[std > 0]
@@ -192,7 +194,7 @@ def feature_scale_disparity(ctx: Context) -> list[Finding]:
     if ratio < SCALE_RATIO_WARNING:
         return []
     return [Finding("input.feature_scale_disparity", CRITICAL if ratio >= SCALE_RATIO_CRITICAL else WARNING,
-                    f"Feature scales differ by {ratio:.3g}x (std from {positive.min():.3g} to {positive.max():.3g})",
+                    f"Feature scales differ by {times(ratio)} (std from {positive.min():.3g} to {positive.max():.3g})",
                     {"std_ratio": ratio, "largest_feature": int(np.argmax(std)), "smallest_feature":
                      int(np.argmin(np.where(std > 0, std, np.inf))), "feature_std": std.tolist()[:64],
                      "feature_min": stats.min.tolist()[:64], "feature_max": stats.max.tolist()[:64]},
@@ -200,15 +202,15 @@ def feature_scale_disparity(ctx: Context) -> list[Finding]:
 
 
 @check("input.invalid_values")
-def invalid_values(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
+def invalid_values(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
     nan, inf = int(stats.nan.sum()), int(stats.inf.sum())
     findings = []
     if nan or inf:
         findings.append(Finding("input.invalid_values", CRITICAL, f"The batch holds {nan} NaN and {inf} Inf values",
                                 {"nan": nan, "inf": inf, "values": int(stats.count.sum() + nan + inf)},
                                 "Find where the loader produces NaN/Inf (division by zero, bad files)."))
-    embedding = ctx.memory.get("embedding")
+    embedding = m.memory.get("embedding")
     if embedding and embedding.get("invalid_ids"):
         findings.append(Finding("input.invalid_values", CRITICAL,
                                 f"{embedding['invalid_ids']} token ids fall outside the vocabulary of "
@@ -224,7 +226,7 @@ def invalid_values(ctx: Context) -> list[Finding]:
                                 {"constant_samples": stats.constant_samples, "samples": stats.samples,
                                  "value": float(stats.mean.mean())},
                                 "The loader returns blank inputs: check file paths and decoding."))
-    elif share >= CONSTANT_SAMPLES_WARNING and ctx.batch.ndim > 2:
+    elif share >= CONSTANT_SAMPLES_WARNING and len(m.batch_shape) > 2:
         findings.append(Finding("input.invalid_values", WARNING,
                                 f"{stats.constant_samples} of {stats.samples} samples are constant (blank)",
                                 {"constant_samples": stats.constant_samples, "samples": stats.samples,
@@ -248,29 +250,29 @@ NORMALIZING_LAYERS = {"BatchNormalization", "LayerNormalization", "Normalization
                       "UnitNormalization", "GroupNormalization", "Embedding", "TextVectorization"}
 
 
-@check("input.unnormalized")
-def unnormalized(ctx: Context) -> list[Finding]:
-    stats = ctx.input_stats
-    if ctx.is_image or ctx.forward is None or not ctx.forward.layers or stats.samples < 2:
+@check("input.unnormalized", needs=("outputs",))
+def unnormalized(m: Measurements) -> list[Finding]:
+    stats = m.input_stats
+    if m.is_image or not m.layers or stats.samples < 2:
         return []
-    if ctx.memory.get("normalization") or ctx.memory.get("rescaling"):
+    if m.memory.get("normalization") or m.memory.get("rescaling"):
         return []
-    if ctx.forward.layers[0].type in NORMALIZING_LAYERS or float(np.max(stats.std)) == 0.0:
+    if m.layers[0].type in NORMALIZING_LAYERS or float(np.max(stats.std)) == 0.0:
         return []
     std = np.where(stats.std > 0, stats.std, np.nan)
     off_centre = float(np.nanmedian(np.abs(stats.mean) / std))
     magnitude = float(np.median(np.sqrt(stats.sumsq / np.maximum(stats.count, 1))))
     if off_centre < OFF_CENTRE_RATIO and magnitude < LARGE_MAGNITUDE:
         return []
-    first, harm, harm_what = _first_layer_harm(ctx)
-    collapsed = _output_collapsed(ctx)
+    first, harm, harm_what = _first_layer_harm(m)
+    collapsed = _output_collapsed(m)
     if harm < FIRST_LAYER_HARM and not collapsed:
         return []
     evidence = {"median_mean_to_std": off_centre, "median_feature_rms": magnitude,
                 "feature_mean": stats.mean.tolist()[:32], "feature_std": stats.std.tolist()[:32],
                 "feature_min": stats.min.tolist()[:32], "feature_max": stats.max.tolist()[:32],
                 "first_layer": first, f"first_layer_{harm_what}_share": harm, "output_collapsed": collapsed,
-                "compared_with": "training statistics" if ctx.train_stats is not None else "the batch itself"}
+                "compared_with": "training statistics" if m.train_stats is not None else "the batch itself"}
     where = f"; {harm:.0%} of '{first}' units are {harm_what}" if harm >= FIRST_LAYER_HARM else ""
     return [Finding("input.unnormalized", CRITICAL if collapsed else WARNING,
                     "The inputs were never normalized: "
@@ -281,9 +283,9 @@ def unnormalized(ctx: Context) -> list[Finding]:
                     "layer adapted on the training data first), then retrain.")]
 
 
-def _first_layer_harm(ctx: Context) -> tuple[str | None, float, str]:
+def _first_layer_harm(m: Measurements) -> tuple[str | None, float, str]:
     """The first layer with an activation: its share of dead (ReLU) or saturated (sigmoid/tanh) units."""
-    for probe in ctx.forward.layers[:-1]:
+    for probe in m.layers[:-1]:
         if probe.values.gate_n:
             return probe.name, probe.values.gate_saturated_share, "saturated"
         if probe.activation in ("relu", "relu6"):
@@ -293,14 +295,14 @@ def _first_layer_harm(ctx: Context) -> tuple[str | None, float, str]:
     return None, 0.0, "dead"
 
 
-def _output_collapsed(ctx: Context) -> bool:
-    out = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)
+def _output_collapsed(m: Measurements) -> bool:
+    out = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)
     if len(out) < 2:
         return False
     scale = float(np.sqrt(np.mean(out**2)))
     if scale == 0 or float(np.max(np.std(out, axis=0))) / scale < OUTPUT_COLLAPSED:
         return True
-    predicted = ctx.predicted_classes()
-    if predicted is None or ctx.label_ids is None or len(np.unique(ctx.label_ids)) < 2:
+    predicted = m.predicted_classes()
+    if predicted is None or m.label_ids is None or len(np.unique(m.label_ids)) < 2:
         return False
     return float(np.bincount(predicted.reshape(-1).astype(int)).max() / predicted.size) >= 0.95

@@ -6,17 +6,17 @@ import numpy as np
 
 from whyzero.causes import CRITICAL, WARNING
 from whyzero.checks import check
-from whyzero.context import Context
 from whyzero.diagnosis import Finding
+from whyzero.measurements import Measurements
 
 # TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
 PERPLEXITY_WARNING = 0.5
 
 
-def _targets(ctx: Context) -> np.ndarray | None:
-    if ctx.task.kind == "segmentation":
-        return ctx.masks
-    return ctx.labels
+def _targets(m: Measurements) -> np.ndarray | None:
+    if m.task.kind == "segmentation":
+        return m.masks
+    return m.labels
 
 
 def class_shares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -37,13 +37,13 @@ def suggested_class_weights(counts: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
 
-@check("labels.imbalance")
-def imbalance(ctx: Context) -> list[Finding]:
-    ids = ctx.label_ids
-    if ids is None or ctx.task.kind == "regression":
+@check("labels.imbalance", needs=("label_ids",))
+def imbalance(m: Measurements) -> list[Finding]:
+    ids = m.label_ids
+    if ids is None or m.task.kind == "regression":
         return []
     ids = ids.reshape(-1).astype(int)
-    ids = ids[(ids >= 0) & (ids < ctx.task.n_classes)]
+    ids = ids[(ids >= 0) & (ids < m.task.n_classes)]
     if ids.size == 0:
         return []
     k = max(int(ids.max()) + 1, 2)  # classes the labels use: a 1000-way output is not 998 empty classes
@@ -53,7 +53,7 @@ def imbalance(ctx: Context) -> list[Finding]:
     if perplexity >= PERPLEXITY_WARNING:
         return []
     weights = suggested_class_weights(counts)
-    unit = "mask pixels" if ctx.task.kind == "segmentation" else "labels"
+    unit = "mask pixels" if m.task.kind == "segmentation" else "labels"
     return [Finding("labels.imbalance", WARNING,
                     f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} "
                     f"(normalized perplexity {perplexity:.2f})",
@@ -62,22 +62,22 @@ def imbalance(ctx: Context) -> list[Finding]:
                     "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
 
 
-@check("labels.encoding")
-def encoding(ctx: Context) -> list[Finding]:
-    values = _targets(ctx)
-    if values is None or ctx.task.kind == "regression":
+@check("labels.encoding", needs=("labels", "masks"))
+def encoding(m: Measurements) -> list[Finding]:
+    values = _targets(m)
+    if values is None or m.task.kind == "regression":
         return []
-    k = ctx.task.n_classes
+    k = m.task.n_classes
     values = np.asarray(values)
-    what = "masks" if ctx.task.kind == "segmentation" else "labels"
-    if ctx.task.kind == "segmentation" and values.ndim == 4 and values.shape[-1] == 3:
+    what = "masks" if m.task.kind == "segmentation" else "labels"
+    if m.task.kind == "segmentation" and values.ndim == 4 and values.shape[-1] == 3:
         colours = np.unique(values.reshape(-1, 3), axis=0)
         return [Finding("labels.encoding", CRITICAL, f"The masks are RGB images ({len(colours)} colours), "
                         "not class ids", {"mask_shape": list(values.shape), "colours": colours[:10].tolist(),
                                           "output_classes": k},
                         "Map each colour to a class id and store masks as (H, W) integer arrays.")]
     flat = values.reshape(-1)
-    if ctx.task.kind != "segmentation" and values.ndim == 2 and values.shape[-1] > 1:
+    if m.task.kind != "segmentation" and values.ndim == 2 and values.shape[-1] > 1:
         return []  # one-hot labels: shape checks cover them
     fractional = float(np.mean(np.round(flat) != flat))
     uniques = np.unique(flat)
@@ -98,21 +98,21 @@ def encoding(ctx: Context) -> list[Finding]:
     return []
 
 
-@check("labels.mask_mismatch")
-def mask_mismatch(ctx: Context) -> list[Finding]:
-    if ctx.masks is None:
+@check("labels.mask_mismatch", needs=("masks",))
+def mask_mismatch(m: Measurements) -> list[Finding]:
+    if m.masks is None:
         return []
-    masks, out = ctx.masks, ctx.outputs
-    evidence = {"masks": list(masks.shape), "inputs": list(ctx.batch.shape), "outputs": list(out.shape)}
-    if len(masks) != len(ctx.batch):
-        return [Finding("labels.mask_mismatch", CRITICAL, f"{len(masks)} masks for {len(ctx.batch)} images",
+    masks, out = m.masks, m.output_shape
+    evidence = {"masks": list(masks.shape), "inputs": list(m.batch_shape), "outputs": list(out)}
+    if len(masks) != m.samples:
+        return [Finding("labels.mask_mismatch", CRITICAL, f"{len(masks)} masks for {m.samples} images",
                         evidence, "Pass one mask per image, in the images' order.")]
-    if out.ndim == 4 and tuple(masks.shape[1:3]) != tuple(out.shape[1:3]):
+    if len(out) == 4 and tuple(masks.shape[1:3]) != tuple(out[1:3]):
         return [Finding("labels.mask_mismatch", CRITICAL,
                         f"Masks are {masks.shape[1]}x{masks.shape[2]} but the model predicts "
-                        f"{out.shape[1]}x{out.shape[2]}", evidence,
+                        f"{out[1]}x{out[2]}", evidence,
                         "Resize masks to the output size with nearest-neighbour interpolation.")]
-    if out.ndim != 4:
+    if len(out) != 4:
         return [Finding("labels.mask_mismatch", WARNING, "Masks were given but the model does not output a mask",
                         evidence, "Pass labels instead of masks for a classifier.")]
     return []
@@ -127,12 +127,12 @@ OUTPUT_SPREAD_SHARE = 0.1
 MEAN_PREDICTOR_SHARE = 0.5
 
 
-@check("labels.target_scale")
-def target_scale(ctx: Context) -> list[Finding]:
-    if ctx.task.kind != "regression" or ctx.labels is None:
+@check("labels.target_scale", needs=("outputs", "labels"))
+def target_scale(m: Measurements) -> list[Finding]:
+    if m.task.kind != "regression" or m.labels is None:
         return []
-    y = np.asarray(ctx.labels, np.float64).reshape(-1)
-    out = np.asarray(ctx.outputs, np.float64).reshape(-1)
+    y = np.asarray(m.labels, np.float64).reshape(-1)
+    out = np.asarray(m.outputs, np.float64).reshape(-1)
     if y.size != out.size or y.size < 4 or not np.all(np.isfinite(y)):
         return []
     t_mean, t_std = float(y.mean()), float(y.std())

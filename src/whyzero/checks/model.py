@@ -6,10 +6,9 @@ import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import check
-from whyzero.context import Context
 from whyzero.diagnosis import Finding
-from whyzero.model_info import CROSS_ENTROPIES, final_layer, kernel_fans, kernels, layer_activation
-from whyzero.probes.capture import leaf_layers
+from whyzero.measurements import Measurements
+from whyzero.model_info import CROSS_ENTROPIES
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
 PINNED_SHARE_CRITICAL = 0.5
@@ -26,14 +25,13 @@ STALE_HEAD_MIN_UNITS = 10
 
 
 @check("model.output_activation")
-def output_activation(ctx: Context) -> list[Finding]:
-    task, loss = ctx.task, ctx.loss
+def output_activation(m: Measurements) -> list[Finding]:
+    task, loss = m.task, m.loss
     act = task.activation
-    units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
+    units = m.output_units if len(m.output_shape) > 1 else 1
     evidence = {"final_activation": act, "output_units": units, "loss": loss and loss["name"],
                 "from_logits": loss and loss["from_logits"]}
-    layer = final_layer(ctx.model)
-    name = layer.name if layer is not None else None
+    name = m.final_layer
     if act == "softmax" and units == 1:
         return [Finding("model.output_activation", CRITICAL,
                         "Softmax over a single unit always outputs 1.0", evidence,
@@ -43,12 +41,12 @@ def output_activation(ctx: Context) -> list[Finding]:
                         f"The final layer is {act} but binary cross-entropy expects probabilities",
                         evidence, "Add activation='sigmoid' to the final Dense layer "
                         "(or compile with from_logits=True).", layer=name)]
-    if loss is None and act in ("linear", "relu") and units == 1 and _binary_labels(ctx):
+    if loss is None and act in ("linear", "relu") and units == 1 and _binary_labels(m):
         return [Finding("model.output_activation", WARNING,
                         f"The final layer is {act} but the labels are binary: no probability comes out",
                         evidence, "Use a sigmoid output for binary classification.", layer=name)]
-    if act == "sigmoid" and loss and loss["name"] in ("mse", "mae") and ctx.labels is not None:
-        labels = np.asarray(ctx.labels, np.float64)
+    if act == "sigmoid" and loss and loss["name"] in ("mse", "mae") and m.labels is not None:
+        labels = np.asarray(m.labels, np.float64)
         if labels.min() < 0 or labels.max() > 1:
             return [Finding("model.output_activation", CRITICAL,
                             f"A sigmoid output (0..1) regresses targets in [{labels.min():.3g}, {labels.max():.3g}]",
@@ -57,19 +55,19 @@ def output_activation(ctx: Context) -> list[Finding]:
     return []
 
 
-def _binary_labels(ctx: Context) -> bool:
-    if ctx.labels is None:
+def _binary_labels(m: Measurements) -> bool:
+    if m.labels is None:
         return False
-    return set(np.unique(ctx.labels).tolist()) <= {0, 1}
+    return set(np.unique(m.labels).tolist()) <= {0, 1}
 
 
-@check("model.loss_mismatch")
-def loss_mismatch(ctx: Context) -> list[Finding]:
-    loss, task = ctx.loss, ctx.task
+@check("model.loss_mismatch", needs=("labels",))
+def loss_mismatch(m: Measurements) -> list[Finding]:
+    loss, task = m.loss, m.task
     if loss is None:
         return []
-    units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
-    evidence = {"loss": loss["name"], "from_logits": loss["from_logits"], "output_shape": list(ctx.outputs.shape[1:]),
+    units = m.output_units if len(m.output_shape) > 1 else 1
+    evidence = {"loss": loss["name"], "from_logits": loss["from_logits"], "output_shape": list(m.output_shape[1:]),
                 "final_activation": task.activation}
     if loss["name"] == "binary_crossentropy" and units > 1 and task.activation == "softmax":
         return [Finding("model.loss_mismatch", CRITICAL,
@@ -83,15 +81,15 @@ def loss_mismatch(ctx: Context) -> list[Finding]:
         return [Finding("model.loss_mismatch", WARNING,
                         f"The loss expects logits (from_logits=True) but the output already has {task.activation}",
                         evidence, "Drop from_logits=True, or remove the final activation.")]
-    if ctx.labels is not None and loss["name"] in CROSS_ENTROPIES and units > 1:
-        one_hot = ctx.labels.ndim == ctx.outputs.ndim and ctx.labels.shape[-1] == units
+    if m.labels is not None and loss["name"] in CROSS_ENTROPIES and units > 1:
+        one_hot = m.labels.ndim == len(m.output_shape) and m.labels.shape[-1] == units
         if loss["name"] == "sparse_categorical_crossentropy" and one_hot:
             return [Finding("model.loss_mismatch", CRITICAL, "One-hot labels with a sparse categorical loss",
-                            {**evidence, "label_shape": list(ctx.labels.shape)},
+                            {**evidence, "label_shape": list(m.labels.shape)},
                             "Use categorical_crossentropy, or pass class ids.")]
-        if loss["name"] == "categorical_crossentropy" and not one_hot and ctx.task.kind != "segmentation":
+        if loss["name"] == "categorical_crossentropy" and not one_hot and m.task.kind != "segmentation":
             return [Finding("model.loss_mismatch", CRITICAL, "Class-id labels with a one-hot categorical loss",
-                            {**evidence, "label_shape": list(ctx.labels.shape)},
+                            {**evidence, "label_shape": list(m.labels.shape)},
                             "Use sparse_categorical_crossentropy, or one-hot encode the labels.")]
     if not loss["known"]:
         return [Finding("model.loss_mismatch", INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
@@ -100,17 +98,14 @@ def loss_mismatch(ctx: Context) -> list[Finding]:
 
 
 @check("model.stale_head")
-def stale_head(ctx: Context) -> list[Finding]:
-    paths = leaf_layers(ctx.model)
-    layers = [layer for _, layer in paths]
-    for i, layer in enumerate(layers[:-1]):
-        if layer_activation(layer) != "softmax":
+def stale_head(m: Measurements) -> list[Finding]:
+    rows = m.model_layers
+    for i, row in enumerate(rows[:-1]):
+        units = row.get("units")
+        if row.get("activation") != "softmax" or units is None or units < STALE_HEAD_MIN_UNITS:
             continue
-        units = layer.output.shape[-1] if hasattr(layer, "output") else None
-        if units is None or units < STALE_HEAD_MIN_UNITS:
-            continue
-        after = [path for path, _ in paths[i + 1:]]
-        head = paths[i][0]
+        after = [r["name"] for r in rows[i + 1:]]
+        head = row["name"]
         return [Finding("model.stale_head", CRITICAL,
                         f"'{head}' is a {units}-class softmax head left in the graph; "
                         f"{len(after)} layers come after it",
@@ -122,11 +117,11 @@ def stale_head(ctx: Context) -> list[Finding]:
 
 
 @check("model.unstable_lambda")
-def unstable_lambda(ctx: Context) -> list[Finding]:
-    if ctx.forward is None:
+def unstable_lambda(m: Measurements) -> list[Finding]:
+    if not m.layers:
         return []
     findings = []
-    for probe in ctx.forward.layers:
+    for probe in m.layers:
         custom = probe.type == "Lambda" or (probe.activation not in (None, "linear", "relu", "sigmoid", "softmax",
                                                                       "tanh", "elu", "selu", "gelu", "swish", "silu",
                                                                       "softplus", "leaky_relu", "relu6"))
@@ -145,8 +140,8 @@ def unstable_lambda(ctx: Context) -> list[Finding]:
 
 
 @check("model.weight_init")
-def weight_init(ctx: Context) -> list[Finding]:
-    rows = ctx.memory.get("weights", [])
+def weight_init(m: Measurements) -> list[Finding]:
+    rows = m.memory.get("weights", [])
     findings = []
     for row in rows:
         values = row.get("values", MIN_KERNEL_VALUES)
@@ -164,24 +159,3 @@ def weight_init(ctx: Context) -> list[Finding]:
                                     row, "Use Glorot/He initialization; check custom weight loading.",
                                     layer=row["layer"]))
     return findings
-
-
-def weight_table(model) -> list[dict]:
-    """Per layer with a kernel: its std against the Glorot and He std of its fans."""
-    rows = []
-    for path, layer in leaf_layers(model):
-        for kernel in kernels(layer)[:1]:
-            w = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel, np.float64)
-            if type(layer).__name__ in ("Embedding",):
-                continue
-            fan_in, fan_out = kernel_fans(tuple(w.shape))
-            glorot = float(np.sqrt(2.0 / (fan_in + fan_out)))
-            he = float(np.sqrt(2.0 / fan_in))
-            lo, hi = min(glorot, he), max(glorot, he)
-            std = float(w.std())
-            ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
-            rows.append({"layer": path, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
-                         "values": int(w.size),
-                         "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
-                         "fan_out": fan_out})
-    return rows

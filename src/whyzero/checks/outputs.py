@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
-from whyzero.checks import check
-from whyzero.context import Context
+from whyzero.checks import Skipped, check
 from whyzero.diagnosis import Finding
+from whyzero.measurements import Measurements
 from whyzero.probes.summary import ONE_TOLERANCE
 
 # Predictions whose std across samples is below this fraction of their magnitude are constant.
@@ -33,14 +33,14 @@ PRIOR_TOLERANCE = 0.05
 MIN_SAMPLES = 4
 
 
-def _per_sample(ctx: Context) -> np.ndarray:
-    out = np.asarray(ctx.outputs, np.float64)
+def _per_sample(m: Measurements) -> np.ndarray:
+    out = np.asarray(m.outputs, np.float64)
     return out.reshape(len(out), -1)
 
 
-@check("output.constant")
-def constant(ctx: Context) -> list[Finding]:
-    out = _per_sample(ctx)
+@check("output.constant", needs=("outputs", "labels", "label_ids"))
+def constant(m: Measurements) -> list[Finding]:
+    out = _per_sample(m)
     if len(out) < 2:
         return []
     spread = float(np.max(np.std(out, axis=0)))
@@ -48,7 +48,7 @@ def constant(ctx: Context) -> list[Finding]:
     relative = spread / scale if scale > 0 else 0.0
     value = out.mean(0)
     evidence = {"spread": spread, "relative_spread": relative, "value": value[:10].tolist(),
-                "samples": len(out), "output_shape": list(ctx.outputs.shape[1:])}
+                "samples": len(out), "output_shape": list(m.output_shape[1:])}
     if spread <= CONSTANT_ABSOLUTE_SPREAD or relative < CONSTANT_RELATIVE_SPREAD:
         shown = ", ".join(f"{v:.4g}" for v in value[:4])
         return [Finding("output.constant", CRITICAL,
@@ -61,24 +61,24 @@ def constant(ctx: Context) -> list[Finding]:
     return []
 
 
-@check("output.saturated")
-def saturated(ctx: Context) -> list[Finding]:
-    if not ctx.task.probabilities:
+@check("output.saturated", needs=("outputs", "labels", "label_ids"))
+def saturated(m: Measurements) -> list[Finding]:
+    if not m.task.probabilities:
         return []
-    out = _per_sample(ctx)
+    out = _per_sample(m)
     at_one = np.abs(out - 1.0) <= ONE_TOLERANCE
     pinned_values = (out == 0.0) | at_one
     pinned = pinned_values.all(axis=1) if out.shape[1] == 1 else at_one.any(axis=1)
-    if ctx.task.kind == "segmentation":
+    if m.task.kind == "segmentation":
         pinned = pinned_values.mean(axis=1) > 0.5
     share = float(pinned.mean())
     if share < SATURATED_SAMPLES_WARNING:
         return []
     evidence = {"pinned_sample_share": share, "exact_zero_share": float((out == 0).mean()),
                 "exact_one_share": float(at_one.mean())}
-    ids = ctx.label_ids
-    if ids is not None and ctx.task.kind in ("binary", "multiclass") and len(ids) == len(out):
-        predicted = ctx.predicted_classes()
+    ids = m.label_ids
+    if ids is not None and m.task.kind in ("binary", "multiclass") and len(ids) == len(out):
+        predicted = m.predicted_classes()
         accuracy = float(np.mean(predicted[pinned] == ids[pinned])) if pinned.any() else 1.0
         evidence["pinned_accuracy"] = accuracy
         if accuracy >= PINNED_ACCURACY_OK:
@@ -89,34 +89,34 @@ def saturated(ctx: Context) -> list[Finding]:
                                 "no gradient flows through them and any error costs an infinite loss)", evidence,
                                 "Compute the loss from logits (from_logits=True) and use a stable sigmoid.")]
             return []
-    elif share < 1.0 and ctx.task.kind != "segmentation":
+    elif share < 1.0 and m.task.kind != "segmentation":
         return []  # without labels only a batch that is entirely pinned is a finding
     return [Finding("output.saturated", CRITICAL if share >= SATURATED_SAMPLES_CRITICAL else WARNING,
                     f"{share:.0%} of the predictions are pinned at exactly 0 or 1", evidence,
                     "Look for huge logits: unscaled inputs, exploding weights, an unstable custom activation.")]
 
 
-def _predicted_and_true(ctx: Context):
-    pred = ctx.predicted_classes()
+def _predicted_and_true(m: Measurements):
+    pred = m.predicted_classes()
     if pred is None:
         return None, None
-    true = ctx.label_ids
+    true = m.label_ids
     if true is not None and true.shape != pred.shape:
         true = None
     return pred.reshape(-1), None if true is None else true.reshape(-1)
 
 
-@check("output.majority_class")
-def majority_class(ctx: Context) -> list[Finding]:
-    pred, true = _predicted_and_true(ctx)
+@check("output.majority_class", needs=("outputs", "labels", "label_ids"))
+def majority_class(m: Measurements) -> list[Finding]:
+    pred, true = _predicted_and_true(m)
     if pred is None or len(pred) < MIN_SAMPLES:
         return []
-    k = max(ctx.task.n_classes, int(pred.max()) + 1)
+    k = max(m.task.n_classes, int(pred.max()) + 1)
     shares = np.bincount(pred, minlength=k) / len(pred)
     top = int(shares.argmax())
     if shares[top] < MAJORITY_SHARE:
         return []
-    unit = "pixels" if ctx.task.kind == "segmentation" else "samples"
+    unit = "pixels" if m.task.kind == "segmentation" else "samples"
     evidence = {"predicted_class": top, "predicted_share": float(shares[top]), "predicted_shares": shares[:20].tolist()}
     if true is None:
         return [Finding("output.majority_class", INFO,
@@ -164,12 +164,14 @@ def best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]
     return best
 
 
-@check("output.threshold")
-def threshold(ctx: Context) -> list[Finding]:
-    if ctx.task.kind != "binary" or ctx.label_ids is None or not ctx.task.probabilities:
+@check("output.threshold", needs=("outputs", "labels", "label_ids"))
+def threshold(m: Measurements) -> list[Finding]:
+    if m.task.kind != "binary" or not m.task.probabilities:
         return []
-    scores = _per_sample(ctx)[:, 0]
-    truth = ctx.label_ids.reshape(-1)
+    if m.label_ids is None:
+        return Skipped("no labels: the decision threshold is judged against them")
+    scores = _per_sample(m)[:, 0]
+    truth = m.label_ids.reshape(-1)
     if len(truth) != len(scores) or len(np.unique(truth)) < 2:
         return []
     positive = float(np.mean(scores > 0.5))
@@ -188,12 +190,14 @@ def threshold(ctx: Context) -> list[Finding]:
                     "and preprocessing).")]
 
 
-@check("training.loss_at_prior")
-def loss_at_prior(ctx: Context) -> list[Finding]:
-    if ctx.task.kind not in ("binary", "multiclass") or not ctx.task.probabilities or ctx.label_ids is None:
+@check("training.loss_at_prior", needs=("outputs", "labels", "label_ids"))
+def loss_at_prior(m: Measurements) -> list[Finding]:
+    if m.task.kind not in ("binary", "multiclass") or not m.task.probabilities:
         return []
-    out = _per_sample(ctx)
-    ids = ctx.label_ids.reshape(-1)
+    if m.label_ids is None:
+        return Skipped("no labels: the loss is compared with the entropy of their prior")
+    out = _per_sample(m)
+    ids = m.label_ids.reshape(-1)
     if len(ids) != len(out) or len(ids) < MIN_SAMPLES:
         return []
     probs = np.concatenate([1 - out, out], 1) if out.shape[1] == 1 else out
@@ -218,12 +222,12 @@ def loss_at_prior(ctx: Context) -> list[Finding]:
                     "then the learning rate and capacity.")]
 
 
-@check("output.shape_mismatch")
-def shape_mismatch(ctx: Context) -> list[Finding]:
-    labels = ctx.labels
-    if labels is None or ctx.task.kind == "segmentation":
+@check("output.shape_mismatch", needs=("outputs", "labels", "label_ids"))
+def shape_mismatch(m: Measurements) -> list[Finding]:
+    labels = m.labels
+    if labels is None or m.task.kind == "segmentation":
         return []
-    out = ctx.outputs
+    out = m.outputs
     units = out.shape[-1] if out.ndim > 1 else 1
     label_classes = int(np.max(labels)) + 1 if labels.ndim == 1 or labels.shape[-1] == 1 else labels.shape[-1]
     one_hot = labels.ndim == 2 and labels.shape[-1] > 1

@@ -48,12 +48,20 @@ def _md(text: str) -> str:
 def flags(d: Diagnosis, panel: str) -> None:
     """The panel's findings, coloured by severity (a consequence names its root), or a green line."""
     found = d.for_panel(panel)
+    skipped = skipped_on(d, panel)
     if not found:
-        st.success("Nothing found here: no cause on this panel explains constant predictions.")
-        return
+        st.success("Nothing found here" + (" among the checks that ran" if skipped else "")
+                   + ": no cause on this panel explains constant predictions.")
     for f in found:
         {"critical": st.error, "warning": st.warning, "info": st.info}[f.severity](
             finding_text(f, root=d.root_of(f)), icon=ICONS[f.severity])
+    for s in skipped:
+        st.caption(f"Not checked: {', '.join(f'`{c}`' for c in s['causes'])}: {_md(s['reason'])}.")
+
+
+def skipped_on(d: Diagnosis, panel: str) -> list[dict]:
+    """The checks of this panel that could not run, with why."""
+    return [s for s in d.summaries.get("skipped", []) if any(CAUSES[c].panel == panel for c in s["causes"])]
 
 
 def figure(fig, d: Diagnosis, name: str) -> None:

@@ -47,6 +47,7 @@ def open_demo() -> None:
     """Button callback: diagnoses the gallery case picked in ``demo_choice``."""
     name = st.session_state.get("demo_choice", DEMO_CASE)
     set_current(demo(name), f"demo: {name}")
+    st.session_state["go_overview"] = True
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,0 +1,118 @@
+"""Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
+
+    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp] [--samples 32] [--small]
+
+Each measurement runs in its own process (peak RSS is per process):
+- ``baseline``: one forward+backward pass (GradientTape, chunks of 16) over the batch;
+- ``whyzero``: ``whyzero.diagnose`` on the same model and batch, with its stages.
+``--small`` also times the CLI on two exported gallery cases against
+``python -c "import keras; m = keras.saving.load_model(M); m.predict(x)"`` and the commands that need no
+model (``whyzero --help``, ``whyzero gallery list``).  Not a test: absolute times vary from run to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+kind, samples, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import whyzero._tf  # quiet TensorFlow
+import keras
+keras.utils.set_random_seed(0)
+if kind == "resnet50":
+    model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3), classes=10)
+    shape = (224, 224, 3)
+elif kind == "mobilenetv2":
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=10)
+    shape = (224, 224, 3)
+else:
+    inputs = keras.Input((256,))
+    x = inputs
+    for i in range(24):
+        x = keras.layers.Dense(256, activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    shape = (256,)
+model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+batch = np.random.default_rng(0).uniform(0, 1, (samples, *shape)).astype(np.float32)
+labels = np.arange(samples) % 10
+start = time.perf_counter()
+stages = []
+if mode == "baseline":
+    import tensorflow as tf
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=False))
+        return tape.gradient(loss, model.trainable_variables)
+    for i in range(0, samples, 16):
+        step(tf.constant(batch[i:i + 16]), tf.constant(labels[i:i + 16]))
+else:
+    import whyzero
+    whyzero.diagnose(model, batch, labels=labels,
+                     progress=lambda s, f: stages.append((s, round(time.perf_counter() - start, 1), round(f, 2))))
+wall = time.perf_counter() - start
+print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "stages": [s for s in stages if s[2] in (0.0, 1.0)]}))
+"""
+
+
+def child(kind: str, samples: int, mode: str) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(samples), mode], capture_output=True, text=True,
+                         env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return time.perf_counter() - start
+
+
+def small_models() -> None:
+    from whyzero import gallery
+
+    whyzero = [sys.executable, "-m", "whyzero.cli"]
+    help_s, list_s = timed(whyzero + ["--help"]), timed(whyzero + ["gallery", "list"])
+    print(f"whyzero --help: {help_s:.2f} s; gallery list: {list_s:.2f} s")
+    for name in ("binary_healthy", "photos_wrong_normalization"):
+        folder = tempfile.mkdtemp()
+        files = gallery.export(name, folder)
+        plain = timed([sys.executable, "-c", "import sys, numpy as np, keras; "
+                       "m = keras.saving.load_model(sys.argv[1]); m.predict(np.load(sys.argv[2]), verbose=0)",
+                       files["model"], files["inputs"]])
+        args = ["diagnose", files["model"], "--inputs", files["inputs"], "--quiet"]
+        if "labels" in files:
+            args += ["--labels", files["labels"]]
+        ours = timed(whyzero + args)
+        print(f"{name}: whyzero diagnose {ours:.1f} s, keras load+predict {plain:.1f} s, ratio {ours / plain:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp")
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--small", action="store_true")
+    args = parser.parse_args()
+    for kind in args.models.split(","):
+        base = child(kind, args.samples, "baseline")
+        ours = child(kind, args.samples, "whyzero")
+        print(f"{kind} ({args.samples} samples): forward+backward {base['wall_s']:.1f} s / "
+              f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
+              f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
+        print(f"    stages (start s): {ours['stages']}")
+    if args.small:
+        small_models()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The measurements record: everything the checks read, typed and serialisable.
+
+The probes fill it from a live model (``Measurements.from_context``); the ``Diagnosis`` stores it
+(``summaries["measurements"]``), so the checks run again on a stored diagnosis without the model
+(``whyzero recheck``).  No check touches a live Keras object.  Arrays the output checks need (outputs,
+labels, masks) are kept when they are small enough (``MAX_STORED_VALUES``); a larger one is left out
+and the checks that need it say so.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from whyzero.probes.inputs import InputStats
+
+# Values of one array (outputs, labels, masks) stored with the diagnosis for a re-check.
+MAX_STORED_VALUES = 1 << 18
+
+
+@dataclass
+class Task:
+    """What the output means.
+
+    Attributes:
+        kind: 'binary' (one sigmoid-like unit), 'multiclass', 'segmentation' or 'regression'.
+        n_classes: classes the output can express (2 for one unit).
+        activation: the final activation ('sigmoid', 'softmax', 'linear', 'relu', 'lambda'...).
+        probabilities: whether outputs are probabilities.
+    """
+
+    kind: str
+    n_classes: int
+    activation: str | None
+    probabilities: bool
+
+
+@dataclass
+class LayerValues:
+    """What the checks read of one layer's values (merged over the batch): counts, moments and shares."""
+
+    n: int = 0
+    zero: int = 0
+    one: int = 0
+    flat: int = 0
+    negative: int = 0
+    nan: int = 0
+    inf: int = 0
+    mean: float = 0.0
+    std: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    rms: float = 0.0
+    never_active_share: float = 0.0
+    relative_spread: float | None = None
+    units: int = 0
+    gate_n: int = 0
+    gate_flat: int = 0
+
+    def share(self, name: str) -> float:
+        return getattr(self, name) / max(self.n, 1)
+
+    @property
+    def gate_saturated_share(self) -> float:
+        return self.gate_flat / self.gate_n if self.gate_n else 0.0
+
+    @classmethod
+    def of(cls, summary) -> LayerValues:
+        """From a probe's merged ``ValueSummary``."""
+        spread = summary.relative_spread
+        return cls(n=summary.n, zero=summary.zero, one=summary.one, flat=summary.flat, negative=summary.negative,
+                   nan=summary.nan, inf=summary.inf, mean=float(summary.mean), std=float(summary.std),
+                   min=_finite(summary.min), max=_finite(summary.max), rms=float(summary.rms),
+                   never_active_share=float(summary.never_active_share),
+                   relative_spread=float(spread) if np.isfinite(spread) else None,
+                   units=0 if summary.unit_max is None else int(summary.unit_max.size),
+                   gate_n=summary.gate_n, gate_flat=summary.gate_flat)
+
+
+@dataclass
+class LayerRecord:
+    """One probed layer: its path, type, activation and values."""
+
+    name: str
+    type: str
+    activation: str | None
+    values: LayerValues
+
+
+@dataclass
+class Measurements:
+    """Everything the checks read.  Built by the engine from what the probes measured."""
+
+    task: Task
+    batch_shape: list[int]
+    batch_dtype: str
+    is_image: bool
+    input_stats: InputStats
+    train_stats: InputStats | None = None
+    layers: list[LayerRecord] = field(default_factory=list)
+    gradients: list[dict[str, Any]] = field(default_factory=list)
+    gradient_labels: str = "none"
+    loss_value: float | None = None
+    loss: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
+    model_layers: list[dict[str, Any]] = field(default_factory=list)
+    final_layer: str | None = None
+    memory: dict[str, Any] = field(default_factory=dict)
+    whatif: dict[str, Any] | None = None
+    outputs: np.ndarray | None = None
+    output_shape: list[int] = field(default_factory=list)
+    labels: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    label_ids: np.ndarray | None = None
+    stored: dict[str, bool] = field(default_factory=dict)
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def samples(self) -> int:
+        return int(self.batch_shape[0]) if self.batch_shape else 0
+
+    @property
+    def has_layers(self) -> bool:
+        return bool(self.layers)
+
+    @property
+    def output_units(self) -> int:
+        return int(self.output_shape[-1]) if self.output_shape else 1
+
+    def predicted_classes(self) -> np.ndarray | None:
+        """The class each sample (or pixel, for segmentation) is predicted as: argmax, or > 0.5 for one unit.
+
+        None for regression, or when the outputs were not stored.
+        """
+        if self.outputs is None or self.task.kind == "regression":
+            return None
+        return predicted_classes(self.outputs, self.task.kind)
+
+    # -- serialization ---------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, InputStats):
+                value = value.to_dict()
+            elif isinstance(value, np.ndarray):
+                value = encode_array(value)
+            elif f.name == "task":
+                value = asdict(value)
+            elif f.name == "layers":
+                value = [{"name": r.name, "type": r.type, "activation": r.activation, "values": asdict(r.values)}
+                         for r in value]
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurements:
+        data = dict(data)
+        data["task"] = Task(**data["task"])
+        data["input_stats"] = InputStats.from_dict(data["input_stats"])
+        if data.get("train_stats") is not None:
+            data["train_stats"] = InputStats.from_dict(data["train_stats"])
+        data["layers"] = [LayerRecord(r["name"], r["type"], r["activation"], LayerValues(**r["values"]))
+                          for r in data.get("layers", [])]
+        for name in ("outputs", "labels", "masks", "label_ids"):
+            data[name] = decode_array(data.get(name))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_context(cls, ctx) -> Measurements:
+        """What the checks read of a live ``Context`` (the model itself stays behind)."""
+        from whyzero.checks.gradients import gradient_rows
+        from whyzero.model_info import layer_activation
+
+        stored = {}
+        arrays = {}
+        for name in ("outputs", "labels", "masks", "label_ids"):
+            value = getattr(ctx, name)
+            arrays[name] = bounded(value)
+            stored[name] = value is None or arrays[name] is not None
+        model_layers, final = [], None
+        if ctx.has_layers:
+            from whyzero.model_info import final_layer
+            from whyzero.probes.capture import leaf_layers
+
+            for path, layer in leaf_layers(ctx.model):
+                model_layers.append({"name": path, "type": type(layer).__name__,
+                                     "activation": layer_activation(layer), "units": _units(layer)})
+            last = final_layer(ctx.model)
+            final = next((row["name"] for row in model_layers if last is not None and row["name"].endswith(
+                last.name)), None)
+        loss = dict(ctx.loss) if ctx.loss else None
+        if loss:
+            loss.pop("object", None)
+        forward = ctx.forward
+        return cls(
+            task=Task(ctx.task.kind, ctx.task.n_classes, ctx.task.activation, ctx.task.probabilities),
+            batch_shape=list(ctx.batch.shape), batch_dtype=str(ctx.batch.dtype), is_image=ctx.is_image,
+            input_stats=ctx.input_stats, train_stats=ctx.train_stats,
+            layers=[LayerRecord(p.name, p.type, p.activation, LayerValues.of(p.values))
+                    for p in (forward.layers if forward else [])],
+            gradients=gradient_rows(ctx), gradient_labels=ctx.gradient_labels,
+            loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
+            model_layers=model_layers, final_layer=final, memory=dict(ctx.memory), whatif=ctx.whatif,
+            output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, **arrays)
+
+
+def predicted_classes(outputs: np.ndarray, kind: str) -> np.ndarray:
+    """One place decides predicted classes: argmax over the last axis, or > 0.5 for one unit."""
+    out = np.asarray(outputs)
+    if kind == "segmentation":
+        return (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+    flat = out.reshape(len(out), -1)
+    return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+
+
+def bounded(value: np.ndarray | None) -> np.ndarray | None:
+    if value is None:
+        return None
+    value = np.asarray(value)
+    return value if value.size <= MAX_STORED_VALUES else None
+
+
+def encode_array(value: np.ndarray) -> dict[str, Any]:
+    """An array as compact, exact JSON data (dtype, shape, base64 of its bytes)."""
+    value = np.ascontiguousarray(value)
+    if value.dtype.kind not in "biuf":
+        value = value.astype(np.float64)
+    return {"dtype": value.dtype.str, "shape": list(value.shape), "b64": base64.b64encode(value.tobytes()).decode()}
+
+
+def decode_array(data: Any) -> np.ndarray | None:
+    if data is None:
+        return None
+    if isinstance(data, np.ndarray):
+        return data
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind not in "biuf":
+        raise ValueError(f"unexpected array dtype {dtype}")
+    raw = base64.b64decode(data["b64"])
+    shape = tuple(int(s) for s in data["shape"])
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize != len(raw):
+        raise ValueError("array bytes do not match its shape")
+    return np.frombuffer(raw, dtype).reshape(shape).copy()
+
+
+def _units(layer) -> int | None:
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    return None if not shape or shape[-1] is None else int(shape[-1])
+
+
+def _finite(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0
