@@ -1,6 +1,7 @@
 """Checks on literal measurements: each fires on the fault and stays quiet on the healthy twin."""
 
 import numpy as np
+import pytest
 
 from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_exploding
 from whyzero.checks.inputs import unnormalized
@@ -118,3 +119,78 @@ def test_unnormalized_features_that_kill_the_first_layer_are_named():
 def test_standardize_centres_every_feature():
     x = np.array([[1.0, 100.0], [3.0, 300.0]])
     np.testing.assert_allclose(standardize(x), [[-1, -1], [1, 1]])
+
+
+# -- every other check: one literal that fires, one that stays quiet ------------------------------------------
+from whyzero.checks import activations, inputs, labels, model, outputs  # noqa: E402
+
+RNG = np.random.default_rng(3)
+SPREAD = RNG.random((16, 1))
+BINARY = (SPREAD[:, 0] > 0.5).astype(int)
+
+
+def with_(m, **changes):
+    for key, value in changes.items():
+        setattr(m, key, value)
+    return m
+
+
+def case(kind="binary", outputs_=None, labels_=None, ids=None, layers=(), activation="sigmoid", loss=None,
+         masks=None, batch=None, memory=None, model_layers=(), final_layer="output"):
+    m = measured(layers=layers, outputs=SPREAD if outputs_ is None else outputs_, labels=labels_, kind=kind,
+                 batch=batch)
+    m.task = Task(kind, 2 if kind != "regression" else 1, activation, activation in ("sigmoid", "softmax"))
+    return with_(m, label_ids=ids, loss=loss, masks=masks, memory=dict(memory or {}),
+                 model_layers=list(model_layers), final_layer=final_layer)
+
+
+LITERALS = {
+    "dead_relu": (activations.dead_relu,
+                  lambda: case(layers=[layer("d1", array=np.zeros((16, 8))), layer("out", "sigmoid")]),
+                  lambda: case(layers=[layer("d1", array=RNG.random((16, 8))), layer("out", "sigmoid")])),
+    "saturation": (activations.saturation,
+                   lambda: case(layers=[with_(layer("d1", "sigmoid"), values=LayerValues(n=100, flat=95)),
+                                        layer("out", "sigmoid")]),
+                   lambda: case(layers=[with_(layer("d1", "sigmoid"), values=LayerValues(n=100, flat=5)),
+                                        layer("out", "sigmoid")])),
+    "collapse": (activations.collapse,
+                 lambda: case(layers=[layer("d1", array=np.ones((16, 8))), layer("out", array=np.ones((16, 1)))]),
+                 lambda: case(layers=[layer("d1", array=RNG.random((16, 8))), layer("out", array=SPREAD)])),
+    "constant": (outputs.constant, lambda: case(outputs_=np.full((16, 1), 0.3)), lambda: case()),
+    "saturated": (outputs.saturated, lambda: case(outputs_=np.ones((16, 1))), lambda: case()),
+    "majority_class": (outputs.majority_class, lambda: case(outputs_=np.full((16, 1), 0.9), ids=BINARY * 0 + (
+        np.arange(16) % 2)), lambda: case(ids=BINARY)),
+    "threshold": (outputs.threshold, lambda: case(outputs_=SPREAD * 0.1, ids=BINARY), lambda: case(ids=BINARY)),
+    "shape_mismatch": (outputs.shape_mismatch,
+                       lambda: case(kind="multiclass", outputs_=RNG.random((16, 1000)), labels_=BINARY,
+                                    activation="softmax"),
+                       lambda: case(labels_=BINARY)),
+    "imbalance": (labels.imbalance, lambda: case(ids=(np.arange(100) < 2).astype(int)),
+                  lambda: case(ids=np.arange(100) % 2)),
+    "encoding": (labels.encoding,
+                 lambda: case(kind="segmentation", outputs_=RNG.random((2, 4, 4, 1)),
+                              masks=np.full((2, 4, 4), 255)),
+                 lambda: case(kind="segmentation", outputs_=RNG.random((2, 4, 4, 1)), masks=np.ones((2, 4, 4)))),
+    "output_activation": (model.output_activation,
+                          lambda: case(activation="linear", loss={"name": "binary_crossentropy", "from_logits": False,
+                                                                  "known": True, "raw": "bce"}),
+                          lambda: case(loss={"name": "binary_crossentropy", "from_logits": False, "known": True,
+                                             "raw": "bce"})),
+    "stale_head": (model.stale_head,
+                   lambda: case(model_layers=[{"name": "predictions", "activation": "softmax", "units": 1000},
+                                              {"name": "binary", "activation": "sigmoid", "units": 1}]),
+                   lambda: case(model_layers=[{"name": "d", "activation": "relu", "units": 8},
+                                              {"name": "out", "activation": "softmax", "units": 1000}])),
+    "feature_scale_disparity": (inputs.feature_scale_disparity,
+                                lambda: case(batch=RNG.random((16, 3)) * np.array([1e-3, 1.0, 1e3])),
+                                lambda: case(batch=RNG.random((16, 3)))),
+    "invalid_values": (inputs.invalid_values, lambda: case(batch=np.zeros((16, 3))), lambda: case()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LITERALS))
+def test_each_check_fires_on_its_fault_and_not_on_the_healthy_twin(name):
+    fn, faulty, healthy = LITERALS[name]
+    fired = fn(faulty())
+    assert isinstance(fired, list) and fired and fired[0].severity in ("critical", "warning"), fired
+    assert fn(healthy()) == []

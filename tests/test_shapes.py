@@ -164,3 +164,16 @@ def test_what_could_not_be_checked_is_said():
     assert "no optimizer" in reasons["learning_rate"] or "no gradients" in reasons["learning_rate"]
     assert "no labels" in reasons["threshold"]
     assert "no training data given" in reasons["range_mismatch"]
+
+
+def test_labels_outside_the_classes_and_masks_that_do_not_fit_are_findings():
+    d = whyzero.diagnose(dense_classifier(), X, labels=np.arange(32) % 4)
+    assert d.find("labels.encoding") and d.find("labels.encoding")[0].severity == "critical"
+    inputs = keras.Input((8, 8, 1))
+    seg = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    seg.compile("adam", "binary_crossentropy")
+    images = RNG.random((6, 8, 8, 1)).astype("float32")
+    d = whyzero.diagnose(seg, images, masks=(RNG.random((4, 8, 8)) > 0.5).astype("int64"))
+    assert "4 masks for 6 images" in d.find("labels.mask_mismatch")[0].title
+    d = whyzero.diagnose(seg, images, masks=(RNG.random((6, 4, 4)) > 0.5).astype("int64"))
+    assert "Masks are 4x4 but the model predicts 8x8" in d.find("labels.mask_mismatch")[0].title

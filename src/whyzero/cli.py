@@ -198,7 +198,8 @@ def _gallery(args) -> int:
     if args.gallery_command == "list":
         for case in gallery.CASES.values():
             causes = ", ".join(case.causes) or "healthy"
-            print(f"{case.name:34s} {causes}\n{'':34s} {case.summary}")
+            seed = f" (seed article {case.seed_ref})" if case.seed_ref else ""
+            print(f"{case.name:34s} {causes}\n{'':34s} {case.summary}{seed}")
         return 0
     if args.gallery_command == "score":
         return _gallery_score(args)

@@ -13,6 +13,8 @@
 | max_array_mb | WHYZERO_MAX_ARRAY_MB | 2048 MB: one array declared by a .npy/.npz header or an .h5 dataset |
 | max_pixels | WHYZERO_MAX_PIXELS | 50 million pixels per decoded image (larger JPEGs are decoded smaller) |
 | session_days | WHYZERO_SESSION_DAYS | 30 days before a shared session expires |
+| store_url | WHYZERO_STORE_URL | unset: SQLite in data_dir; e.g. postgresql+psycopg://user:pw@host/db |
+| data_dir | WHYZERO_DATA_DIR | ~/.local/share/whyzero (the default SQLite file) |
 | purge_minutes | WHYZERO_PURGE_MINUTES | 60: how often the app purges expired sessions |
 """
 
@@ -37,6 +39,8 @@ class Settings:
     max_pixels: int = 50_000_000
     session_days: float = 30
     purge_minutes: float = 60
+    store_url: str | None = None
+    data_dir: Path = Path.home() / ".local" / "share" / "whyzero"
 
     @property
     def max_file_bytes(self) -> int:
@@ -66,4 +70,6 @@ def settings() -> Settings:
         max_pixels=int(os.environ.get("WHYZERO_MAX_PIXELS", "50000000")),
         session_days=float(os.environ.get("WHYZERO_SESSION_DAYS", "30")),
         purge_minutes=float(os.environ.get("WHYZERO_PURGE_MINUTES", "60")),
+        store_url=os.environ.get("WHYZERO_STORE_URL") or None,
+        data_dir=Path(os.environ.get("WHYZERO_DATA_DIR", Path.home() / ".local" / "share" / "whyzero")),
     )

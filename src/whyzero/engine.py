@@ -11,7 +11,7 @@ import numpy as np
 from whyzero import checks
 from whyzero.attribution import attribute
 from whyzero.config import settings
-from whyzero.context import Context, Task
+from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.errors import WhyzeroError
 from whyzero.loading.data import load_inputs, load_labels, load_masks, load_train_reference
@@ -26,8 +26,6 @@ from whyzero.memory import (
     rescaling_layers,
 )
 from whyzero.model_info import (
-    PROBABILITY_ACTIVATIONS,
-    REGRESSION_LOSSES,
     layer_table,
     loss_info,
     optimizer_info,
@@ -38,6 +36,7 @@ from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
 from whyzero.summaries import build_summaries
+from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients
 
 Progress = Callable[[str, float], None]
 
@@ -90,7 +89,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("loading", 1.0)
 
     batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
-    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report)
+    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report, raw_images=batch_in.raw_images)
     ctx.notes = notes
     if ctx.memory.get("embedding"):
         ctx.memory["embedding"].update(invalid_ids)
@@ -263,123 +262,12 @@ def _check_reference(reference: InputStats | None, batch: np.ndarray) -> None:
 
 
 def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.ndarray | None) -> None:
-    """Labels and masks must pair one to one with the inputs, masks at the images' size."""
+    """Labels must pair one to one with the inputs.  Masks that do not (count, size) and labels outside
+    the model's classes are findings (labels.mask_mismatch, labels.encoding), not errors."""
     if labels is not None and len(labels) != len(batch):
         raise WhyzeroError(f"Expected one label per input ({len(batch)}). Received: {len(labels)} labels")
-    if masks is None:
-        return
-    if len(masks) != len(batch):
-        raise WhyzeroError(f"Expected one mask per image ({len(batch)}). Received: {len(masks)} masks")
-    if batch.ndim == 4 and (masks.ndim < 3 or tuple(masks.shape[1:3]) != tuple(batch.shape[1:3])):
-        raise WhyzeroError(f"Expected masks of the images' size {tuple(batch.shape[1:3])}. "
-                           f"Received: masks of shape {tuple(masks.shape)}")
-
-
-def _check_label_range(task: Task, ids: np.ndarray | None, labels: np.ndarray | None) -> None:
-    if labels is None or ids is None or task.kind not in ("binary", "multiclass"):
-        return
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        return  # one-hot rows: their width is checked against the output
-    bad = ids[(ids < 0) | (ids >= task.n_classes)]
-    if bad.size:
-        raise WhyzeroError(f"Expected class ids in 0..{task.n_classes - 1} (the model outputs {task.n_classes} "
-                           f"classes). Received: labels with values {np.unique(bad)[:5].tolist()}")
-
-
-def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None,
-               labels: np.ndarray | None = None) -> Task:
-    """What the output means, from its shape, final activation, compiled loss and (if needed) the labels."""
-    probabilities = activation in PROBABILITY_ACTIVATIONS or (activation == "lambda" and outputs.size > 0 and
-                                                             0 <= float(outputs.min()) and float(outputs.max()) <= 1)
-    units = outputs.shape[-1] if outputs.ndim > 1 else 1
-    if outputs.ndim == 4:
-        return Task("segmentation", max(units, 2), activation, probabilities)
-    loss_name = loss["name"] if loss else None
-    if loss_name in REGRESSION_LOSSES and not (units == 1 and activation == "sigmoid" and _binary(labels)):
-        return Task("regression", 1, activation, probabilities)
-    kind = "binary" if units == 1 else "multiclass"
-    if units == 1 and not probabilities and loss_name is None:
-        if activation != "relu" or (labels is not None and not _binary(labels)):
-            kind = "regression"
-    return Task(kind, 1 if kind == "regression" else max(units, 2), activation, probabilities)
-
-
-def _binary(labels: np.ndarray | None) -> bool:
-    if labels is None:
-        return False
-    values = np.asarray(labels)
-    return values.dtype.kind in "biuf" and set(np.unique(values[:4096]).tolist()) <= {0, 1}
-
-
-def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -> np.ndarray | None:
-    """Class ids (per sample, or per pixel for masks), where the values can be read as such."""
-    if task.kind == "segmentation":
-        if masks is None or masks.ndim == 4 and masks.shape[-1] == 3:
-            return None
-        m = masks[..., 0] if masks.ndim == 4 else masks
-        if np.any(np.round(m) != m):
-            return None
-        m = m.astype(np.int64)
-        if m.max(initial=0) >= task.n_classes and set(np.unique(m).tolist()) <= {0, 255}:
-            m = m // 255  # read 0/255 masks as binary for shares; the encoding check reports them
-        return m
-    if labels is None or task.kind == "regression":
-        return None
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        return labels.argmax(1)
-    flat = labels.reshape(len(labels), -1)[:, 0]
-    if np.any(np.round(flat) != flat):
-        return None
-    return flat.astype(np.int64)
-
-
-def _loss_fn(task: Task, loss: dict | None):
-    """The loss for gradients: the compiled one, else the one the final activation implies."""
-    import keras
-
-    name = loss["name"] if loss else None
-    if loss is not None and not loss["known"]:
-        return loss["object"], f"compiled loss '{loss['raw']}'"
-    if name is None:
-        name = {"binary": "binary_crossentropy", "multiclass": "sparse_categorical_crossentropy",
-                "segmentation": "sparse_categorical_crossentropy" if task.n_classes > 2 or task.activation == "softmax"
-                else "binary_crossentropy", "regression": "mse"}[task.kind]
-        origin = f"'{name}', implied by the final activation"
-    else:
-        origin = f"compiled loss '{name}'"
-    from_logits = bool(loss and loss["from_logits"]) or (loss is None and not task.probabilities
-                                                         and task.kind != "regression")
-    fn = {"binary_crossentropy": lambda: keras.losses.BinaryCrossentropy(from_logits=from_logits),
-          "categorical_crossentropy": lambda: keras.losses.CategoricalCrossentropy(from_logits=from_logits),
-          "sparse_categorical_crossentropy": lambda: keras.losses.SparseCategoricalCrossentropy(
-              from_logits=from_logits),
-          "mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError,
-          "huber": keras.losses.Huber, "msle": keras.losses.MeanSquaredLogarithmicError,
-          "log_cosh": keras.losses.LogCosh}[name]()
-    return fn, origin
-
-
-def _gradient_targets(task: Task, loss_name: str | None, ids: np.ndarray | None, labels: np.ndarray | None,
-                      out_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
-    """Targets in the shape the loss wants; stand-ins (seeded random classes) without labels."""
-    n = out_shape[0]
-    source = "labels"
-    if task.kind == "regression":
-        if labels is not None and labels.size == int(np.prod(out_shape)):
-            return labels.reshape(out_shape).astype(np.float32), source
-        return np.random.default_rng(0).standard_normal(out_shape).astype(np.float32), "stand-in (random targets)"
-    if ids is None or ids.shape[0] != n:
-        rng = np.random.default_rng(0)
-        ids = rng.integers(0, task.n_classes, size=out_shape[:-1] if task.kind == "segmentation" else (n,))
-        source = "stand-in (random classes)"
-    ids = np.clip(ids, 0, task.n_classes - 1)
-    units = out_shape[-1]
-    if loss_name in ("categorical_crossentropy", "custom") and units > 1 or (
-            loss_name == "binary_crossentropy" and units > 1):
-        return np.eye(units, dtype=np.float32)[np.clip(ids, 0, units - 1)], source
-    if loss_name in ("binary_crossentropy", "custom", None) and units == 1:
-        return ids.reshape(*ids.shape, 1).astype(np.float32), source
-    return ids.astype(np.int64), source
+    if masks is not None and masks.ndim < 3:
+        raise WhyzeroError(f"Expected masks of shape (N, H, W). Received: masks of shape {tuple(masks.shape)}")
 
 
 def chunk_size(model, batch: np.ndarray) -> int:
@@ -399,7 +287,8 @@ def chunk_size(model, batch: np.ndarray) -> int:
     return int(np.clip(fit, 1, config.chunk_size))
 
 
-def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True) -> Context:
+def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
+           raw_images: np.ndarray | None = None) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     input_stats = InputStats.of(batch)
@@ -418,10 +307,9 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     first = predict(model, batch[:2], 2)
     task = infer_task(first, activation, loss, labels)
     ids = label_ids(task, labels, masks)
-    _check_label_range(task, ids, labels)
-    fn, origin = _loss_fn(task, loss)
+    fn, origin = loss_for_gradients(task, loss)
     loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
-    targets, target_source = _gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))
+    targets, target_source = gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))
     if target_source != "labels":
         notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
                      "at warning")
@@ -439,12 +327,12 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                   gradient_labels=target_source if forward.has_gradients else "none")
     ctx.label_ids = label_ids(task, labels, masks)
     report("model memory", 0.0)
-    _memory(ctx, chunk, whatif)
+    _memory(ctx, chunk, whatif, raw_images)
     report("model memory", 1.0)
     return ctx
 
 
-def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
+def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
     from whyzero.model_info import weight_table
 
     bn_rows = batchnorm_memory(ctx.forward.batchnorm)
@@ -463,7 +351,8 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True) -> None:
         ctx.memory.update(score=normalization_score(ctx.input_stats, ctx.memory["normalization"]),
                           source=probe.source)
     if ctx.is_image and whatif:
-        ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk))
+        ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk),
+                                          raw_images=raw_images)
 
 
 def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) -> tuple[np.ndarray, dict]:

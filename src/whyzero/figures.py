@@ -221,11 +221,16 @@ def threshold_sweep(d: Diagnosis) -> go.Figure | None:
     s = d.summaries["outputs"]
     if "scores" not in s or "labels" not in s:
         return None
+    from whyzero.checks.outputs import balanced_accuracy, best_threshold
+
     scores, labels = np.asarray(s["scores"]), np.asarray(s["labels"])
-    cuts = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 50)), [0.5]]))
-    balanced = [(np.mean(scores[labels == 1] >= c) + np.mean(scores[labels == 0] < c)) / 2 for c in cuts]
-    fig = go.Figure(go.Scatter(x=cuts, y=balanced, mode="lines+markers"))
+    best, best_accuracy = best_threshold(scores, labels)  # the same search as output.threshold's finding
+    cuts = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 50)), [0.5, best]]))
+    fig = go.Figure(go.Scatter(x=cuts, y=[balanced_accuracy(scores, labels, c) for c in cuts], mode="lines+markers",
+                               name="balanced accuracy"))
     fig.add_vline(x=0.5, line_dash="dot", annotation_text="0.5")
+    fig.add_vline(x=best, line_dash="dash", line_color=SEVERITY_COLOURS["ok"],
+                  annotation_text=f"best {best:.3g} ({best_accuracy:.2f})", annotation_position="bottom right")
     return _layout(fig, d, "Balanced accuracy by decision threshold", "threshold on the score", "balanced accuracy")
 
 

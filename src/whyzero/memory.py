@@ -92,8 +92,7 @@ def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
     for bn in bns:
         if bn.sum is None or bn.moving_mean is None:
             continue
-        trained = not (np.all(np.abs(bn.moving_mean) < UNTRAINED_TOLERANCE)
-                       and np.all(np.abs(bn.moving_variance - 1) < UNTRAINED_TOLERANCE))
+        trained = not is_untrained(bn.moving_mean, bn.moving_variance)
         mean = bn.sum / max(bn.count, 1)
         var = np.maximum(bn.sumsq / max(bn.count, 1) - mean**2, 0.0)
         moving_std = np.sqrt(bn.moving_variance + bn.epsilon)
@@ -114,12 +113,18 @@ def memory_score(rows: list[dict[str, Any]]) -> float | None:
     return float(np.mean([r["z_median"] + abs(r["log10_var_ratio"]) for r in trained]))
 
 
-def stats_score(stats: InputStats, reference: InputStats) -> float:
-    """The same distance, against a training reference's per-channel mean and std."""
-    ref_std = np.maximum(reference.std, 1e-12)
-    z = np.abs(stats.mean - reference.mean) / ref_std
-    log_ratio = np.log10(np.maximum(stats.std, 1e-12) / ref_std) * 2  # variance decades
+def distance(mean, std, ref_mean, ref_std) -> float:
+    """Distance of per-channel statistics from a reference: median |z| of the means plus the median
+    variance ratio in decades (0 = the same distribution; each unit is one std or one decade off)."""
+    ref_std = np.maximum(np.asarray(ref_std, np.float64), 1e-12)
+    z = np.abs(np.asarray(mean) - np.asarray(ref_mean)) / ref_std
+    log_ratio = np.log10(np.maximum(np.asarray(std, np.float64), 1e-12) / ref_std) * 2  # variance decades
     return float(np.median(z) + abs(np.median(log_ratio)))
+
+
+def stats_score(stats: InputStats, reference: InputStats) -> float:
+    """The distance against a training reference's per-channel mean and std."""
+    return distance(stats.mean, stats.std, reference.mean, reference.std)
 
 
 def normalization_memory(model) -> dict[str, Any] | None:
@@ -147,10 +152,7 @@ def normalization_score(stats: InputStats, memory: dict[str, Any]) -> float:
     mean, var = np.asarray(memory["mean"]), np.asarray(memory["variance"])
     if mean.size not in (1, stats.channels):
         mean, var = mean.mean(), var.mean()
-    ref_std = np.sqrt(np.maximum(var, 1e-12))
-    z = np.abs(stats.mean - mean) / ref_std
-    log_ratio = np.log10(np.maximum(stats.std, 1e-12) / ref_std) * 2
-    return float(np.median(z) + abs(np.median(log_ratio)))
+    return distance(stats.mean, stats.std, mean, np.sqrt(np.maximum(var, 1e-12)))
 
 
 class MemoryProbe:
@@ -232,13 +234,18 @@ class MemoryProbe:
         return memory_score(batchnorm_memory(bns))
 
 
+def is_untrained(moving_mean, moving_variance) -> bool:
+    """BatchNorm statistics still at their initial values (0 mean, 1 variance): no memory to compare with."""
+    mean, var = np.asarray(moving_mean), np.asarray(moving_variance)
+    return bool(np.all(np.abs(mean) < UNTRAINED_TOLERANCE) and np.all(np.abs(var - 1) < UNTRAINED_TOLERANCE))
+
+
 def _is_trained(bn) -> bool:
-    mean, var = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
-    return not (np.all(np.abs(mean) < UNTRAINED_TOLERANCE) and np.all(np.abs(var - 1) < UNTRAINED_TOLERANCE))
+    return not is_untrained(bn.moving_mean, bn.moving_variance)
 
 
-def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn,
-                         max_samples: int = 16) -> dict[str, Any] | None:
+def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
+                         raw_images: np.ndarray | None = None) -> dict[str, Any] | None:
     """Tries the standard preprocessings on the recovered raw pixels.
 
     Returns:
@@ -248,7 +255,10 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn,
     if probe.source is None or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
         return None
     sample = batch[:max_samples]
-    raw, how = recover_raw(sample)
+    if raw_images is not None and len(raw_images) >= len(sample) and raw_images.shape[1:] == sample.shape[1:]:
+        raw, how = raw_images[:max_samples].astype(np.float64), "the image files' own pixels"
+    else:
+        raw, how = recover_raw(sample)
     candidates = {"as given": sample.astype(np.float64)}
     if sample.shape[-1] == 3:
         candidates["as given, channels reversed"] = sample[..., ::-1].astype(np.float64)

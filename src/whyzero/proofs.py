@@ -166,7 +166,7 @@ def _run(fix: Fix, ctx: Context, findings: list[Finding], rerun: Rerun, recheck:
 
 
 def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
-    from whyzero.engine import label_ids
+    from whyzero.targets import label_ids
 
     return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=dict(ctx.memory))
 

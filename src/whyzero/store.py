@@ -12,12 +12,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -95,10 +93,10 @@ class SavedSession:
 
 
 def store_url() -> str:
-    url = os.environ.get("WHYZERO_STORE_URL")
-    if url:
-        return url
-    folder = Path(os.environ.get("WHYZERO_DATA_DIR", Path.home() / ".local" / "share" / "whyzero"))
+    config = settings()
+    if config.store_url:
+        return config.store_url
+    folder = config.data_dir
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'sessions.db'}"
 

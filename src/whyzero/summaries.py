@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 
 from whyzero.checks.gradients import gradient_rows
-from whyzero.checks.labels import PERPLEXITY_WARNING, class_shares, normalized_perplexity, suggested_class_weights
+from whyzero.checks.labels import (
+    PERPLEXITY_WARNING,
+    class_shares,
+    entropy,
+    normalized_perplexity,
+    shares_of,
+    suggested_class_weights,
+)
 from whyzero.context import Context
 from whyzero.loading.data import LoadedInputs
 from whyzero.probes.summary import ONE_TOLERANCE
@@ -39,19 +46,28 @@ def _inputs(ctx: Context, batch_in: LoadedInputs) -> dict[str, Any]:
     return out
 
 
+def _unit(image: np.ndarray) -> np.ndarray:
+    """An image min-max scaled to 0..1 so it is visible whatever its preprocessing."""
+    x = np.asarray(image, np.float64)
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    return np.nan_to_num(np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo))
+
+
+def png_base64(pil) -> str:
+    """One place turns a picture into the base64 PNG the Diagnosis carries."""
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 def thumbnail(image: np.ndarray) -> str:
     """A small PNG (base64) of one image as the model sees it, min-max scaled to be visible."""
     from PIL import Image
 
-    x = np.asarray(image, np.float64)
-    lo, hi = np.nanmin(x), np.nanmax(x)
-    x = np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo)
-    pixels = (np.nan_to_num(x) * 255).astype(np.uint8)
+    pixels = (_unit(image) * 255).astype(np.uint8)
     pil = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
     pil.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png_base64(pil)
 
 
 def _activations(ctx: Context) -> list[dict[str, Any]]:
@@ -88,11 +104,11 @@ def _outputs(ctx: Context) -> dict[str, Any]:
         ids = ctx.label_ids
         if ids is not None and ids.size:
             valid = ids.reshape(-1)[(ids.reshape(-1) >= 0) & (ids.reshape(-1) < k)].astype(int)
-            summary["true_shares"] = (np.bincount(valid, minlength=k)[:k] / max(valid.size, 1)).tolist()
+            summary["true_shares"] = shares_of(valid, k).tolist()
             if ctx.task.kind == "binary":
                 summary["labels"] = ids.reshape(-1)[:SCORES_KEPT].astype(int).tolist()
             prior = np.asarray(summary["true_shares"])
-            summary["prior_entropy"] = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
+            summary["prior_entropy"] = entropy(prior)
         if ctx.task.kind == "segmentation":
             summary["predicted_masks"] = [overlay(img, p) for img, p in zip(ctx.batch[:THUMBNAILS], pred[:THUMBNAILS])]
             summary["foreground_share_per_image"] = (pred.reshape(len(pred), -1) > 0).mean(1).tolist()
@@ -105,18 +121,13 @@ def overlay(image: np.ndarray, mask: np.ndarray) -> str:
     """A thumbnail of the image (min-max scaled, grey or colour) with the mask's foreground in red."""
     from PIL import Image
 
-    x = np.asarray(image, np.float64)
-    lo, hi = np.nanmin(x), np.nanmax(x)
-    x = np.zeros_like(x) if hi <= lo else (x - lo) / (hi - lo)
+    x = _unit(image)
     rgb = np.repeat(x, 3, -1) if x.shape[-1] == 1 else x[..., :3]
     if mask.shape[:2] == rgb.shape[:2]:
         fg = (mask > 0)[..., None]
         rgb = np.where(fg, 0.5 * rgb + 0.5 * np.array([1.0, 0.0, 0.0]), rgb)
     pil = Image.fromarray((np.nan_to_num(rgb) * 255).astype(np.uint8))
-    pil = pil.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.NEAREST)
-    buffer = io.BytesIO()
-    pil.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return png_base64(pil.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.NEAREST))
 
 
 def _labels(ctx: Context) -> dict[str, Any]:

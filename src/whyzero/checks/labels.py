@@ -27,8 +27,21 @@ def class_shares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def normalized_perplexity(shares: np.ndarray, k: int) -> float:
     shares = shares[shares > 0]
-    entropy = -np.sum(shares * np.log(shares))
-    return float((np.exp(entropy) - 1) / (k - 1)) if k > 1 else 1.0
+    return float((np.exp(entropy(shares)) - 1) / (k - 1)) if k > 1 else 1.0
+
+
+def entropy(shares: np.ndarray) -> float:
+    """Shannon entropy (nats) of class shares: the loss of always predicting them."""
+    shares = np.asarray(shares, np.float64)
+    shares = shares[shares > 0]
+    return float(-np.sum(shares * np.log(shares)))
+
+
+def shares_of(ids: np.ndarray, k: int) -> np.ndarray:
+    """Share of each class 0..k-1 among the ids that fall in that range."""
+    ids = np.asarray(ids).reshape(-1)
+    valid = ids[(ids >= 0) & (ids < k)].astype(int)
+    return np.bincount(valid, minlength=k)[:k] / max(valid.size, 1)
 
 
 def suggested_class_weights(counts: np.ndarray) -> np.ndarray:

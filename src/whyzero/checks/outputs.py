@@ -6,6 +6,7 @@ import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import Skipped, check
+from whyzero.checks.labels import entropy, shares_of
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 from whyzero.probes.summary import ONE_TOLERANCE
@@ -124,7 +125,7 @@ def majority_class(m: Measurements) -> list[Finding]:
                         "Give labels (or masks) to tell a one-class batch from a collapsed model.")]
     in_range = (true >= 0) & (true < k)
     valid = true[in_range].astype(int)
-    true_shares = np.bincount(valid, minlength=k)[:k] / max(len(valid), 1)
+    true_shares = shares_of(valid, k)
     other = 1.0 - float(true_shares[top])
     others = in_range & (true != top)
     missed = float(np.mean(pred[others] == top)) if others.any() else 0.0
@@ -151,16 +152,21 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(greater / (len(pos) * len(neg)))
 
 
+def balanced_accuracy(scores: np.ndarray, truth: np.ndarray, cut: float) -> float:
+    """Mean of the true-positive and true-negative rates when deciding at ``cut`` (score >= cut is 1)."""
+    pred = scores >= cut
+    tpr = float(np.mean(pred[truth == 1])) if np.any(truth == 1) else 0.0
+    tnr = float(np.mean(~pred[truth == 0])) if np.any(truth == 0) else 0.0
+    return (tpr + tnr) / 2
+
+
 def best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """The threshold with the best balanced accuracy, and that accuracy."""
-    candidates = np.unique(scores)
+    """The threshold with the best balanced accuracy (over every distinct score), and that accuracy."""
     best = (0.5, 0.0)
-    for t in candidates:
-        pred = scores >= t
-        tpr = np.mean(pred[truth == 1]) if np.any(truth == 1) else 0
-        tnr = np.mean(~pred[truth == 0]) if np.any(truth == 0) else 0
-        if (tpr + tnr) / 2 > best[1]:
-            best = (float(t), float((tpr + tnr) / 2))
+    for t in np.unique(scores):
+        accuracy = balanced_accuracy(scores, truth, t)
+        if accuracy > best[1]:
+            best = (float(t), accuracy)
     return best
 
 
@@ -206,17 +212,17 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
         return []
     eps = 1e-7
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(ids)), ids.astype(int)], eps, 1))))
-    prior = np.bincount(ids.astype(int), minlength=k) / len(ids)
-    entropy = float(-np.sum(prior[prior > 0] * np.log(prior[prior > 0])))
+    prior = shares_of(ids, k)
+    prior_entropy = entropy(prior)
     mean_pred = probs.mean(0)
     distance = float(0.5 * np.abs(mean_pred - prior).sum())
     per_sample_spread = float(np.max(np.std(probs, axis=0)))
-    if entropy <= 0 or abs(loss - entropy) / entropy > PRIOR_TOLERANCE or per_sample_spread > 0.05:
+    if prior_entropy <= 0 or abs(loss - prior_entropy) / prior_entropy > PRIOR_TOLERANCE or per_sample_spread > 0.05:
         return []
     return [Finding("training.loss_at_prior", CRITICAL,
-                    f"The loss ({loss:.3f}) equals the entropy of the label prior ({entropy:.3f}): "
+                    f"The loss ({loss:.3f}) equals the entropy of the label prior ({prior_entropy:.3f}): "
                     "the model learned the class frequencies and nothing else",
-                    {"loss": loss, "prior_entropy": entropy, "label_prior": prior[:20].tolist(),
+                    {"loss": loss, "prior_entropy": prior_entropy, "label_prior": prior[:20].tolist(),
                      "mean_prediction": mean_pred[:20].tolist(), "prior_distance": distance},
                     "Check the inputs reach the model intact (preprocessing, labels aligned with inputs), "
                     "then the learning rate and capacity.")]
