@@ -18,6 +18,7 @@ token = st.query_params.get("session")
 if st.session_state.get("deleted"):
     st.title("Session deleted")
     st.success("The shared session was deleted; its link now shows 'No such session'.")
+    st.link_button("Start a new diagnosis", "/", icon=":material/science:")
     st.stop()
 if token is not None and not state.open_shared(token):
     st.title("No such session")

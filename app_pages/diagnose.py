@@ -18,7 +18,9 @@ if not st.session_state.get("review_mode") and not state.read_only():
     demo_tab, upload_tab = st.tabs(["Open a demo", "Upload your model"])
     with demo_tab:
         names = gallery.names()
-        choice = st.selectbox("Gallery case", names, index=names.index(state.DEMO_CASE), key="demo_choice",
+        asked = st.query_params.get("case")
+        start = names.index(asked) if asked in names else names.index(state.DEMO_CASE)
+        choice = st.selectbox("Gallery case", names, index=start, key="demo_choice",
                               format_func=lambda n: f"{n} — {', '.join(gallery.get(n).causes) or 'healthy'}")
         st.caption(gallery.get(choice).summary)
         st.button("Diagnose this case", type="primary", on_click=state.open_demo)

@@ -32,7 +32,12 @@ def finding_card(i: int, f) -> None:
     role = render.ROLE_LABELS[f.role].upper()
     st.markdown(f":{colour}[**{role} · {f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
     st.markdown(render.finding_text(f, with_cause=False))
-    st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
+    left, right = st.columns(2)
+    with left:
+        st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")
+    with right:
+        st.page_link("app_pages/causes.py", label=f"What is {f.cause}?", query_params={"cause": f.cause},
+                     icon=":material/menu_book:")
     share.show_notes(notes.get(str(i), []))
     if state.read_only():
         st.text_area("Add a note on this finding", key=f"note_{i}")

@@ -39,6 +39,8 @@ def test_every_page_renders_with_its_flags(name, diagnosed):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
         text = page_text(at)
+        if page == registry.PAGE["causes"].file:
+            continue  # a reference, the same for every diagnosis (tested below)
         assert d.model["name"] in text
         panel = next((p for p, path in PANEL_PAGES.items() if path == page), None)
         if panel is None:
@@ -184,3 +186,21 @@ def test_shared_session_with_files_offers_them(diagnosed, session_store):
     at.run()
     assert not at.exception
     assert any(b.label == "Download the attached model and batch" for b in at.get("download_button"))
+
+
+def test_every_cause_has_a_reference_page():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["diagnosis"] = None
+    at.query_params["cause"] = "activation.dead_relu"
+    at.switch_page(registry.PAGE["causes"].file).run()
+    assert not at.exception
+    text = page_text(at)
+    assert at.header[0].value == "Dead ReLU units" and "never fire" in text
+    assert "DEAD_WARNING" in str([df.value for df in at.dataframe])
+    assert "binary_dead_relu" in str([link.label for link in at.get("page_link")])
+    from whyzero.causes import CAUSES
+    from whyzero.reference import references
+
+    refs = references()
+    for cause in CAUSES:
+        assert refs[cause].meaning and refs[cause].check and refs[cause].cases, cause

@@ -15,6 +15,7 @@
 | session_days | WHYZERO_SESSION_DAYS | 30 days before a shared session expires |
 | store_url | WHYZERO_STORE_URL | unset: SQLite in data_dir; e.g. postgresql+psycopg://user:pw@host/db |
 | data_dir | WHYZERO_DATA_DIR | ~/.local/share/whyzero (the default SQLite file) |
+| public_url | WHYZERO_PUBLIC_URL | unset: share links use the address the browser used; set it behind a proxy |
 | purge_minutes | WHYZERO_PURGE_MINUTES | 60: how often the app purges expired sessions |
 """
 
@@ -41,6 +42,7 @@ class Settings:
     purge_minutes: float = 60
     store_url: str | None = None
     data_dir: Path = Path.home() / ".local" / "share" / "whyzero"
+    public_url: str | None = None
 
     @property
     def max_file_bytes(self) -> int:
@@ -72,4 +74,5 @@ def settings() -> Settings:
         purge_minutes=float(os.environ.get("WHYZERO_PURGE_MINUTES", "60")),
         store_url=os.environ.get("WHYZERO_STORE_URL") or None,
         data_dir=Path(os.environ.get("WHYZERO_DATA_DIR", Path.home() / ".local" / "share" / "whyzero")),
+        public_url=os.environ.get("WHYZERO_PUBLIC_URL") or None,
     )

@@ -126,13 +126,14 @@ def _pages() -> tuple[Page, ...]:
         Page("outputs", "Outputs", ":material/target:", "app_pages/outputs.py", figs["outputs"]),
         Page("labels", "Labels & masks", ":material/label:", "app_pages/masks.py", figs["labels"],
              empty="No labels or masks were given: give them to check balance and encoding."),
+        Page("causes", "Causes", ":material/menu_book:", "app_pages/causes.py"),
     )
 
 
 PAGES: tuple[Page, ...] = _pages()
 PAGE = {page.id: page for page in PAGES}
 # The cause panels (CAUSES.md's "panel" column), in the order a user reads them.
-PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in ("diagnose", "overview"))
+PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in ("diagnose", "overview", "causes"))
 
 
 def panel(panel_id: str) -> Page:

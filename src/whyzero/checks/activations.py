@@ -36,6 +36,7 @@ def _hidden(m: Measurements):
 
 @check("activation.dead_relu")
 def dead_relu(m: Measurements) -> list[Finding]:
+    """Per ReLU layer: the share of its units whose value never exceeded 0 on any sample of the batch."""
     findings = []
     if not m.layers:
         return Skipped("the model has no probe-able layers")
@@ -59,6 +60,9 @@ def dead_relu(m: Measurements) -> list[Finding]:
 
 @check("activation.saturation")
 def saturation(m: Measurements) -> list[Finding]:
+    """Per sigmoid/tanh layer: the share of values in the flat region (pre-activation beyond ±5); for a recurrent
+    layer, the share of gate pre-activations its input alone drives beyond ±5.
+    """
     findings = []
     for probe in _hidden(m):
         if probe.values.gate_n:  # a recurrent layer: its gates saturate on the input's projection
@@ -84,6 +88,9 @@ def saturation(m: Measurements) -> list[Finding]:
 
 @check("activation.collapse")
 def collapse(m: Measurements) -> list[Finding]:
+    """Per layer: the spread across samples of each unit's per-sample mean, relative to the layer's RMS; the first
+    layer from which every later one is below the threshold.
+    """
     if not m.layers or m.samples < 2 or m.input_stats.samples < 2:
         return []
     if float(np.max(m.input_stats.std)) == 0.0:

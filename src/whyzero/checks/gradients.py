@@ -95,6 +95,9 @@ def _stabilize_fix(m: Measurements) -> str:
 
 @check("gradient.vanishing", "gradient.exploding")
 def vanishing_exploding(m: Measurements) -> list[Finding]:
+    """Gradient norm per layer with a kernel (from the compiled or implied loss), first against last; activation
+    RMS growth from layer to layer; NaN/Inf counts.
+    """
     rows = m.gradients
     if not rows:
         return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")
@@ -143,6 +146,7 @@ def _exploding(m: Measurements, rows: list[dict], evidence: dict, ratio: float) 
 
 @check("gradient.zero")
 def zero_gradient(m: Measurements) -> list[Finding]:
+    """Trainable layers whose kernel gradient is exactly zero over the batch."""
     rows = m.gradients
     if not rows:
         return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")
@@ -159,6 +163,9 @@ def zero_gradient(m: Measurements) -> list[Finding]:
 
 @check("training.learning_rate_low", "training.learning_rate_high")
 def learning_rate(m: Measurements) -> list[Finding]:
+    """The measured step against the weights: lr·‖g‖/‖w‖ for SGD, lr·√(weights with a gradient)/‖w‖ for adaptive
+    optimizers; layers with a zero gradient are left out.
+    """
     all_rows = m.gradients
     if not all_rows:
         return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")

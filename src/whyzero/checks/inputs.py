@@ -40,6 +40,10 @@ def _memory_evidence(m: Measurements) -> dict:
 
 @check("input.range_mismatch")
 def range_mismatch(m: Measurements) -> list[Finding]:
+    """The batch's per-channel mean and std against the training statistics, or against what the model remembers
+    (BatchNorm moving statistics, an adapted Normalization layer): median |z| plus the variance ratio in
+    decades.
+    """
     stats = m.input_stats
     if m.train_stats is not None:
         from whyzero.memory import stats_score
@@ -73,6 +77,9 @@ def range_mismatch(m: Measurements) -> list[Finding]:
 
 @check("input.double_normalization")
 def double_normalization(m: Measurements) -> list[Finding]:
+    """A Rescaling layer's output span against what it makes of 0..255 pixels, or an adapted Normalization layer's
+    std against the batch's.
+    """
     findings = []
     stats = m.input_stats
     batch_max = float(np.max(np.abs([stats.min.min(), stats.max.max()])))
@@ -114,6 +121,9 @@ def takes_token_ids(m: Measurements) -> bool:
 
 @check("input.dtype_mismatch")
 def dtype_mismatch(m: Measurements) -> list[Finding]:
+    """The batch's dtype and share of integer values, against whether the model expects small floats (training
+    statistics or its memory).
+    """
     stats = m.input_stats
     if takes_token_ids(m):
         return []
@@ -155,6 +165,7 @@ def _expects_small_floats(m: Measurements) -> tuple[bool | None, str]:
 
 @check("input.channel_order")
 def channel_order(m: Measurements) -> list[Finding]:
+    """The distance to the reference of the batch as given and with its channels reversed."""
     stats = m.input_stats
     if stats.channels != 3 or not m.is_image:
         return []
@@ -183,6 +194,7 @@ def channel_order(m: Measurements) -> list[Finding]:
 
 @check("input.feature_scale_disparity")
 def feature_scale_disparity(m: Measurements) -> list[Finding]:
+    """The ratio of the largest to the smallest per-feature std of a tabular batch."""
     stats = m.input_stats
     if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.get("normalization") or takes_token_ids(m):
         return []
@@ -203,6 +215,7 @@ def feature_scale_disparity(m: Measurements) -> list[Finding]:
 
 @check("input.invalid_values")
 def invalid_values(m: Measurements) -> list[Finding]:
+    """NaN/Inf counts, constant samples, a constant batch; token ids outside an Embedding's vocabulary."""
     stats = m.input_stats
     nan, inf = int(stats.nan.sum()), int(stats.inf.sum())
     findings = []
@@ -252,6 +265,9 @@ NORMALIZING_LAYERS = {"BatchNormalization", "LayerNormalization", "Normalization
 
 @check("input.unnormalized", needs=("outputs",))
 def unnormalized(m: Measurements) -> list[Finding]:
+    """Median |mean|/std and median RMS of the features, where the first activated layer is almost all dead or
+    saturated, or the output collapsed.
+    """
     stats = m.input_stats
     if m.is_image or not m.layers or stats.samples < 2:
         return []

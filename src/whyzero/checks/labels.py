@@ -52,6 +52,7 @@ def suggested_class_weights(counts: np.ndarray) -> np.ndarray:
 
 @check("labels.imbalance", needs=("label_ids",))
 def imbalance(m: Measurements) -> list[Finding]:
+    """Class shares of the labels (or mask pixels) and their normalized perplexity (e^H − 1)/(K − 1)."""
     ids = m.label_ids
     if ids is None or m.task.kind == "regression":
         return []
@@ -77,6 +78,7 @@ def imbalance(m: Measurements) -> list[Finding]:
 
 @check("labels.encoding", needs=("labels", "masks"))
 def encoding(m: Measurements) -> list[Finding]:
+    """The label or mask values against 0..K−1: fractional values, 0/255, RGB masks."""
     values = _targets(m)
     if values is None or m.task.kind == "regression":
         return []
@@ -113,6 +115,7 @@ def encoding(m: Measurements) -> list[Finding]:
 
 @check("labels.mask_mismatch", needs=("masks",))
 def mask_mismatch(m: Measurements) -> list[Finding]:
+    """Masks' count and size against the images and the model's output."""
     if m.masks is None:
         return []
     masks, out = m.masks, m.output_shape
@@ -142,6 +145,9 @@ MEAN_PREDICTOR_SHARE = 0.5
 
 @check("labels.target_scale", needs=("outputs", "labels"))
 def target_scale(m: Measurements) -> list[Finding]:
+    """Regression targets' mean and std against the output's spread and error (and the error of predicting the
+    mean).
+    """
     if m.task.kind != "regression" or m.labels is None:
         return []
     y = np.asarray(m.labels, np.float64).reshape(-1)

@@ -26,6 +26,7 @@ STALE_HEAD_MIN_UNITS = 10
 
 @check("model.output_activation")
 def output_activation(m: Measurements) -> list[Finding]:
+    """The final activation against the compiled loss, the output units and the targets' range."""
     task, loss = m.task, m.loss
     act = task.activation
     units = m.output_units if len(m.output_shape) > 1 else 1
@@ -63,6 +64,7 @@ def _binary_labels(m: Measurements) -> bool:
 
 @check("model.loss_mismatch", needs=("labels",))
 def loss_mismatch(m: Measurements) -> list[Finding]:
+    """The compiled loss against the output's units, final activation, from_logits and the labels' encoding."""
     loss, task = m.loss, m.task
     if loss is None:
         return []
@@ -99,6 +101,7 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
 
 @check("model.stale_head")
 def stale_head(m: Measurements) -> list[Finding]:
+    """A wide softmax layer (an ImageNet-style classifier) with layers after it."""
     rows = m.model_layers
     for i, row in enumerate(rows[:-1]):
         units = row.get("units")
@@ -118,6 +121,7 @@ def stale_head(m: Measurements) -> list[Finding]:
 
 @check("model.unstable_lambda")
 def unstable_lambda(m: Measurements) -> list[Finding]:
+    """Per custom layer (Lambda, custom activation): the share of outputs exactly 0 or 1."""
     if not m.layers:
         return []
     findings = []
@@ -141,6 +145,7 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
 
 @check("model.weight_init")
 def weight_init(m: Measurements) -> list[Finding]:
+    """Per kernel: its std against the Glorot and He std of its fans; all-zero or constant kernels."""
     rows = m.memory.get("weights", [])
     findings = []
     for row in rows:

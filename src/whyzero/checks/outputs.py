@@ -41,6 +41,7 @@ def _per_sample(m: Measurements) -> np.ndarray:
 
 @check("output.constant", needs=("outputs", "labels", "label_ids"))
 def constant(m: Measurements) -> list[Finding]:
+    """The largest std across samples of any output unit, absolute and relative to the outputs' RMS."""
     out = _per_sample(m)
     if len(out) < 2:
         return []
@@ -64,6 +65,7 @@ def constant(m: Measurements) -> list[Finding]:
 
 @check("output.saturated", needs=("outputs", "labels", "label_ids"))
 def saturated(m: Measurements) -> list[Finding]:
+    """The share of samples whose probabilities are pinned at exactly 0 or 1, and how often those pins are right."""
     if not m.task.probabilities:
         return []
     out = _per_sample(m)
@@ -109,6 +111,9 @@ def _predicted_and_true(m: Measurements):
 
 @check("output.majority_class", needs=("outputs", "labels", "label_ids"))
 def majority_class(m: Measurements) -> list[Finding]:
+    """The share of samples (or pixels) predicted as one class, against the labels' other classes and how many of
+    them it misses.
+    """
     pred, true = _predicted_and_true(m)
     if pred is None or len(pred) < MIN_SAMPLES:
         return []
@@ -172,6 +177,9 @@ def best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]
 
 @check("output.threshold", needs=("outputs", "labels", "label_ids"))
 def threshold(m: Measurements) -> list[Finding]:
+    """ROC AUC of the scores on the labels, the share on one side of 0.5, and the threshold with the best balanced
+    accuracy.
+    """
     if m.task.kind != "binary" or not m.task.probabilities:
         return []
     if m.label_ids is None:
@@ -198,6 +206,7 @@ def threshold(m: Measurements) -> list[Finding]:
 
 @check("training.loss_at_prior", needs=("outputs", "labels", "label_ids"))
 def loss_at_prior(m: Measurements) -> list[Finding]:
+    """The batch's cross-entropy against the entropy of the label prior, and the spread of the predictions."""
     if m.task.kind not in ("binary", "multiclass") or not m.task.probabilities:
         return []
     if m.label_ids is None:
@@ -230,6 +239,7 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
 
 @check("output.shape_mismatch", needs=("outputs", "labels", "label_ids"))
 def shape_mismatch(m: Measurements) -> list[Finding]:
+    """The output's units against the labels' columns or classes, and their counts."""
     labels = m.labels
     if labels is None or m.task.kind == "segmentation":
         return []

@@ -51,7 +51,12 @@ def share_box(d: Diagnosis) -> None:
             link, secret = st.session_state["share_result"]
             st.success("Anyone with this link sees these pages, read-only:")
             st.code(link, language=None)
-            st.caption(f"Delete secret (keep it; it removes the session): `{secret}`")
+            if state.local_link(link):
+                st.warning("This link points at this machine (localhost): nobody else can open it. Set "
+                           "WHYZERO_PUBLIC_URL to the address others reach the app at.", icon=":material/public_off:")
+            st.warning("Keep this delete secret now: it is shown once, and only it removes the session "
+                       "(copy it with the button at the right).", icon=":material/key:")
+            st.code(secret, language=None)
 
 
 def _create_link(d: Diagnosis, title: str, days: int, attachments: bytes | None) -> None:

@@ -136,13 +136,25 @@ def open_shared(token: str) -> bool:
     return True
 
 
+def local_link(link: str) -> bool:
+    """Whether a link points at this machine only (localhost, 127.x, ::1)."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(link).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
+
+
 def read_only() -> bool:
     return bool(st.session_state.get("read_only"))
 
 
 def share_link(token: str) -> str:
+    from whyzero.config import settings
     from whyzero.panels import PAGES
 
+    public = settings().public_url
+    if public:
+        return f"{public.rstrip('/')}/?session={token}"
     base = (st.context.url or "").split("?")[0].rstrip("/")
     for page in PAGES:
         if base.endswith("/" + page.url):
