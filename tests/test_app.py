@@ -39,8 +39,8 @@ def test_every_page_renders_with_its_flags(name, diagnosed):
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
         text = page_text(at)
-        if page == registry.PAGE["causes"].file:
-            continue  # a reference, the same for every diagnosis (tested below)
+        if page in (registry.PAGE["causes"].file, registry.PAGE["compare"].file):
+            continue  # the reference and the comparison are tested below
         assert d.model["name"] in text
         panel = next((p for p, path in PANEL_PAGES.items() if path == page), None)
         if panel is None:
@@ -204,3 +204,14 @@ def test_every_cause_has_a_reference_page():
     refs = references()
     for cause in CAUSES:
         assert refs[cause].meaning and refs[cause].check and refs[cause].cases, cause
+
+
+def test_compare_shows_what_a_fix_made_disappear(diagnosed):
+    at = app_with(diagnosed("photos_wrong_normalization"))
+    at.session_state["previous_diagnosis"] = diagnosed("photos_wrong_normalization")
+    at.session_state["diagnosis"] = diagnosed("photos_healthy")
+    at.switch_page(registry.PAGE["compare"].file).run()
+    assert not at.exception
+    assert any("Disappeared" in s.value and "input.range_mismatch" in s.value for s in at.success)
+    assert any(m.label == "disappeared" and m.value == str(len(diagnosed("photos_wrong_normalization").causes()))
+               for m in at.metric)

@@ -19,7 +19,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("WHYZERO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Labels & masks"]
+NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Labels & masks", "Compare", "Causes"]
+HEADINGS = {"Overview": "Overview: why does it predict a constant?", "Causes": "Causes: what whyzero looks for",
+            "Compare": "Compare two diagnoses"}
 
 
 def free_port() -> int:
@@ -116,35 +118,38 @@ def no_exception(page):
 
 
 @pytest.mark.slow
-def test_demo_every_page(server, browser):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_demo_every_page(server, browser, scheme):
     ARTIFACTS.mkdir(exist_ok=True)
-    # tall enough that every figure of a page is in the shot (Streamlit scrolls inside its own container)
-    page = browser.new_page(viewport={"width": 1440, "height": 2600})
+    # tall enough that every figure of a page is in the shot (Streamlit scrolls inside its own container);
+    # the app follows the browser's colour scheme, so every page is shot in light and in dark
+    page = browser.new_page(viewport={"width": 1440, "height": 2600}, color_scheme=scheme)
     start = time.monotonic()
     page.goto(server)
     page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
     wait_ready(page)
     cold_start = time.monotonic() - start
     no_exception(page)
-    page.screenshot(path=str(ARTIFACTS / "diagnose.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"diagnose_{scheme}.png"), full_page=True)
     timings = {}
     for name in NAV:
         t = time.monotonic()
         page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
-        page.get_by_role("heading", name=name if name != "Overview" else "Overview: why does it predict a constant?")\
-            .first.wait_for(timeout=60_000)
+        page.get_by_role("heading", name=HEADINGS.get(name, name)).first.wait_for(timeout=60_000)
         wait_ready(page)
         timings[name] = time.monotonic() - t
         no_exception(page)
         # every page opens with its flags: a coloured finding or the green "nothing found" line
-        assert page.locator('[data-testid="stAlertContainer"]').count() > 0, name
-        page.screenshot(path=str(ARTIFACTS / f"{name.split()[0].lower()}.png"), full_page=True)
+        if name != "Causes":  # a reference page, not a panel
+            assert page.locator('[data-testid="stAlertContainer"]').count() > 0, name
+        page.screenshot(path=str(ARTIFACTS / f"{name.split()[0].lower()}_{scheme}.png"), full_page=True)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Inputs").first.click()
     wait_ready(page)
     assert page.get_by_text("Input range differs", exact=False).count() + \
         page.get_by_text("units away from the", exact=False).count() > 0
-    (ARTIFACTS / "timings.txt").write_text(f"cold start to diagnosed demo: {cold_start:.1f}s\n" +
-                                           "".join(f"switch to {k}: {v:.2f}s\n" for k, v in timings.items()))
+    (ARTIFACTS / f"timings_{scheme}.txt").write_text(
+        f"first visit to the diagnosed demo: {cold_start:.1f}s\n"
+        + "".join(f"switch to {k}: {v:.2f}s\n" for k, v in timings.items()))
 
 
 @pytest.mark.slow

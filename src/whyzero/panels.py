@@ -126,6 +126,7 @@ def _pages() -> tuple[Page, ...]:
         Page("outputs", "Outputs", ":material/target:", "app_pages/outputs.py", figs["outputs"]),
         Page("labels", "Labels & masks", ":material/label:", "app_pages/masks.py", figs["labels"],
              empty="No labels or masks were given: give them to check balance and encoding."),
+        Page("compare", "Compare", ":material/compare_arrows:", "app_pages/compare.py"),
         Page("causes", "Causes", ":material/menu_book:", "app_pages/causes.py"),
     )
 
@@ -133,7 +134,7 @@ def _pages() -> tuple[Page, ...]:
 PAGES: tuple[Page, ...] = _pages()
 PAGE = {page.id: page for page in PAGES}
 # The cause panels (CAUSES.md's "panel" column), in the order a user reads them.
-PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in ("diagnose", "overview", "causes"))
+PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in ("diagnose", "overview", "compare", "causes"))
 
 
 def panel(panel_id: str) -> Page:
