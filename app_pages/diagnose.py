@@ -64,6 +64,9 @@ if not st.session_state.get("review_mode") and not state.read_only():
                 else:
                     state.set_current(result, f"upload: {model_file.name}")
                     st.session_state["upload_files"] = [str(model_path)] + [str(p) for p in batch_paths]
+                    st.session_state["source"] = {"kind": "upload", "model_hash": state.digest(model_file.getvalue()),
+                                                  "model_path": str(model_path), "trust": trust, "paths": paths,
+                                                  "preprocess": preprocess}
                     st.switch_page("app_pages/overview.py")  # the new diagnosis, root cause first
 
 d = state.current()

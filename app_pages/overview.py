@@ -5,6 +5,10 @@ import streamlit as st
 from whyzero.ui import render, share, state
 
 d = state.ensure_diagnosis()
+if st.session_state.pop("go_compare", False):
+    st.switch_page("app_pages/compare.py")
+if st.session_state.get("fix_error"):
+    st.error(st.session_state.pop("fix_error"))
 render.header(d, "Overview: why does it predict a constant?")
 share.share_box(d)
 share.downloads(d)
@@ -32,6 +36,9 @@ def finding_card(i: int, f) -> None:
     role = render.ROLE_LABELS[f.role].upper()
     st.markdown(f":{colour}[**{role} · {f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
     st.markdown(render.finding_text(f, with_cause=False))
+    if f.role == "root" and state.can_rediagnose(f):
+        st.button("Re-diagnose with this fix, then compare", key=f"fix_{i}", icon=":material/build:",
+                  on_click=state.rediagnose_with_fix, args=(i,), help=f"Runs the model again: {f.proof['fix']}.")
     left, right = st.columns(2)
     with left:
         st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")

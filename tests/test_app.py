@@ -215,3 +215,15 @@ def test_compare_shows_what_a_fix_made_disappear(diagnosed):
     assert any("Disappeared" in s.value and "input.range_mismatch" in s.value for s in at.success)
     assert any(m.label == "disappeared" and m.value == str(len(diagnosed("photos_wrong_normalization").causes()))
                for m in at.metric)
+
+
+@pytest.mark.slow
+def test_rediagnose_under_the_proven_fix_then_compare():
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page(registry.PAGE["overview"].file).run()
+    fix = next(b for b in at.button if b.label.startswith("Re-diagnose with this fix"))
+    fix.click().run()
+    assert not at.exception
+    assert "input.range_mismatch" not in at.session_state["diagnosis"].causes()
+    assert "input.range_mismatch" in at.session_state["previous_diagnosis"].causes()
+    assert any("Disappeared" in s.value and "input.range_mismatch" in s.value for s in at.success)

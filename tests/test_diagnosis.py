@@ -77,10 +77,11 @@ def test_a_crashing_check_is_recorded_and_the_rest_still_run(diagnosed, built_ca
     import whyzero
     from whyzero import checks
 
-    def broken(ctx):
+    def broken(measured):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(checks, "REGISTRY", checks.REGISTRY + [("broken", ("output.constant",), broken)])
+    monkeypatch.setattr(checks, "REGISTRY", checks.REGISTRY + [checks.Registered("broken", ("output.constant",),
+                                                                                broken, ())])
     b = built_cases("binary_dead_relu")
     d = whyzero.diagnose(b.model, b.inputs, labels=b.labels)
     assert [(e.check, e.message) for e in d.errors] == [("broken", "RuntimeError: boom")]

@@ -97,6 +97,29 @@ def fix_for(f: Finding, ctx: Context) -> Fix | None:
     return None
 
 
+def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The batch transformation a stored proof's ``fix_key`` names, rebuilt from the measurements (so the app
+    can re-diagnose under it), or None for a fix of the outputs or labels."""
+    from whyzero.memory import PREPROCESSINGS, recover_raw
+
+    if key.startswith("preprocess:") and key.split(":", 1)[1] in PREPROCESSINGS:
+        name = key.split(":", 1)[1]
+        return lambda x: PREPROCESSINGS[name](recover_raw(x)[0]).astype(np.float32)
+    if key == "channels":
+        return lambda x: x[..., ::-1]
+    if key == "standardize":
+        return standardize
+    if key == "train-stats" and measured.train_stats is not None:
+        return lambda x: _to_reference(x, measured.train_stats)
+    if key == "raw":
+        norm = measured.memory.get("normalization")
+        if norm is None:
+            return lambda x: recover_raw(x)[0].astype(np.float32)
+        mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
+        return lambda x: (np.asarray(x, np.float64) * np.sqrt(var) + mean).astype(np.float32)
+    return None
+
+
 def standardize(x: np.ndarray) -> np.ndarray:
     """(x - mean) / std per feature (last axis), over every other axis."""
     x = np.asarray(x, np.float64)
@@ -232,7 +255,7 @@ def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixe
         parts.append(f"new: {', '.join(appeared)}")
     if not fixed:
         parts.append("the symptom remains (a model trained on the faulty data needs retraining after the fix)")
-    return {"fix": fix.description, "rerun": True, "before": before, "after": after,
+    return {"fix": fix.description, "fix_key": fix.key, "rerun": True, "before": before, "after": after,
             "disappeared": [list(g) for g in gone], "appeared": appeared, "fixed": bool(fixed),
             "text": f"with the fix ({fix.description}): " + ", ".join(parts)}
 

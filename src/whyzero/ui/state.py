@@ -49,6 +49,7 @@ def open_demo() -> None:
     """Button callback: diagnoses the gallery case picked in ``demo_choice``."""
     name = st.session_state.get("demo_choice", DEMO_CASE)
     set_current(demo(name), f"demo: {name}")
+    st.session_state["source"] = {"kind": "demo", "name": name}
     st.session_state["go_overview"] = True
 
 
@@ -71,7 +72,60 @@ def ensure_diagnosis() -> Diagnosis:
             set_current(shipped, f"demo: {DEMO_CASE} (diagnosed ahead of time)")
         else:
             set_current(demo(DEMO_CASE), f"demo: {DEMO_CASE}")
+        st.session_state["source"] = {"kind": "demo", "name": DEMO_CASE}
     return current()
+
+
+def can_rediagnose(finding) -> bool:
+    """Whether the app can re-run the model under this finding's proven fix (a change of the batch)."""
+    from whyzero.measurements import Measurements
+    from whyzero.proofs import batch_fix
+
+    d = current()
+    if read_only() or not finding.proof or not finding.proof.get("fix_key") or "measurements" not in d.summaries:
+        return False
+    if st.session_state.get("source") is None:
+        return False
+    return batch_fix(finding.proof["fix_key"], Measurements.from_dict(d.summaries["measurements"])) is not None
+
+
+def rediagnose_with_fix(index: int) -> None:
+    """Button callback: diagnoses the same model again on the batch under finding ``index``'s fix, keeps the
+    current diagnosis as the previous one, and opens the Compare page."""
+    import whyzero
+    from whyzero.measurements import Measurements
+    from whyzero.proofs import batch_fix
+
+    d = current()
+    finding = d.findings[index]
+    fix = batch_fix(finding.proof["fix_key"], Measurements.from_dict(d.summaries["measurements"]))
+    source = st.session_state["source"]
+    try:
+        if source["kind"] == "demo":
+            from whyzero import gallery
+
+            built = gallery.build(source["name"])
+            model, batch, extra = built.model, built.inputs, {"labels": built.labels, "masks": built.masks,
+                                                              "train_inputs": built.train_inputs}
+            trust = gallery.get(source["name"]).trust
+        else:
+            from whyzero.engine import _image_geometry
+            from whyzero.loading.data import load_inputs
+
+            model = cached_model(source["model_hash"], source["model_path"], source["trust"])
+            size, channels = _image_geometry(model)
+            paths = source["paths"]
+            batch = load_inputs(paths["inputs"], preprocess=source["preprocess"], size=size, channels=channels).array
+            extra = {k: paths.get(k) for k in ("labels", "masks", "train_inputs", "train_stats")}
+            trust = source["trust"]
+        fixed = whyzero.diagnose(model, fix(batch), trust_model=trust, **extra)
+    except Exception as err:  # noqa: BLE001 - shown on the page as one line
+        st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {str(err)[:200]}"
+        return
+    label = st.session_state.get("label", "")
+    set_current(fixed, f"{label} + fix: {finding.proof['fix']}")
+    st.session_state["source"] = source
+    st.session_state["go_compare"] = True
 
 
 def scrub(text: str, folder: Path) -> str:
