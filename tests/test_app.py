@@ -112,15 +112,17 @@ def test_shared_session_renders_every_page_read_only(diagnosed, session_store):
     at.run()
     assert not at.exception
     assert at.session_state["diagnosis"] == d
+    captions = []
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, page
         assert len(at.get("file_uploader")) == 0 and len(at.toggle) == 0, page
+        captions += [c.value for c in at.caption]
         panel = next((p for p, path in PANEL_PAGES.items() if path == page), None)
         if panel:
             text = page_text(at)
             assert all(f.title in text for f in d.for_panel(panel)), page
-    assert any("review of the dead layer" in c.value for c in at.caption)
+    assert any("review of the dead layer" in c for c in captions)
 
 
 @pytest.mark.slow

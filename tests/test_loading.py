@@ -96,16 +96,17 @@ def test_batch_of_wrong_shape(small_model):
         whyzero.diagnose(small_model, np.zeros((4, 9, 9, 3), np.float32))
 
 
-def test_masks_that_do_not_match(small_model, batch):
-    with pytest.raises(WhyzeroError, match="one mask per image \\(16\\). Received: 3 masks"):
-        whyzero.diagnose(small_model, batch, masks=np.zeros((3, 8, 8)))
-    with pytest.raises(WhyzeroError, match="images' size \\(8, 8\\)"):
-        whyzero.diagnose(small_model, batch, masks=np.zeros((16, 4, 4)))
+def test_masks_that_do_not_match_are_a_finding(small_model, batch):
+    d = whyzero.diagnose(small_model, batch, masks=np.zeros((3, 8, 8)))
+    assert "3 masks for 16 images" in d.find("labels.mask_mismatch")[0].title
+    with pytest.raises(WhyzeroError, match="masks of shape \\(N, H, W\\)"):
+        whyzero.diagnose(small_model, batch, masks=np.zeros((16,)))
 
 
-def test_labels_outside_the_models_classes(small_model, batch):
-    with pytest.raises(WhyzeroError, match=r"class ids in 0..2 .* values \[7\]"):
-        whyzero.diagnose(small_model, batch, labels=np.array([0, 1] * 7 + [7, 7]))
+def test_labels_outside_the_models_classes_are_a_finding(small_model, batch):
+    d = whyzero.diagnose(small_model, batch, labels=np.array([0, 1] * 7 + [7, 7]))
+    [finding] = d.find("labels.encoding")
+    assert finding.severity == "critical" and 7 in finding.evidence["unique_values"]
 
 
 def test_images_folder_with_an_unreadable_file(small_model, tmp_path):

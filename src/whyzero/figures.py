@@ -64,7 +64,11 @@ def _symlog_axis(fig: go.Figure, d: Diagnosis, counts=None, axis: str = "xaxis")
         exponent = np.log10(abs(e))
         return float(np.round(exponent, 6)).is_integer() and int(round(exponent)) % step == 0
 
-    ticks = [i for i in range(lo, hi + 1) if labelled(i)]
+    ticks = []
+    for i in sorted(range(lo, hi + 1), key=lambda i: (edges[i] != 0, i)):  # 0 first, then no label crowds it
+        if labelled(i) and all(abs(i - t) >= 4 for t in ticks):
+            ticks.append(i)
+    ticks.sort()
     fig.update_layout(**{axis: {"tickmode": "array", "tickvals": [t - 0.5 for t in ticks],
                                 "ticktext": _edge_labels([edges[t] for t in ticks]), "range": [lo - 0.5, hi + 0.5]}})
 
@@ -106,8 +110,8 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
                            marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
                            textposition="outside"))
     fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
-    return _layout(fig, d, f"Which preprocessing matches the {w.get('source', 'memory')}", "preprocessing",
-                   "distance to memory (log)")
+    return _layout(fig, d, "Which preprocessing matches the model's memory", "preprocessing",
+                   f"distance to the {w.get('source', 'memory')} (log)")
 
 
 # -- model --------------------------------------------------------------------------------------
