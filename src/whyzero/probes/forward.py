@@ -231,13 +231,13 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
 
     spec = tf.TensorSpec([None, *batch.shape[1:]], tf.as_dtype(batch.dtype))
 
-    @tf.function(input_signature=[spec])
+    @tf.function(input_signature=[spec], autograph=False)
     def forward(x):
         return summarize(*run(x))
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
 
-    @tf.function(input_signature=[spec, label_spec] if want_grads else None)
+    @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
     def forward_backward(x, y):
         with tf.GradientTape() as tape:
             layer_outs, bn_ins, final = run(x)

@@ -25,6 +25,8 @@ N_BINS = len(BOUNDARIES) + 1
 # Values within two float32 steps of 1.0 count as pinned at 1: 1 / (1 + exp(-big)) often lands on
 # 0.99999994 rather than 1.0 exactly.
 ONE_TOLERANCE = 1.2e-7
+# Values of one tensor (per chunk) binned exactly; beyond this the histogram uses a strided subsample.
+HIST_MAX_VALUES = 1 << 18
 # |pre-activation| beyond which a sigmoid/tanh gate is flat (DeepDiagnosis' saturation threshold).
 GATE_FLAT = 5.0
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
@@ -47,8 +49,13 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     x = tf.cast(x, tf.float32)
     finite = tf.math.is_finite(x)
     clean = tf.where(finite, x, tf.zeros_like(x))
-    ones = tf.ones_like(x, dtype=tf.int64)
-    count = lambda m: tf.reduce_sum(tf.where(m, ones, 0))  # noqa: E731
+    count = lambda m: tf.math.count_nonzero(m, dtype=tf.int64)  # noqa: E731
+    # The histogram of a huge layer is taken on a strided subsample (counts scaled back); the moments,
+    # shares, extremes and per-unit values stay exact.
+    flat_values = tf.reshape(clean, [-1])
+    size = tf.size(flat_values, out_type=tf.int64)
+    stride = tf.maximum(tf.constant(1, tf.int64), size // HIST_MAX_VALUES)
+    sampled = flat_values[::stride]
     n_samples = tf.shape(x)[0]
     # per unit = last axis (channels / features); per sample = mean over the rest
     rank = len(x.shape)
@@ -67,13 +74,13 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         "zero": count(tf.equal(x, 0.0)),
         "negative": count(tf.less(x, 0.0)),
         "one": count(tf.less_equal(tf.abs(x - 1.0), ONE_TOLERANCE)),
-        "sum": tf.reduce_sum(tf.cast(clean, tf.float64)),
-        "sumsq": tf.reduce_sum(tf.square(tf.cast(clean, tf.float64))),
+        "sum": tf.cast(tf.reduce_sum(clean), tf.float64),  # tree reductions: float32 keeps ~7 digits
+        "sumsq": tf.cast(tf.reduce_sum(tf.square(clean)), tf.float64),
         "min": tf.reduce_min(tf.where(finite, x, np.inf)),
         "max": tf.reduce_max(tf.where(finite, x, -np.inf)),
         "hist": tf.math.bincount(
-            tf.cast(tf.raw_ops.Bucketize(input=clean, boundaries=BOUNDARIES.tolist()), tf.int32),
-            minlength=N_BINS, maxlength=N_BINS, dtype=tf.int64),
+            tf.cast(tf.raw_ops.Bucketize(input=sampled, boundaries=BOUNDARIES.tolist()), tf.int32),
+            minlength=N_BINS, maxlength=N_BINS, dtype=tf.int64) * stride,
         "unit_max": tf.reduce_max(clean, axis=units_axes) if rank > 1 else tf.reduce_max(clean, keepdims=True),
         "sample_sum": tf.reduce_sum(tf.cast(per_sample, tf.float64), axis=0),
         "sample_sumsq": tf.reduce_sum(tf.square(tf.cast(per_sample, tf.float64)), axis=0),
