@@ -31,6 +31,19 @@ def _layout(fig: go.Figure, d: Diagnosis, title: str, x: str, y: str, **kw: Any)
     return fig
 
 
+def _log_y(fig: go.Figure) -> None:
+    """A log y axis; ticks at whole decades only when the values span several (no '1000, 5, 2, 100' labels),
+    else Plotly's own ticks within the decade."""
+    values = np.concatenate([np.asarray(t.y, float) for t in fig.data if getattr(t, "y", None) is not None] or
+                            [np.array([1.0])])
+    values = values[np.isfinite(values) & (values > 0)]
+    span = np.log10(values.max() / values.min()) if values.size else 0.0
+    if span >= 2:
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power")
+    else:
+        fig.update_yaxes(type="log", exponentformat="power")
+
+
 def _escape(text: str) -> str:
     import html
 
@@ -109,7 +122,7 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
     fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],
                            marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
                            textposition="outside"))
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     return _layout(fig, d, "Which preprocessing matches the model's memory", "preprocessing",
                    f"distance to the {w.get('source', 'memory')} (log)")
 
@@ -124,7 +137,7 @@ def weight_scale(d: Diagnosis) -> go.Figure:
     fig.add_scatter(x=names, y=[r["expected_low"] for r in rows], mode="lines", line={"width": 0},
                     fill="tonexty", fillcolor="rgba(44,160,44,0.2)", name="Glorot..He std")
     fig.add_scatter(x=names, y=[max(r["std"], 1e-12) for r in rows], mode="markers+lines", name="kernel std")
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     return _layout(fig, d, "Kernel scale per layer vs Glorot/He", "layer", "std (log)")
 
 
@@ -162,7 +175,7 @@ def activation_spread(d: Diagnosis) -> go.Figure:
                                y=[max(r["relative_spread"] or 0, 1e-9) for r in rows], mode="lines+markers"))
     fig.add_hline(y=COLLAPSE_RELATIVE_SPREAD, line_dash="dot",
                   annotation_text=f"collapsed below {COLLAPSE_RELATIVE_SPREAD:g}")
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     return _layout(fig, d, "Spread across samples per layer", "layer",
                    "relative spread (log)")
 
@@ -170,7 +183,7 @@ def activation_spread(d: Diagnosis) -> go.Figure:
 def layer_histogram(d: Diagnosis, layer: str) -> go.Figure:
     row = next(r for r in d.summaries["activations"] if r["layer"] == layer)
     fig = go.Figure(go.Bar(x=list(range(len(row["hist"]))), y=row["hist"]))
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     _symlog_axis(fig, d, row["hist"])
     return _layout(fig, d, f"Activation values of '{layer}'", "value (symmetric log bins)", "count (log)")
 
@@ -185,7 +198,7 @@ def gradient_norms(d: Diagnosis) -> go.Figure:
     if bad:
         fig.add_scatter(x=[r["layer"] for r in bad], y=[1.0] * len(bad), mode="markers", name="NaN / Inf",
                         marker={"symbol": "x", "size": 14, "color": SEVERITY_COLOURS["critical"]})
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     return _layout(fig, d, "Gradient norm per layer, input to output", "layer", "‖gradient‖ (log)")
 
 
@@ -195,7 +208,7 @@ def update_ratios(d: Diagnosis) -> go.Figure:
                                mode="lines+markers", name="measured step / ‖w‖"))
     fig.add_hrect(y0=UPDATE_BAND[0], y1=UPDATE_BAND[1], fillcolor="rgba(44,160,44,0.15)", line_width=0,
                   annotation_text="healthy band")
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power")  # decades only
+    _log_y(fig)
     return _layout(fig, d, "Update size relative to the weights, per step (measured)", "layer",
                    "lr·‖g‖/‖w‖ (SGD) or lr·√n/‖w‖ (adaptive), log")
 
@@ -207,7 +220,7 @@ def output_distribution(d: Diagnosis) -> go.Figure:
     fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=s["hist"], width=np.diff(edges)))
     counts = np.asarray(s["hist"], float)
     if counts[counts > 0].size and counts.max() / counts[counts > 0].min() >= 100:  # log only across decades
-        fig.update_yaxes(type="log", dtick=1, exponentformat="power")
+        _log_y(fig)
     return _layout(fig, d, "Output values", "output value", "count")
 
 
