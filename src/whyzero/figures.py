@@ -123,8 +123,8 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
                            marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
                            textposition="outside"))
     _log_y(fig)
-    return _layout(fig, d, f"Which preprocessing matches the model's memory ({w.get('source', 'memory')})",
-                   "preprocessing", "distance to memory (log)")
+    return _layout(fig, d, "Which preprocessing matches the model's memory", "preprocessing",
+                   "distance to memory (log)")
 
 
 # -- model --------------------------------------------------------------------------------------
