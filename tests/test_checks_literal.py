@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_exploding
+from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_exploding, zero_gradient
 from whyzero.checks.inputs import unnormalized
 from whyzero.checks.labels import target_scale
 from whyzero.checks.model import weight_init
@@ -191,6 +191,61 @@ LITERALS = {
 @pytest.mark.parametrize("name", sorted(LITERALS))
 def test_each_check_fires_on_its_fault_and_not_on_the_healthy_twin(name):
     fn, faulty, healthy = LITERALS[name]
+    fired = fn(faulty())
+    assert isinstance(fired, list) and fired and fired[0].severity in ("critical", "warning"), fired
+    assert fn(healthy()) == []
+
+
+def image_case(batch, train=None, **changes):
+    m = case(batch=batch)
+    m.is_image = True
+    m.train_stats = None if train is None else InputStats.of(train)
+    return with_(m, **changes)
+
+
+PIXELS = RNG.random((8, 4, 4, 3)) * np.array([0.2, 0.5, 0.9])  # distinct channel means
+NORMALIZATION = {"normalization": {"layer": "norm", "mean": [120.0] * 3, "variance": [3600.0] * 3}}
+LOSS = {"name": "sparse_categorical_crossentropy", "from_logits": False, "known": True, "raw": "scce"}
+
+def pinned(zero: int, one: int) -> LayerRecord:
+    """A Lambda layer whose 100 outputs hold ``zero`` exact zeros and ``one`` exact ones."""
+    return LayerRecord("lam", "Lambda", "lambda", LayerValues(n=100, zero=zero, one=one))
+
+
+MORE_LITERALS = {
+    "vanishing": (lambda m: [f for f in vanishing_exploding(m) if f.cause == "gradient.vanishing"],
+                  lambda: measured(gradients=[gradient("d1", 1e-9), gradient("d2", 1e-3), gradient("d3", 1.0)]),
+                  lambda: measured(gradients=[gradient("d1", 0.5), gradient("d2", 0.7), gradient("d3", 1.0)])),
+    "zero_gradient": (zero_gradient,
+                      lambda: measured(gradients=[gradient("d1", 0.0), gradient("d2", 0.0)]),
+                      lambda: measured(gradients=[gradient("d1", 0.1), gradient("d2", 0.2)])),
+    "range_mismatch": (inputs.range_mismatch, lambda: image_case(PIXELS * 255, train=PIXELS),
+                       lambda: image_case(PIXELS, train=PIXELS)),
+    "dtype_mismatch": (inputs.dtype_mismatch,
+                       lambda: image_case(np.round(PIXELS * 255).astype(np.uint8), train=PIXELS),
+                       lambda: image_case(PIXELS, train=PIXELS)),
+    "channel_order": (inputs.channel_order, lambda: image_case(PIXELS[..., ::-1], train=PIXELS),
+                      lambda: image_case(PIXELS, train=PIXELS)),
+    "double_normalization": (inputs.double_normalization,
+                             lambda: with_(case(batch=RNG.normal(size=(16, 3))), memory=NORMALIZATION),
+                             lambda: with_(case(batch=120 + 60 * RNG.normal(size=(16, 3))), memory=NORMALIZATION)),
+    "loss_mismatch": (model.loss_mismatch, lambda: case(loss=LOSS), lambda: case(
+        kind="multiclass", outputs_=RNG.random((16, 3)), activation="softmax", loss=LOSS)),
+    "unstable_lambda": (model.unstable_lambda, lambda: case(layers=[pinned(40, 50), layer("out", "sigmoid")]),
+                        lambda: case(layers=[pinned(1, 1), layer("out", "sigmoid")])),
+    "mask_mismatch": (labels.mask_mismatch,
+                      lambda: with_(case(kind="segmentation", outputs_=RNG.random((2, 4, 4, 1)),
+                                         masks=np.ones((2, 8, 8)), batch=RNG.random((2, 8, 8, 1))),
+                                    output_shape=[2, 4, 4, 1]),
+                      lambda: with_(case(kind="segmentation", outputs_=RNG.random((2, 8, 8, 1)),
+                                         masks=np.ones((2, 8, 8)), batch=RNG.random((2, 8, 8, 1))),
+                                    output_shape=[2, 8, 8, 1])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_LITERALS))
+def test_more_checks_fire_on_their_fault_and_not_on_the_healthy_twin(name):
+    fn, faulty, healthy = MORE_LITERALS[name]
     fired = fn(faulty())
     assert isinstance(fired, list) and fired and fired[0].severity in ("critical", "warning"), fired
     assert fn(healthy()) == []
