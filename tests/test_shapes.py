@@ -177,3 +177,15 @@ def test_labels_outside_the_classes_and_masks_that_do_not_fit_are_findings():
     assert "4 masks for 6 images" in d.find("labels.mask_mismatch")[0].title
     d = whyzero.diagnose(seg, images, masks=(RNG.random((6, 4, 4)) > 0.5).astype("int64"))
     assert "Masks are 4x4 but the model predicts 8x8" in d.find("labels.mask_mismatch")[0].title
+
+
+def test_float16_overflow_is_named():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = keras.Input((8,))
+        h = keras.layers.Dense(4, kernel_initializer=keras.initializers.Constant(1e4), name="big")(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(h))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    d = whyzero.diagnose(model, X * 10)
+    assert any("float16 overflow" in n and "'big'" in n for n in d.notes), d.notes

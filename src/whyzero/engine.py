@@ -90,6 +90,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
 
     batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
     ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report, raw_images=batch_in.raw_images)
+    notes.extend(overflow_notes(ctx))
     ctx.notes = notes
     if ctx.memory.get("embedding"):
         ctx.memory["embedding"].update(invalid_ids)
@@ -118,6 +119,21 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
         summaries=summaries, version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def overflow_notes(ctx: Context) -> list[str]:
+    """Layers whose outputs hold Inf or NaN; under mixed precision that is float16 overflow (max 65504)."""
+    if ctx.forward is None:
+        return []
+    bad = [p for p in ctx.forward.layers if p.values.inf or p.values.nan]
+    if not bad:
+        return []
+    policy = getattr(getattr(ctx.model, "dtype_policy", None), "name", "") or ""
+    where = ", ".join(f"'{p.name}' ({p.values.inf} Inf, {p.values.nan} NaN)" for p in bad[:3])
+    if "float16" in policy:
+        return [f"float16 overflow under '{policy}': {where} — values beyond 65504 become Inf; keep the "
+                "overflowing layers (and the output) in float32, or scale the inputs down"]
+    return [f"non-finite layer outputs: {where}"]
 
 
 def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
