@@ -31,7 +31,7 @@ from whyzero.model_info import (
     optimizer_info,
     output_activation,
 )
-from whyzero.probes.forward import predict, run_forward
+from whyzero.probes.forward import functional_module, predict, run_forward
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
@@ -234,18 +234,12 @@ def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
         index = names.index(output)
     else:
         raise WhyzeroError(f"Expected an output among {names}. Received: {output!r}")
-    km = functional_module_of(model)
+    km = functional_module(model)
     view = km.Model(model.inputs, outputs[index], name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{model.name}_{names[index]}"))
     object.__setattr__(view, "whyzero_loss_of", (model, index))  # not tracked as a sublayer
     notes = loaded.notes + [f"the model has {len(outputs)} outputs {names}: diagnosing '{names[index]}'"
                             + ("" if output else " (the first; choose another with --output)")]
     return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes)
-
-
-def functional_module_of(model):
-    from whyzero.probes.forward import functional_module
-
-    return functional_module(model)
 
 
 def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
