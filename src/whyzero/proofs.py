@@ -97,6 +97,10 @@ def fix_for(f: Finding, ctx: Context) -> Fix | None:
     return None
 
 
+# Fix keys whose fix is a change of the batch (the app can re-diagnose under them).
+BATCH_FIX_KEYS = ("preprocess:", "channels", "standardize", "train-stats", "raw")
+
+
 def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
     """The batch transformation a stored proof's ``fix_key`` names, rebuilt from the measurements (so the app
     can re-diagnose under it), or None for a fix of the outputs or labels."""
