@@ -96,6 +96,9 @@ def rediagnose_with_fix(index: int) -> None:
     d = current()
     finding = d.findings[index]
     fix = batch_fix(finding.proof["fix_key"], Measurements.from_dict(d.summaries["measurements"]))
+    if fix is None:
+        st.session_state["fix_error"] = f"This fix cannot be re-run from the stored diagnosis: {finding.proof['fix']}"
+        return
     source = st.session_state["source"]
     try:
         if source["kind"] == "demo":
