@@ -11,7 +11,6 @@ if st.session_state.get("fix_error"):
     st.error(st.session_state.pop("fix_error"))
 render.header(d, "Overview: why does it predict a constant?")
 share.share_box(d)
-share.downloads(d)
 notes = st.session_state.get("shared_notes", {})
 if state.read_only():
     st.text_input("Your name on notes (optional)", key="reviewer_name", max_chars=80)
@@ -58,6 +57,8 @@ for i, f, consequences in d.grouped():
             with st.expander(f"{len(consequences)} consequence(s) this explains", expanded=False):
                 for c in consequences:
                     finding_card(d.findings.index(c), c)
+st.divider()
+share.downloads(d)  # after the findings: the report loads the figures (Plotly, TensorFlow) on a first visit
 for note in d.notes:
     st.caption(f"Note: {note}")
 for error in d.errors:

@@ -14,13 +14,19 @@ from whyzero.diagnosis import Diagnosis
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A figure of a panel: its file-name stem, builder, when it applies and a one-line caption."""
+    """A figure of a panel: its file-name stem, the ``whyzero.figures`` function that builds it (by name, so
+    the app's navigation draws before Plotly and TensorFlow load), when it applies and a one-line caption."""
 
     name: str
-    build: Callable[[Diagnosis], object]
+    builder: str
     applies: Callable[[Diagnosis], bool] = lambda d: True
     wide: bool = False
     caption: str = ""
+
+    def build(self, d: Diagnosis):
+        from whyzero import figures
+
+        return getattr(figures, self.builder)(d)
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,6 @@ class Page:
 
 
 def _figures():
-    from whyzero import figures as f
-
     def has(*path):
         def check(d: Diagnosis) -> bool:
             value = d.summaries
@@ -67,46 +71,46 @@ def _figures():
 
     return {
         "inputs": (
-            FigureSpec("input_histograms", f.input_histograms, wide=True,
+            FigureSpec("input_histograms", "input_histograms", wide=True,
                        caption="Healthy: the batch's histogram lies on the training one (or the model's memory)."),
-            FigureSpec("batchnorm_memory", f.batchnorm_memory, has("inputs", "batchnorm"),
+            FigureSpec("batchnorm_memory", "batchnorm_memory", has("inputs", "batchnorm"),
                        caption="Healthy: every bar below 1 (the batch matches what BatchNorm saw in training)."),
-            FigureSpec("preprocessing_whatif", f.preprocessing_whatif, has("inputs", "whatif"),
+            FigureSpec("preprocessing_whatif", "preprocessing_whatif", has("inputs", "whatif"),
                        caption="Healthy: 'as given' is the closest (lowest) bar."),
         ),
         "model": (
-            FigureSpec("weight_scale", f.weight_scale, has("model", "weights"), wide=True,
+            FigureSpec("weight_scale", "weight_scale", has("model", "weights"), wide=True,
                        caption="Healthy: every kernel's std inside the green Glorot..He band."),
         ),
         "activations": (
-            FigureSpec("activation_heatmap", f.activation_heatmap, has("activations"), wide=True,
+            FigureSpec("activation_heatmap", "activation_heatmap", has("activations"), wide=True,
                        caption="Healthy: each layer's values spread over several bins; a single column is a dead "
                                "or saturated layer."),
-            FigureSpec("dead_saturated_shares", f.activation_shares, has("activations"),
+            FigureSpec("dead_saturated_shares", "activation_shares", has("activations"),
                        caption="Healthy: bars well under the dotted line."),
-            FigureSpec("spread_across_samples", f.activation_spread, has("activations"),
+            FigureSpec("spread_across_samples", "activation_spread", has("activations"),
                        caption="Healthy: the line stays above the dotted collapse threshold."),
         ),
         "gradients": (
-            FigureSpec("gradient_norms", f.gradient_norms, has("gradients", "rows"),
+            FigureSpec("gradient_norms", "gradient_norms", has("gradients", "rows"),
                        caption="Healthy: norms of one order of magnitude across layers, none zero or NaN."),
-            FigureSpec("update_ratios", f.update_ratios, update_ratio,
+            FigureSpec("update_ratios", "update_ratios", update_ratio,
                        caption="Healthy: every layer inside the green band of update sizes."),
         ),
         "outputs": (
-            FigureSpec("output_distribution", f.output_distribution,
+            FigureSpec("output_distribution", "output_distribution",
                        caption="Healthy: outputs spread over the range, not one bar."),
-            FigureSpec("class_shares", f.class_shares, has("outputs", "predicted_shares"),
+            FigureSpec("class_shares", "class_shares", has("outputs", "predicted_shares"),
                        caption="Healthy: predicted shares close to the labels' shares."),
-            FigureSpec("threshold_sweep", f.threshold_sweep,
+            FigureSpec("threshold_sweep", "threshold_sweep",
                        caption="Healthy: the best threshold is near 0.5."),
-            FigureSpec("loss_vs_prior", f.loss_vs_prior,
+            FigureSpec("loss_vs_prior", "loss_vs_prior",
                        caption="Healthy: the loss well below the entropy of the label prior."),
         ),
         "labels": (
-            FigureSpec("label_shares", f.label_shares, has("labels"),
+            FigureSpec("label_shares", "label_shares", has("labels"),
                        caption="Healthy: no class far below the others (or weights that balance them)."),
-            FigureSpec("foreground_per_image", f.foreground_per_image, has("labels"),
+            FigureSpec("foreground_per_image", "foreground_per_image", has("labels"),
                        caption="Healthy: predicted foreground follows the masks' foreground."),
         ),
     }
