@@ -200,6 +200,11 @@ def _input_shape(loaded: LoadedModel):
 SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 
 
+def scope_safe(name: str) -> str:
+    """A name TensorFlow accepts as a graph scope: anything else becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("_-") or "layer"
+
+
 def _rename_unscopable_layers(loaded: LoadedModel) -> None:
     """TensorFlow refuses layer names with markup or spaces as graph scopes: such layers are renamed."""
     from whyzero.probes.capture import is_keras3
@@ -210,7 +215,7 @@ def _rename_unscopable_layers(loaded: LoadedModel) -> None:
     layers = [model] + [layer for layer in model._flatten_layers(include_self=False)]  # noqa: SLF001
     for layer in layers:
         if not SCOPE_NAME.match(layer.name):
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name).lstrip("_-") or "layer"
+            safe = scope_safe(layer.name)
             loaded.notes.append(f"layer {layer.name[:60]!r} was renamed {safe!r}: TensorFlow refuses its name "
                                 "as a graph scope")
             object.__setattr__(layer, "name", safe)
@@ -235,7 +240,7 @@ def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
     else:
         raise WhyzeroError(f"Expected an output among {names}. Received: {output!r}")
     km = functional_module(model)
-    view = km.Model(model.inputs, outputs[index], name=re.sub(r"[^A-Za-z0-9_.-]", "_", f"{model.name}_{names[index]}"))
+    view = km.Model(model.inputs, outputs[index], name=scope_safe(f"{model.name}_{names[index]}"))
     object.__setattr__(view, "whyzero_loss_of", (model, index))  # not tracked as a sublayer
     notes = loaded.notes + [f"the model has {len(outputs)} outputs {names}: diagnosing '{names[index]}'"
                             + ("" if output else " (the first; choose another with --output)")]
