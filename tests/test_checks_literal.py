@@ -7,7 +7,7 @@ from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_expl
 from whyzero.checks.inputs import unnormalized
 from whyzero.checks.labels import target_scale
 from whyzero.checks.model import weight_init
-from whyzero.measurements import LayerRecord, LayerValues, Measurements, Task
+from whyzero.measurements import LayerRecord, LayerValues, Measurements, ModelMemory, Task
 from whyzero.probes.inputs import InputStats
 from whyzero.proofs import standardize
 
@@ -78,7 +78,7 @@ def test_exploding_is_growth_from_layer_to_layer_not_one_large_ratio():
 
 def weights_ctx(rows):
     m = measured()
-    m.memory["weights"] = rows
+    m.memory.weights = rows
     return m
 
 
@@ -140,7 +140,7 @@ def case(kind="binary", outputs_=None, labels_=None, ids=None, layers=(), activa
     m = measured(layers=layers, outputs=SPREAD if outputs_ is None else outputs_, labels=labels_, kind=kind,
                  batch=batch)
     m.task = Task(kind, 2 if kind != "regression" else 1, activation, activation in ("sigmoid", "softmax"))
-    return with_(m, label_ids=ids, loss=loss, masks=masks, memory=dict(memory or {}),
+    return with_(m, label_ids=ids, loss=loss, masks=masks, memory=ModelMemory(**(memory or {})),
                  model_layers=list(model_layers), final_layer=final_layer)
 
 
@@ -198,7 +198,7 @@ def image_case(batch, train=None, **changes):
 
 
 PIXELS = RNG.random((8, 4, 4, 3)) * np.array([0.2, 0.5, 0.9])  # distinct channel means
-NORMALIZATION = {"normalization": {"layer": "norm", "mean": [120.0] * 3, "variance": [3600.0] * 3}}
+NORMALIZATION = ModelMemory(normalization={"layer": "norm", "mean": [120.0] * 3, "variance": [3600.0] * 3})
 LOSS = {"name": "sparse_categorical_crossentropy", "from_logits": False, "known": True, "raw": "scce"}
 
 def pinned(zero: int, one: int) -> LayerRecord:

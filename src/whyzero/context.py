@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from whyzero.feed import MultiInput
 from whyzero.loading.models import LoadedModel
-from whyzero.measurements import Task, predicted_classes
+from whyzero.measurements import ModelMemory, Task, predicted_classes
 from whyzero.probes.forward import ForwardResult
 from whyzero.probes.inputs import InputStats
 
@@ -33,10 +34,11 @@ class Context:
     loss: dict[str, Any] | None = None
     optimizer: dict[str, Any] | None = None
     is_image: bool = False
-    memory: dict[str, Any] = field(default_factory=dict)
+    memory: ModelMemory = field(default_factory=ModelMemory)
     whatif: dict[str, Any] | None = None
     gradient_labels: str = "none"
     notes: list[str] = field(default_factory=list)
+    multi: MultiInput | None = None
 
     @property
     def model(self):

@@ -14,7 +14,15 @@ from whyzero.config import settings
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.errors import WhyzeroError
-from whyzero.loading.data import load_inputs, load_labels, load_masks, load_train_reference
+from whyzero.feed import MultiInput, assemble, choose_primary, take
+from whyzero.loading.data import (
+    LoadedInputs,
+    load_inputs,
+    load_labels,
+    load_masks,
+    load_train_reference,
+    read_npz_arrays,
+)
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
 from whyzero.memory import (
@@ -71,14 +79,23 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
                                                                        custom_objects=custom_objects)
     loaded = select_output(loaded, output)
     _rename_unscopable_layers(loaded)
-    size, channels = _image_geometry(loaded)
-    batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
-    batch = _check_batch(batch_in.array, loaded)
+    multi = None
+    names = input_names(loaded)
+    if len(names) > 1:
+        multi, batch_in = _load_multi(loaded, names, inputs)
+        batch = multi.arrays[multi.primary]
+    else:
+        size, channels = _image_geometry(loaded)
+        batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
+        batch = _check_batch(batch_in.array, loaded)
     limit = settings().max_samples
     notes = list(loaded.notes) + batch_in.notes
+    if multi is not None:
+        notes.append(multi.describe())
     if len(batch) > limit:
         notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
         batch = batch[:limit]
+        multi = None if multi is None else multi.truncate(limit)
     label_arr = load_labels(labels, batch_in.names)
     mask_arr = load_masks(masks)
     label_arr = None if label_arr is None else label_arr[:limit]
@@ -88,12 +105,16 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     _check_reference(train_ref, batch)
     report("loading", 1.0)
 
-    batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
-    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report, raw_images=batch_in.raw_images)
-    notes.extend(overflow_notes(ctx))
+    if multi is None:
+        batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
+    else:
+        invalid_ids = {}
+    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report, raw_images=batch_in.raw_images,
+                 multi=multi)
+    notes.extend(ctx.notes + overflow_notes(ctx))
     ctx.notes = notes
-    if ctx.memory.get("embedding"):
-        ctx.memory["embedding"].update(invalid_ids)
+    if ctx.memory.embedding:
+        ctx.memory.embedding.update(invalid_ids)
     report("checks", 0.0)
     measured = Measurements.from_context(ctx)
     run = checks.run_all(measured)
@@ -103,7 +124,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
-    summaries = build_summaries(ctx, batch_in)
+    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks)
     summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
     from whyzero import __version__
 
@@ -155,7 +176,7 @@ def _recheck_live(ctx: Context) -> list:
 def _rerun(ctx: Context, batch: np.ndarray) -> tuple[Context, list]:
     """The model probed again on a fixed batch, and the checks on it (no what-if: the fix is known)."""
     quiet = lambda stage, fraction: None  # noqa: E731
-    new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False)
+    new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi)
     return new, _recheck_live(new)
 
 
@@ -179,22 +200,66 @@ def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
     return None, 3
 
 
-def _input_shape(loaded: LoadedModel):
-    """The input shape, or None for a subclassed model that has no declared input."""
-    model = loaded.model
+def _model_inputs(loaded: LoadedModel) -> list:
     if not loaded.has_layers:
-        return model.input_shape
+        return []
     try:
-        inputs = getattr(model, "inputs", None)
+        return list(getattr(loaded.model, "inputs", None) or [])
     except (AttributeError, ValueError):
-        inputs = None
-    if not inputs:
-        return None
-    if len(inputs) > 1:
-        names = [getattr(t, "name", "?") for t in inputs]
-        raise WhyzeroError(f"Models with one input are supported; this one has {len(inputs)} ({', '.join(names)}). "
-                           f"Received: {model.name}")
-    return tuple(inputs[0].shape)
+        return []
+
+
+def input_names(loaded: LoadedModel) -> list[str]:
+    """The names of the model's declared inputs, in order (empty for a subclassed model or a signature)."""
+    return [_tensor_name(t, i) for i, t in enumerate(_model_inputs(loaded))]
+
+
+def _tensor_name(t, i: int) -> str:
+    name = getattr(t, "name", None) or f"input_{i}"
+    return name.split(":")[0]
+
+
+def _input_shape(loaded: LoadedModel, index: int = 0):
+    """The input shape, or None for a subclassed model that has no declared input."""
+    if not loaded.has_layers:
+        return loaded.model.input_shape
+    inputs = _model_inputs(loaded)
+    return tuple(inputs[index].shape) if inputs else None
+
+
+def _load_multi(loaded: LoadedModel, names: list[str], inputs: Any) -> tuple[MultiInput, LoadedInputs]:
+    """One array per input: a dict or list of arrays, or an ``.npz`` with one array per input name."""
+    from pathlib import Path
+
+    if isinstance(inputs, (str, Path)):
+        source = Path(inputs).name
+        if Path(inputs).suffix != ".npz":
+            raise WhyzeroError(f"The model has {len(names)} inputs {names}: give an .npz with one array per input "
+                               f"name. Received: {source}")
+        inputs = read_npz_arrays(Path(inputs))
+    else:
+        source = "arrays"
+    if isinstance(inputs, dict):
+        keys = list(inputs)
+        if set(names) <= set(keys):
+            arrays = [inputs[n] for n in names]
+        elif all(re.fullmatch(r"arr_\d+", k) for k in keys) and len(keys) == len(names):
+            arrays = [inputs[f"arr_{i}"] for i in range(len(names))]
+        else:
+            missing = [n for n in names if n not in keys]
+            raise WhyzeroError(f"Expected one array per input {names}; missing {missing}. Received: arrays {keys}")
+    elif isinstance(inputs, (list, tuple)) and len(inputs) == len(names):
+        arrays = list(inputs)
+    else:
+        raise WhyzeroError(f"The model has {len(names)} inputs {names}: give one array per input (a dict, a list or "
+                           f"an .npz). Received: {type(inputs).__name__}")
+    arrays = [np.asarray(a) for a in arrays]
+    checked = [_check_batch(a, loaded, index=i, name=n) for i, (a, n) in enumerate(zip(arrays, names))]
+    if len({len(a) for a in checked}) > 1:
+        counts = {n: len(a) for n, a in zip(names, checked)}
+        raise WhyzeroError(f"Expected the same number of samples in every input. Received: {counts}")
+    multi = MultiInput(names, checked, choose_primary(names, checked))
+    return multi, LoadedInputs(checked[multi.primary], source=f"{source} ({multi.primary_name})")
 
 
 SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
@@ -247,8 +312,8 @@ def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
     return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes)
 
 
-def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
-    expected = _input_shape(loaded)
+def _check_batch(batch: np.ndarray, loaded: LoadedModel, index: int = 0, name: str = "the batch") -> np.ndarray:
+    expected = _input_shape(loaded, index)
     if expected is None:  # subclassed: the model says what it accepts when it runs
         if len(batch) == 0:
             raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
@@ -257,8 +322,8 @@ def _check_batch(batch: np.ndarray, loaded: LoadedModel) -> np.ndarray:
             e is None or e == b for e, b in zip(expected[1:], batch.shape)):
         batch = batch[None]  # a single sample
     if batch.ndim != len(expected) or any(e is not None and e != b for e, b in zip(expected[1:], batch.shape[1:])):
-        raise WhyzeroError(f"The model takes inputs of shape {tuple(expected)}; the batch has shape {batch.shape}. "
-                           "Received: the batch")
+        raise WhyzeroError(f"The model takes inputs of shape {tuple(expected)}; {name} has shape {batch.shape}. "
+                           f"Received: {name}")
     if len(batch) == 0:
         raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
     if batch.dtype.kind not in "fiub":
@@ -303,23 +368,24 @@ def chunk_size(model, batch: np.ndarray) -> int:
 
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
-           raw_images: np.ndarray | None = None) -> Context:
+           raw_images: np.ndarray | None = None, multi: MultiInput | None = None) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
+    fed = assemble(batch, multi)
     input_stats = InputStats.of(batch)
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)
     activation = output_activation(model) if loaded.has_layers else None
     if not loaded.has_layers:
-        outputs = predict(model, batch, chunk)
+        outputs = predict(model, fed, chunk)
         task = infer_task(outputs, activation, loss, labels)
         ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
-                      is_image=is_image)
+                      is_image=is_image, multi=multi)
         ctx.label_ids = label_ids(task, labels, masks)
         return ctx
     report("probing layers", 0.0)
-    first = predict(model, batch[:2], 2)
+    first = predict(model, take(fed, 0, 2), 2)
     task = infer_task(first, activation, loss, labels)
     ids = label_ids(task, labels, masks)
     fn, origin = loss_for_gradients(task, loss)
@@ -329,17 +395,17 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
                      "at warning")
     try:
-        forward = run_forward(model, batch, targets, fn, chunk, report)
+        forward = run_forward(model, fed, targets, fn, chunk, report)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
-        forward = run_forward(model, batch, None, None, chunk, report)
+        forward = run_forward(model, fed, None, None, chunk, report)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels)
     ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
                   forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
-                  gradient_labels=target_source if forward.has_gradients else "none")
+                  gradient_labels=target_source if forward.has_gradients else "none", multi=multi)
     ctx.label_ids = label_ids(task, labels, masks)
     report("model memory", 0.0)
     _memory(ctx, chunk, whatif, raw_images)
@@ -350,23 +416,27 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
 def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
     from whyzero.model_info import weight_table
 
-    bn_rows = batchnorm_memory(ctx.forward.batchnorm)
-    ctx.memory["batchnorm"] = bn_rows
-    ctx.memory["normalization"] = normalization_memory(ctx.model)
-    ctx.memory["rescaling"] = rescaling_layers(ctx.model)
-    ctx.memory["weights"] = weight_table(ctx.model)
-    ctx.memory["embedding"] = embedding_input(ctx.model)
-    score = memory_score(bn_rows)
+    memory = ctx.memory
+    memory.batchnorm = batchnorm_memory(ctx.forward.batchnorm)
+    memory.normalization = normalization_memory(ctx.model)
+    memory.rescaling = rescaling_layers(ctx.model)
+    memory.weights = weight_table(ctx.model)
+    memory.embedding = embedding_input(ctx.model)
+    partial = [r for r in memory.batchnorm if r["trained"] and r.get("converged", 1.0) < 1.0]
+    if partial:
+        ctx.notes.append(f"the BatchNorm moving statistics are only {partial[0]['converged']:.0%} of the way from "
+                         "their initial values (a briefly trained model): the batch is compared with them corrected "
+                         "for it")
+    score = memory_score(memory.batchnorm)
     if score is not None:
-        ctx.memory.update(score=score, source="BatchNormalization moving statistics")
+        memory.score, memory.source = score, "BatchNormalization moving statistics"
     probe = MemoryProbe(ctx.model, ctx.train_stats)
-    if ctx.memory["normalization"] is not None and ctx.train_stats is None:
+    if memory.normalization is not None and ctx.train_stats is None:
         from whyzero.memory import normalization_score
 
-        ctx.memory.update(score=normalization_score(ctx.input_stats, ctx.memory["normalization"]),
-                          source=probe.source)
+        memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
-        ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, b, chunk),
+        ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           raw_images=raw_images)
 
 

@@ -10,7 +10,7 @@ and the checks that need it say so.
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class LayerValues:
     units: int = 0
     gate_n: int = 0
     gate_flat: int = 0
+    spread: float | None = None
+    hist: list[int] = field(default_factory=list)
 
     def share(self, name: str) -> float:
         return getattr(self, name) / max(self.n, 1)
@@ -77,7 +79,17 @@ class LayerValues:
                    never_active_share=float(summary.never_active_share),
                    relative_spread=float(spread) if np.isfinite(spread) else None,
                    units=0 if summary.unit_max is None else int(summary.unit_max.size),
-                   gate_n=summary.gate_n, gate_flat=summary.gate_flat)
+                   gate_n=summary.gate_n, gate_flat=summary.gate_flat,
+                   spread=_finite_or_none(summary.spread_across_samples), hist=summary.hist.astype(int).tolist())
+
+    def to_row(self) -> dict[str, Any]:
+        """The Activations panel's row: shares rather than counts, and the histogram."""
+        return {"n": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                "zero_share": self.share("zero"), "negative_share": self.share("negative"),
+                "one_share": self.share("one"), "nan": self.nan, "inf": self.inf, "flat_share": self.share("flat"),
+                "never_active_share": self.never_active_share, "gate_saturated_share": self.gate_saturated_share,
+                "units": self.units, "spread": self.spread, "relative_spread": self.relative_spread,
+                "hist": list(self.hist)}
 
 
 @dataclass
@@ -88,6 +100,34 @@ class LayerRecord:
     type: str
     activation: str | None
     values: LayerValues
+
+
+@dataclass
+class ModelMemory:
+    """What the model remembers of its training inputs, and the facts about its weights the checks read.
+
+    Attributes:
+        batchnorm: per trained BatchNorm layer near the input, the batch's statistics against the moving ones.
+        normalization: an adapted ``Normalization`` layer's mean and variance, or None.
+        rescaling: the ``Rescaling`` layers (scale, offset).
+        weights: per kernel layer, its weights' spread against the initializer's expected range.
+        embedding: the Embedding that reads token ids (layer, input_dim, invalid ids), or None.
+        score: distance of the batch to the memory (0 = same distribution), or None without memory.
+        source: what ``score`` compares with.
+    """
+
+    batchnorm: list[dict[str, Any]] = field(default_factory=list)
+    normalization: dict[str, Any] | None = None
+    rescaling: list[dict[str, Any]] = field(default_factory=list)
+    weights: list[dict[str, Any]] = field(default_factory=list)
+    embedding: dict[str, Any] | None = None
+    score: float | None = None
+    source: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ModelMemory:
+        data = data or {}
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -108,7 +148,7 @@ class Measurements:
     optimizer: dict[str, Any] | None = None
     model_layers: list[dict[str, Any]] = field(default_factory=list)
     final_layer: str | None = None
-    memory: dict[str, Any] = field(default_factory=dict)
+    memory: ModelMemory = field(default_factory=ModelMemory)
     whatif: dict[str, Any] | None = None
     outputs: np.ndarray | None = None
     output_shape: list[int] = field(default_factory=list)
@@ -148,7 +188,7 @@ class Measurements:
                 value = value.to_dict()
             elif isinstance(value, np.ndarray):
                 value = encode_array(value)
-            elif f.name == "task":
+            elif f.name in ("task", "memory"):
                 value = asdict(value)
             elif f.name == "layers":
                 value = [{"name": r.name, "type": r.type, "activation": r.activation, "values": asdict(r.values)}
@@ -160,6 +200,7 @@ class Measurements:
     def from_dict(cls, data: dict[str, Any]) -> Measurements:
         data = dict(data)
         data["task"] = Task(**data["task"])
+        data["memory"] = ModelMemory.from_dict(data.get("memory"))
         data["input_stats"] = InputStats.from_dict(data["input_stats"])
         if data.get("train_stats") is not None:
             data["train_stats"] = InputStats.from_dict(data["train_stats"])
@@ -202,9 +243,9 @@ class Measurements:
             input_stats=ctx.input_stats, train_stats=ctx.train_stats,
             layers=[LayerRecord(p.name, p.type, p.activation, LayerValues.of(p.values))
                     for p in (forward.layers if forward else [])],
-            gradients=gradient_rows(ctx), gradient_labels=ctx.gradient_labels,
+            gradients=gradient_rows(forward, ctx.optimizer), gradient_labels=ctx.gradient_labels,
             loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
-            model_layers=model_layers, final_layer=final, memory=dict(ctx.memory), whatif=ctx.whatif,
+            model_layers=model_layers, final_layer=final, memory=replace(ctx.memory), whatif=ctx.whatif,
             output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, **arrays)
 
 
@@ -253,6 +294,10 @@ def _units(layer) -> int | None:
     except (AttributeError, ValueError, RuntimeError):
         return None
     return None if not shape or shape[-1] is None else int(shape[-1])
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _finite(value: float) -> float:

@@ -82,11 +82,69 @@ def recover_raw(batch: np.ndarray) -> tuple[np.ndarray, str]:
     return (x - mins) / span * 255.0, "unknown scaling, undone approximately by per-channel min-max"
 
 
+# A BatchNorm layer's moving statistics start at mean 0, variance 1 and move toward the training batches'
+# by (1 - momentum) per step: after t steps they hold a share c = 1 - momentum**t of the way (Keras'
+# momentum 0.99 needs ~460 steps for c = 0.99).  A briefly trained model's memory is only part of the way,
+# and a batch from the training distribution looks far from it.  Where one share c explains every
+# channel's mean and variance (moving = c * batch + (1 - c) * initial, to within CONVERGED_FIT), the batch
+# is compared with the corrected memory, as Adam corrects its moment estimates for their bias to zero.
+CONVERGENCE_GRID = np.geomspace(0.02, 1.0, 60)
+CONVERGED_FIT = 0.5  # the distance a matching batch scores (see checks.inputs.RANGE_WARNING)
+
+
+def _bn_distance(mean, var, moving_mean, moving_variance, epsilon, c: float = 1.0) -> tuple[float, float]:
+    """(median |z| of the means, median log10 variance ratio) against the memory corrected for share ``c``."""
+    ref_mean = moving_mean / c
+    ref_var = np.maximum((moving_variance - (1.0 - c)) / c, 0.0)
+    z = np.abs(mean - ref_mean) / np.sqrt(ref_var + epsilon)
+    log_ratio = np.log10((var + epsilon) / (ref_var + epsilon))
+    return float(np.median(z)), float(np.median(log_ratio))
+
+
+# Below this share the moving statistics are corrected; above it they are taken as they are.
+CONVERGED = 0.95
+
+
+def steps_share(bn, model) -> float | None:
+    """The share ``1 - momentum**steps`` from the optimizer's step count, or None where it is unknown.
+
+    Only for a trainable BatchNorm layer: a frozen one (a transfer-learning base) kept the memory it came with.
+    """
+    if not getattr(bn, "trainable", True):
+        return 1.0
+    try:
+        steps = int(np.asarray(model.optimizer.iterations))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if steps <= 0:
+        return None
+    share = 1.0 - float(getattr(bn, "momentum", 0.99)) ** steps
+    return share if share < CONVERGED else 1.0
+
+
+def converged_share(mean, var, moving_mean, moving_variance, epsilon) -> float:
+    """How far the moving statistics have moved from their initial values toward the batch's: 1, or the share c
+    that explains them all (see ``CONVERGENCE_GRID``) when the memory taken as is does not match.
+
+    Used only where the optimizer's step count is unknown; the fit must be close (``CONVERGED_FIT / 2``),
+    since a mismatched batch can half fit too.
+    """
+    z, r = _bn_distance(mean, var, moving_mean, moving_variance, epsilon)
+    if z + abs(r) < CONVERGED_FIT:
+        return 1.0
+    scores = [sum(map(abs, _bn_distance(mean, var, moving_mean, moving_variance, epsilon, c))) for c in
+              CONVERGENCE_GRID]
+    best = int(np.argmin(scores))
+    return float(CONVERGENCE_GRID[best]) if scores[best] < CONVERGED_FIT / 2 else 1.0
+
+
 def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
     """Per BatchNorm layer: how far the batch sits from the moving statistics.
 
     ``z_median`` is the median over channels of |batch mean - moving mean| / moving std;
     ``log10_var_ratio`` the median over channels of log10(batch variance / moving variance).
+    Both are taken against the memory corrected for partial convergence (``converged``) where that
+    explains it (see ``converged_share``).
     """
     rows = []
     for bn in bns:
@@ -95,11 +153,17 @@ def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
         trained = not is_untrained(bn.moving_mean, bn.moving_variance)
         mean = bn.sum / max(bn.count, 1)
         var = np.maximum(bn.sumsq / max(bn.count, 1) - mean**2, 0.0)
-        moving_std = np.sqrt(bn.moving_variance + bn.epsilon)
-        z = np.abs(mean - bn.moving_mean) / moving_std
-        log_ratio = np.log10((var + bn.epsilon) / (bn.moving_variance + bn.epsilon))
-        rows.append({"layer": bn.name, "trained": bool(trained), "z_median": float(np.median(z)),
-                     "log10_var_ratio": float(np.median(log_ratio)), "channels": int(mean.size),
+        moving_mean = np.asarray(bn.moving_mean, np.float64)
+        moving_var = np.asarray(bn.moving_variance, np.float64)
+        if not trained:
+            c = 1.0
+        elif bn.converged is not None:
+            c = max(bn.converged, float(CONVERGENCE_GRID[0]))
+        else:
+            c = converged_share(mean, var, moving_mean, moving_var, bn.epsilon)
+        z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon, c)
+        rows.append({"layer": bn.name, "trained": bool(trained), "z_median": z, "log10_var_ratio": log_ratio,
+                     "converged": c, "channels": int(mean.size),
                      "batch_mean": mean[:64].tolist(), "moving_mean": bn.moving_mean[:64].tolist()})
     return rows
 
@@ -223,14 +287,14 @@ class MemoryProbe:
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         return self._score_inputs(self._bn_layers, [np.asarray(t, np.float64) for t in outs])
 
-    @staticmethod
-    def _score_inputs(layers, inputs) -> float | None:
+    def _score_inputs(self, layers, inputs) -> float | None:
         bns = []
         for bn, t in zip(layers, inputs):
             flat = t.reshape(-1, t.shape[-1])
             bns.append(BatchNormInput(bn.name, count=len(flat), sum=flat.sum(0), sumsq=(flat**2).sum(0),
                                       moving_mean=np.asarray(bn.moving_mean), epsilon=float(bn.epsilon),
-                                      moving_variance=np.asarray(bn.moving_variance)))
+                                      moving_variance=np.asarray(bn.moving_variance),
+                                      converged=steps_share(bn, self.model)))
         return memory_score(batchnorm_memory(bns))
 
 

@@ -116,7 +116,7 @@ def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
     if key == "train-stats" and measured.train_stats is not None:
         return lambda x: _to_reference(x, measured.train_stats)
     if key == "raw":
-        norm = measured.memory.get("normalization")
+        norm = measured.memory.normalization
         if norm is None:
             return lambda x: recover_raw(x)[0].astype(np.float32)
         mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
@@ -170,7 +170,7 @@ def _undo_normalization(f: Finding, ctx: Context) -> Fix | None:
     if "layer_scale" in f.evidence:
         return Fix("raw", "feed raw 0..255 pixels (the model rescales them itself)",
                    batch=lambda x: recover_raw(x)[0].astype(np.float32))
-    norm = ctx.memory.get("normalization")
+    norm = ctx.memory.normalization
     if norm is not None:
         mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
         return Fix("raw", "feed the raw features (the model standardizes them itself)",
@@ -195,7 +195,7 @@ def _run(fix: Fix, ctx: Context, findings: list[Finding], rerun: Rerun, recheck:
 def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
     from whyzero.targets import label_ids
 
-    return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=dict(ctx.memory))
+    return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=replace(ctx.memory))
 
 
 def _with_output_activation(ctx: Context, name: str) -> Context:
@@ -207,7 +207,7 @@ def _with_output_activation(ctx: Context, name: str) -> Context:
         new = z / z.sum(-1, keepdims=True)
     task = replace(ctx.task, activation=name, probabilities=True)
     loss = dict(ctx.loss, from_logits=True) if ctx.loss else None
-    return replace(ctx, outputs=new.astype(np.float32), task=task, loss=loss, memory=dict(ctx.memory))
+    return replace(ctx, outputs=new.astype(np.float32), task=task, loss=loss, memory=replace(ctx.memory))
 
 
 def output_state(ctx: Context) -> dict[str, float]:

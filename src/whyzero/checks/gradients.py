@@ -6,7 +6,6 @@ import numpy as np
 
 from whyzero.causes import CRITICAL, WARNING
 from whyzero.checks import Skipped, check
-from whyzero.context import Context
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 from whyzero.text import times as _times
@@ -41,12 +40,6 @@ ADAPTIVE_LR_HIGH = 0.1
 ADAPTIVE_LR_HIGH_CRITICAL = 0.5
 
 
-def _gradient_layers(ctx: Context):
-    if ctx.forward is None or not ctx.forward.has_gradients:
-        return []
-    return [p for p in ctx.forward.layers if p.n_kernel > 0]
-
-
 def _confidence(m: Measurements, severity: str) -> str:
     """Without real labels the gradients come from stand-in targets: cap at warning."""
     return WARNING if m.gradient_labels != "labels" and severity == CRITICAL else severity
@@ -65,13 +58,18 @@ def update_ratio(optimizer: dict | None, grad_norm: float, nonzero: int, weight_
     return float(step / weight_norm)
 
 
-def gradient_rows(ctx: Context) -> list[dict]:
+def gradient_rows(forward, optimizer: dict | None) -> list[dict]:
+    """One row per layer with a kernel, from a probe's ``ForwardResult``: gradient and weight norms, the step."""
+    if forward is None or not forward.has_gradients:
+        return []
     rows = []
-    for p in _gradient_layers(ctx):
+    for p in forward.layers:
+        if p.n_kernel <= 0:
+            continue
         norm = float(np.sqrt(p.grad_sumsq))
         rows.append({"layer": p.name, "grad_norm": norm, "weight_norm": p.weight_norm, "nonfinite": p.grad_nonfinite,
                      "nonzero": p.grad_nonzero, "params": p.n_kernel, "activation_rms": p.values.rms,
-                     "update_ratio": update_ratio(ctx.optimizer, norm, p.grad_nonzero, p.weight_norm)})
+                     "update_ratio": update_ratio(optimizer, norm, p.grad_nonzero, p.weight_norm)})
     return rows
 
 

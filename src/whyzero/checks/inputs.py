@@ -52,7 +52,7 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     elif m.whatif is not None:
         score, source = m.whatif["given_score"], m.whatif["source"]
     else:
-        score, source = m.memory.get("score"), m.memory.get("source")
+        score, source = m.memory.score, m.memory.source
     if score is None:
         return Skipped("no training data given, and the model holds no BatchNorm or Normalization memory "
                        "of its training inputs (give --train-inputs or --train-stats)")
@@ -84,7 +84,7 @@ def double_normalization(m: Measurements) -> list[Finding]:
     stats = m.input_stats
     batch_max = float(np.max(np.abs([stats.min.min(), stats.max.max()])))
     probes = {p.name: p for p in m.layers}
-    for layer in m.memory.get("rescaling", []):
+    for layer in m.memory.rescaling:
         expected_span = 255.0 * abs(layer["scale"])
         probe = probes.get(layer["layer"])
         if probe is None:
@@ -99,7 +99,7 @@ def double_normalization(m: Measurements) -> list[Finding]:
                  "layer_output_span": span, "expected_span": expected_span},
                 "Feed raw 0..255 pixels: the model scales them itself (or remove the Rescaling layer).",
                 layer=layer["layer"]))
-    norm = m.memory.get("normalization")
+    norm = m.memory.normalization
     if norm is not None:
         ref_std = float(np.sqrt(np.mean(norm["variance"])))
         ratio = float(np.mean(stats.std)) / max(ref_std, 1e-12)
@@ -116,7 +116,7 @@ def double_normalization(m: Measurements) -> list[Finding]:
 
 def takes_token_ids(m: Measurements) -> bool:
     """The model reads integer token ids (an Embedding first): integers are what it expects."""
-    return bool(m.memory.get("embedding"))
+    return bool(m.memory.embedding)
 
 
 @check("input.dtype_mismatch")
@@ -138,7 +138,7 @@ def dtype_mismatch(m: Measurements) -> list[Finding]:
                         f"The batch holds integer pixel values ({stats.dtype}, 0..{stats.max.max():.0f}) "
                         f"but {reason}", evidence,
                         "Convert to float and scale as in training (e.g. x.astype('float32') / 255).")]
-    if expects_small is None and not m.memory.get("rescaling"):
+    if expects_small is None and not m.memory.rescaling:
         return [Finding("input.dtype_mismatch", INFO,
                         f"The batch holds integer values ({stats.dtype}, max {stats.max.max():.0f}); "
                         "no training reference says whether the model expects that", evidence,
@@ -156,9 +156,9 @@ def _expects_small_floats(m: Measurements) -> tuple[bool | None, str]:
         if best < MATCH_FACTOR * w["given_score"]:
             return True, f"the model's memory ({w['source']}) matches '{w['best']}' preprocessing"
         return False, "the model's memory matches the batch as given"
-    if m.memory.get("score") is not None:
-        if m.memory["score"] >= RANGE_CRITICAL:
-            return True, f"the batch is far from the model's memory ({m.memory['source']})"
+    if m.memory.score is not None:
+        if m.memory.score >= RANGE_CRITICAL:
+            return True, f"the batch is far from the model's memory ({m.memory.source})"
         return False, "the batch matches the model's memory"
     return None, "unknown"
 
@@ -196,7 +196,7 @@ def channel_order(m: Measurements) -> list[Finding]:
 def feature_scale_disparity(m: Measurements) -> list[Finding]:
     """The ratio of the largest to the smallest per-feature std of a tabular batch."""
     stats = m.input_stats
-    if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.get("normalization") or takes_token_ids(m):
+    if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.normalization or takes_token_ids(m):
         return []
     std = stats.std
     positive = std[std > 0]
@@ -223,7 +223,7 @@ def invalid_values(m: Measurements) -> list[Finding]:
         findings.append(Finding("input.invalid_values", CRITICAL, f"The batch holds {nan} NaN and {inf} Inf values",
                                 {"nan": nan, "inf": inf, "values": int(stats.count.sum() + nan + inf)},
                                 "Find where the loader produces NaN/Inf (division by zero, bad files)."))
-    embedding = m.memory.get("embedding")
+    embedding = m.memory.embedding
     if embedding and embedding.get("invalid_ids"):
         findings.append(Finding("input.invalid_values", CRITICAL,
                                 f"{embedding['invalid_ids']} token ids fall outside the vocabulary of "
@@ -271,7 +271,7 @@ def unnormalized(m: Measurements) -> list[Finding]:
     stats = m.input_stats
     if m.is_image or not m.layers or stats.samples < 2:
         return []
-    if m.memory.get("normalization") or m.memory.get("rescaling"):
+    if m.memory.normalization or m.memory.rescaling:
         return []
     if m.layers[0].type in NORMALIZING_LAYERS or float(np.max(stats.std)) == 0.0:
         return []

@@ -146,7 +146,7 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
 @check("model.weight_init")
 def weight_init(m: Measurements) -> list[Finding]:
     """Per kernel: its std against the Glorot and He std of its fans; all-zero or constant kernels."""
-    rows = m.memory.get("weights", [])
+    rows = m.memory.weights
     findings = []
     for row in rows:
         values = row.get("values", MIN_KERNEL_VALUES)

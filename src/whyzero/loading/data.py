@@ -99,6 +99,23 @@ def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "b
     return data
 
 
+def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (one per model input or output), bounded before it is read."""
+    safety.check_file_size(path)
+    safety.check_npz_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.keys()}
+    except Exception as err:  # noqa: BLE001 - corrupt members raise many kinds
+        raise WhyzeroError(f"Could not read the arrays ({type(err).__name__}: {str(err).splitlines()[0][:150]}). "
+                           f"Received: {path.name}") from None
+    for key, value in arrays.items():
+        if value.size == 0 or value.dtype.kind not in "biuf":
+            raise WhyzeroError(f"Expected non-empty numeric arrays. Received: '{key}' of shape {value.shape}, "
+                               f"dtype {value.dtype} in {path.name}")
+    return arrays
+
+
 def _read_csv(path: Path) -> np.ndarray:
     import pandas as pd
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import kernels, layer_activation
 from whyzero.probes.capture import capturing, is_keras3, layer_paths, single_float
@@ -55,6 +56,7 @@ class BatchNormInput:
     moving_mean: np.ndarray | None = None
     moving_variance: np.ndarray | None = None
     epsilon: float = 1e-3
+    converged: float | None = None  # share of the way from initial values, from the training steps (memory.py)
 
 
 @dataclass
@@ -128,7 +130,7 @@ class _Plan:
 def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
     paths = layer_paths(model)
     with capturing(model) as tape:
-        model(tf.convert_to_tensor(sample), training=False)
+        model(feed.tensors(sample), training=False)
     names, layers, probe_index, gate_layers, bn_index, seen = [], [], [], [], [], {}
     for i, call in enumerate(tape):
         if type(call.layer).__name__ == "BatchNormalization" and len(bn_index) < max_batchnorm \
@@ -188,7 +190,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
     """
     if is_keras3(model):
-        plan = _capture_plan(model, batch[:2], max_batchnorm)
+        plan = _capture_plan(model, feed.take(batch, 0, 2), max_batchnorm)
 
         def run(x):
             with capturing(model) as tape:
@@ -229,7 +231,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
                              tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)))
         return summaries, bn_stats, tf.cast(final, tf.float32)
 
-    spec = tf.TensorSpec([None, *batch.shape[1:]], tf.as_dtype(batch.dtype))
+    spec = feed.spec(batch)
 
     @tf.function(input_signature=[spec], autograph=False)
     def forward(x):
@@ -247,16 +249,19 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
         return summarize(layer_outs, bn_ins, final), loss, grads
 
     probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
+    from whyzero.memory import steps_share
+
     bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
-                          epsilon=float(bn.epsilon)) for bn in bn_layers]
+                          epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
     grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
-    outputs, loss_total, n = [], 0.0, len(batch)
+    outputs, loss_total, n = [], 0.0, feed.rows(batch)
     for start in range(0, n, chunk_size):
-        x = tf.convert_to_tensor(batch[start:start + chunk_size])
+        part = feed.take(batch, start, start + chunk_size)
+        x, size = feed.tensors(part), feed.rows(part)
         if want_grads:
             (summaries, bn_stats, out), loss, grads = forward_backward(
                 x, tf.convert_to_tensor(labels[start:start + chunk_size]))
-            weight = len(x) / n
+            weight = size / n
             loss_total += float(loss) * weight
             for acc, g in zip(grad_sum, grads):
                 acc += g.numpy().astype(np.float32) * weight
@@ -270,7 +275,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
             bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
         outputs.append(out.numpy())
         if progress:
-            progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + len(x)) / n))
+            progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
     if want_grads:
         _attach_gradients(layers, probes, variables, grad_sum)
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads)
@@ -299,7 +304,7 @@ def _np(variable) -> np.ndarray:
 def predict(model, batch: np.ndarray, chunk_size: int) -> np.ndarray:
     """Plain predictions in chunks (for models without layers, and the preprocessing what-if)."""
     out: list[Any] = []
-    for start in range(0, len(batch), chunk_size):
-        result = model(tf.convert_to_tensor(batch[start:start + chunk_size]), training=False)
+    for start in range(0, feed.rows(batch), chunk_size):
+        result = model(feed.tensors(feed.take(batch, start, start + chunk_size)), training=False)
         out.append(np.asarray(_first_output(result), np.float32))
     return np.concatenate(out)
