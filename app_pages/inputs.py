@@ -27,3 +27,5 @@ if s.get("whatif"):
 if s.get("thumbnails"):
     st.subheader("Samples as the model sees them (min-max scaled for display)")
     render.image_grid(s["thumbnails"])
+    st.page_link("app_pages/samples.py", label="Open one sample: its prediction, its layers, what drives it",
+                 icon=":material/photo_library:")

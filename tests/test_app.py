@@ -229,3 +229,19 @@ def test_rediagnose_under_the_proven_fix_then_compare():
     assert "input.range_mismatch" not in at.session_state["diagnosis"].causes()
     assert "input.range_mismatch" in at.session_state["previous_diagnosis"].causes()
     assert any("Disappeared" in s.value and "input.range_mismatch" in s.value for s in at.success)
+
+
+@pytest.mark.slow
+def test_a_clicked_sample_opens_with_its_prediction_and_saliency(diagnosed):
+    d = diagnosed("photos_wrong_normalization")
+    at = app_with(d).run()
+    at.switch_page(registry.PAGE["samples"].file).run()
+    assert not at.exception
+    assert "Sample 0" in [s.value for s in at.subheader]
+    next(b for b in at.button if b.label == "#2").click().run()
+    assert "Sample 2" in [s.value for s in at.subheader] and at.query_params["sample"] in ("2", ["2"])
+    row = d.summaries["samples"]["rows"][2]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["predicted"] == f"class {row['predicted']}" and metrics["label"] == f"class {row['label']}"
+    assert d.summaries["samples"]["saliency_method"] == "Grad-CAM" and len(d.summaries["samples"]["saliency"]) > 2
+    assert not any("Saliency maps are kept" in i.value for i in at.info)  # sample 2's map is drawn

@@ -189,3 +189,52 @@ def test_float16_overflow_is_named():
         keras.mixed_precision.set_global_policy("float32")
     d = whyzero.diagnose(model, X * 10)
     assert any("float16 overflow" in n and "'big'" in n for n in d.notes), d.notes
+
+
+def two_input_model():
+    """An image branch with BatchNorm and a tabular branch, trained briefly (its BatchNorm memory is partial)."""
+    keras.utils.set_random_seed(3)
+    image, meta = keras.Input((12, 12, 3), name="image"), keras.Input((4,), name="meta")
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(image)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.BatchNormalization(name="bn")(x))
+    m = keras.layers.Dense(8, activation="relu", name="meta_dense")(meta)
+    out = keras.layers.Dense(2, activation="softmax", name="out")(keras.layers.Concatenate()([x, m]))
+    model = keras.Model([image, meta], out)
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(3)
+    images = rng.random((256, 12, 12, 3)).astype("float32")
+    meta_x = rng.normal(size=(256, 4)).astype("float32")
+    labels = (images[..., 0].mean((1, 2)) + 0.1 * meta_x[:, 0] > 0.5).astype("int64")
+    model.fit({"image": images, "meta": meta_x}, labels, epochs=5, verbose=0)
+    return model, images[:96], meta_x[:96], labels[:96]
+
+
+def test_a_model_with_two_inputs_is_probed_and_its_image_input_checked(tmp_path):
+    model, images, meta_x, labels = two_input_model()
+    d = whyzero.diagnose(model, {"image": images, "meta": meta_x}, labels=labels)
+    assert any("2 inputs" in n and "'image'" in n for n in d.notes)
+    assert {"conv", "bn", "meta_dense", "out"} <= {r["layer"] for r in d.summaries["activations"]}
+    assert d.is_clean, [(f.cause, f.title) for f in d.findings]  # partly converged BatchNorm memory: no alarm
+    # the same images fed as 0..255: the predictions collapse, and the input is named first
+    wrong = model.predict({"image": images * 255, "meta": meta_x}, verbose=0).argmax(1)
+    assert np.bincount(wrong, minlength=2).max() / len(wrong) > 0.95
+    np.savez(tmp_path / "x.npz", image=images * 255, meta=meta_x)
+    d = whyzero.diagnose(model, tmp_path / "x.npz", labels=labels)
+    assert d.findings[0].cause == "input.range_mismatch" and d.findings[0].role == "root"
+    np.savez(tmp_path / "bad.npz", image=images)
+    with pytest.raises(whyzero.WhyzeroError, match=r"missing \['meta'\]"):
+        whyzero.diagnose(model, tmp_path / "bad.npz")
+
+
+def test_labels_per_head_come_from_an_npz_by_output_name(tmp_path):
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(1, activation="sigmoid", name="cls")(h),
+                                 keras.layers.Dense(1, name="reg")(h)])
+    model.compile("adam", ["binary_crossentropy", "mse"])
+    np.savez(tmp_path / "y.npz", cls=Y, reg=RNG.normal(size=32) * 1000)
+    d = whyzero.diagnose(model, X, labels=tmp_path / "y.npz", output="reg")
+    assert d.model["task"] == "regression" and d.inputs["labels"] == [32]
+    assert "labels.target_scale" in d.causes()  # the reg head's targets (x1000) were the ones read
+    d = whyzero.diagnose(model, X, labels=tmp_path / "y.npz")
+    assert d.model["task"] == "binary" and "labels.target_scale" not in d.causes()

@@ -18,10 +18,12 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("diagnose", help="diagnose a model on the batch it fails on")
     d.add_argument("model", help=".keras, .h5/.hdf5, a SavedModel directory or its .zip")
-    d.add_argument("--inputs", required=True, nargs="+", help=".npy/.npz/.csv, or images (files, a folder, a .zip)")
+    d.add_argument("--inputs", required=True, nargs="+", help=".npy/.npz/.csv, or images (files, a folder, a .zip); "
+                   "for a model with several inputs, an .npz with one array per input name")
     d.add_argument("--preprocess", default="none",
                    help="for images: none (0..255), unit, symmetric, caffe, torch, or mean-std:M1,M2,M3:S1,S2,S3")
-    d.add_argument("--labels", help=".npy ids or one-hot, a CSV of filename,label, or a folder per class")
+    d.add_argument("--labels", help=".npy ids or one-hot, a CSV of filename,label, or a folder per class; "
+                   "for a model with several outputs, an .npz with one array per output name")
     d.add_argument("--masks", help=".npy (N, H, W), or a folder / .zip of PNG masks in the images' order")
     ref = d.add_mutually_exclusive_group()
     ref.add_argument("--train-inputs", help="a sample of training inputs, as fed in training")

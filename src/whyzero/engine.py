@@ -96,7 +96,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
         notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
         batch = batch[:limit]
         multi = None if multi is None else multi.truncate(limit)
-    label_arr = load_labels(labels, batch_in.names)
+    label_arr = load_labels(_labels_of_head(labels, loaded), batch_in.names)
     mask_arr = load_masks(masks)
     label_arr = None if label_arr is None else label_arr[:limit]
     mask_arr = None if mask_arr is None else mask_arr[:limit]
@@ -124,7 +124,8 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
-    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks)
+    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
+                                saliency=_saliency(ctx, notes))
     summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
     from whyzero import __version__
 
@@ -155,6 +156,19 @@ def overflow_notes(ctx: Context) -> list[str]:
         return [f"float16 overflow under '{policy}': {where} — values beyond 65504 become Inf; keep the "
                 "overflowing layers (and the output) in float32, or scale the inputs down"]
     return [f"non-finite layer outputs: {where}"]
+
+
+def _saliency(ctx: Context, notes: list[str]):
+    """Heat maps of what drives the first images' predictions, for the per-sample drill-down."""
+    if not (ctx.is_image and ctx.has_layers and ctx.multi is None):
+        return None
+    from whyzero.probes.saliency import saliency
+
+    try:
+        return saliency(ctx.model, ctx.batch, ctx.task.kind)
+    except Exception as err:  # noqa: BLE001 - a model the gradient cannot pass leaves the drill-down without maps
+        notes.append(f"no saliency maps: {type(err).__name__}: {str(err).splitlines()[0][:150] if str(err) else ''}")
+        return None
 
 
 def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
@@ -191,6 +205,26 @@ def point_symptoms_to_roots(findings: list) -> None:
         else:
             f.fix = ("No check found a root cause; look at the activations and gradients pages for where the "
                      "outputs stop varying, and give labels or training data for more checks.")
+
+
+def _labels_of_head(labels: Any, loaded: LoadedModel) -> Any:
+    """Labels for the diagnosed head: from a dict or an ``.npz`` with one array per output name."""
+    from pathlib import Path
+
+    if isinstance(labels, (str, Path)) and Path(labels).suffix == ".npz":
+        arrays = read_npz_arrays(Path(labels))
+        if len(arrays) == 1:
+            return next(iter(arrays.values()))
+        labels = arrays
+    if not isinstance(labels, dict):
+        return labels
+    head = loaded.head
+    if head in labels:
+        return labels[head]
+    if len(labels) == 1:
+        return next(iter(labels.values()))
+    raise WhyzeroError(f"Expected labels for the diagnosed output {head!r} among the arrays. "
+                       f"Received: {sorted(labels)}")
 
 
 def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
@@ -309,7 +343,7 @@ def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
     object.__setattr__(view, "whyzero_loss_of", (model, index))  # not tracked as a sublayer
     notes = loaded.notes + [f"the model has {len(outputs)} outputs {names}: diagnosing '{names[index]}'"
                             + ("" if output else " (the first; choose another with --output)")]
-    return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes)
+    return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes, head=names[index])
 
 
 def _check_batch(batch: np.ndarray, loaded: LoadedModel, index: int = 0, name: str = "the batch") -> np.ndarray:

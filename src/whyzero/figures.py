@@ -290,3 +290,37 @@ def panel_figures(d: Diagnosis) -> dict[str, list[tuple[str, go.Figure]]]:
     from whyzero.panels import PANELS
 
     return {page.id: [(spec.name, fig) for spec, fig in page.figures_for(d)] for page in PANELS}
+
+
+# -- one sample ------------------------------------------------------------------------------------
+def _sample_layers(d: Diagnosis, index: int) -> list[dict]:
+    return [r for r in d.summaries.get("samples", {}).get("layers", []) if index < len(r["rms"])]
+
+
+def sample_size(d: Diagnosis, index: int) -> go.Figure | None:
+    """One sample's activation size (RMS) per layer against the batch's: where it shrinks to nothing or blows up."""
+    rows = _sample_layers(d, index)
+    if not rows:
+        return None
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(x=names, y=[max(r["batch_rms"], 1e-12) for r in rows], mode="lines+markers", name="batch",
+                    line={"dash": "dot"})
+    fig.add_scatter(x=names, y=[max(r["rms"][index], 1e-12) for r in rows], mode="lines+markers",
+                    name=f"sample {index}")
+    _log_y(fig)
+    return _layout(fig, d, f"Sample {index}: activation size per layer", "layer", "RMS of the layer's values (log)")
+
+
+def sample_dead(d: Diagnosis, index: int) -> go.Figure | None:
+    """One sample's share of exact zeros per layer against the batch's."""
+    rows = _sample_layers(d, index)
+    if not rows:
+        return None
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[r["batch_zero"] for r in rows], name="batch")
+    fig.add_bar(x=names, y=[r["zero"][index] for r in rows], name=f"sample {index}")
+    fig.add_hline(y=DEAD_WARNING, line_dash="dot", annotation_text=f"dead flagged at {DEAD_WARNING:.0%}")
+    return _layout(fig, d, f"Sample {index}: share of exact zeros per layer", "layer", "share of values = 0",
+                   barmode="group", yaxis_range=[0, 1.05])

@@ -61,6 +61,8 @@ class LayerValues:
     gate_flat: int = 0
     spread: float | None = None
     hist: list[int] = field(default_factory=list)
+    sample_rms: list[float] = field(default_factory=list)
+    sample_zero: list[float] = field(default_factory=list)
 
     def share(self, name: str) -> float:
         return getattr(self, name) / max(self.n, 1)
@@ -80,7 +82,9 @@ class LayerValues:
                    relative_spread=float(spread) if np.isfinite(spread) else None,
                    units=0 if summary.unit_max is None else int(summary.unit_max.size),
                    gate_n=summary.gate_n, gate_flat=summary.gate_flat,
-                   spread=_finite_or_none(summary.spread_across_samples), hist=summary.hist.astype(int).tolist())
+                   spread=_finite_or_none(summary.spread_across_samples), hist=summary.hist.astype(int).tolist(),
+                   sample_rms=[_finite(v) for v in summary.sample_rms],
+                   sample_zero=[_finite(v) for v in summary.sample_zero])
 
     def to_row(self) -> dict[str, Any]:
         """The Activations panel's row: shares rather than counts, and the histogram."""

@@ -128,6 +128,7 @@ def _pages() -> tuple[Page, ...]:
         Page("gradients", "Gradients", ":material/trending_down:", "app_pages/gradients.py", figs["gradients"],
              empty="No gradients: the model has no trainable kernels, or the loss could not be computed."),
         Page("outputs", "Outputs", ":material/target:", "app_pages/outputs.py", figs["outputs"]),
+        Page("samples", "Samples", ":material/photo_library:", "app_pages/samples.py"),
         Page("labels", "Labels & masks", ":material/label:", "app_pages/masks.py", figs["labels"],
              empty="No labels or masks were given: give them to check balance and encoding."),
         Page("compare", "Compare", ":material/compare_arrows:", "app_pages/compare.py"),
@@ -138,7 +139,8 @@ def _pages() -> tuple[Page, ...]:
 PAGES: tuple[Page, ...] = _pages()
 PAGE = {page.id: page for page in PAGES}
 # The cause panels (CAUSES.md's "panel" column), in the order a user reads them.
-PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in ("diagnose", "overview", "compare", "causes"))
+NOT_PANELS = ("diagnose", "overview", "samples", "compare", "causes")
+PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in NOT_PANELS)
 
 
 def panel(panel_id: str) -> Page:

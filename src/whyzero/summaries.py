@@ -31,10 +31,13 @@ SCORES_KEPT = 512
 
 
 def build_summaries(m: Measurements, batch: np.ndarray, outputs: np.ndarray, label_ids: np.ndarray | None = None,
-                    labels: np.ndarray | None = None, masks: np.ndarray | None = None) -> dict[str, Any]:
-    """Every panel's view of the record ``m``; ``batch`` and the full arrays give the pictures and output shares."""
-    return {"inputs": _inputs(m, batch), "activations": [{"layer": r.name, "type": r.type, "activation": r.activation,
-                                                          **r.values.to_row()} for r in m.layers],
+                    labels: np.ndarray | None = None, masks: np.ndarray | None = None,
+                    saliency: tuple[list[np.ndarray], str] | None = None) -> dict[str, Any]:
+    """Every panel's view of the record ``m``; ``batch`` and the full arrays give the pictures and output shares;
+    ``saliency`` the heat maps of the first images (``probes.saliency``)."""
+    return {"samples": _samples(m, batch, outputs, label_ids, saliency), "inputs": _inputs(m, batch),
+            "activations": [{"layer": r.name, "type": r.type, "activation": r.activation, **r.values.to_row()}
+                            for r in m.layers],
             "gradients": {"rows": m.gradients, "labels": m.gradient_labels, "loss": m.loss_value,
                           "optimizer": m.optimizer},
             "outputs": _outputs(m, batch, outputs, label_ids), "labels": _labels(m, batch, labels, masks, label_ids),
@@ -50,6 +53,66 @@ def _inputs(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
             "batchnorm": memory.batchnorm, "normalization": memory.normalization, "rescaling": memory.rescaling,
             "memory_score": memory.score, "memory_source": memory.source, "whatif": m.whatif,
             "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []}
+
+
+def _samples(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarray | None,
+             saliency: tuple[list[np.ndarray], str] | None) -> dict[str, Any]:
+    """The per-sample drill-down: each of the first samples' prediction, label and own per-layer statistics."""
+    kept = min(len(outputs), max((len(r.values.sample_rms) for r in m.layers), default=0) or THUMBNAILS)
+    out = np.asarray(outputs[:kept], np.float64)
+    flat = out.reshape(len(out), -1)
+    rows = []
+    for i in range(kept):
+        row: dict[str, Any] = {"index": i}
+        if m.task.kind in ("binary", "multiclass"):
+            pred = int(predicted_classes(out[i:i + 1], m.task.kind)[0])
+            row["predicted"] = pred
+            row["score"] = float(flat[i, 0] if flat.shape[1] == 1 else flat[i, pred])
+        elif m.task.kind == "regression":
+            row["predicted"] = float(flat[i, 0])
+        if m.task.kind in ("binary", "multiclass") and ids is not None and i < len(ids):
+            row["label"] = int(np.asarray(ids[i]).reshape(-1)[0])
+        rows.append(row)
+    layers = [{"layer": r.name, "rms": r.values.sample_rms[:kept], "zero": r.values.sample_zero[:kept],
+               "batch_rms": r.values.rms, "batch_zero": r.values.share("zero")} for r in m.layers]
+    maps, method = saliency if saliency else ([], None)
+    return {"rows": rows, "layers": layers, "saliency_method": method,
+            "saliency": [heat_overlay(img, heat) for img, heat in zip(batch, maps)] if m.is_image else []}
+
+
+# A sample whose activation size falls this far below (or rises this far above) the batch's at a layer.
+SAMPLE_SIZE_FACTOR = 100.0
+
+
+def sample_differences(samples: dict[str, Any], index: int) -> list[str]:
+    """Where sample ``index``'s layers part from the batch's: it dies, collapses or blows up (Markdown lines)."""
+    from whyzero.checks.activations import DEAD_WARNING
+
+    out = []
+    for layer in samples.get("layers", []):
+        if index >= len(layer["rms"]):
+            continue
+        name, size, zero, batch = layer["layer"], layer["rms"][index], layer["zero"][index], layer["batch_rms"]
+        if zero >= DEAD_WARNING > layer["batch_zero"]:
+            out.append(f"dies at **{name}**: {zero:.0%} of its values are 0 (batch {layer['batch_zero']:.0%})")
+        elif batch > 0 and size * SAMPLE_SIZE_FACTOR < batch:
+            out.append(f"collapses at **{name}**: size {size:.2g} against the batch's {batch:.2g}")
+        elif size > SAMPLE_SIZE_FACTOR * max(batch, 1e-12):
+            out.append(f"blows up at **{name}**: size {size:.2g} against the batch's {batch:.2g}")
+    return out
+
+
+def heat_overlay(image: np.ndarray, heat: np.ndarray) -> str:
+    """The image (greyed) under a heat map (0..1) in red-yellow: where the prediction comes from."""
+    from PIL import Image
+
+    x = _unit(image)
+    grey = (x.mean(-1) if x.ndim == 3 else x)[..., None] * np.ones(3)
+    h = np.clip(np.nan_to_num(heat), 0, 1)[..., None]
+    hot = np.concatenate([np.ones_like(h), h, np.zeros_like(h)], -1)  # red at low heat to yellow at full
+    rgb = (1 - 0.6 * h) * grey * 0.8 + 0.6 * h * hot
+    pil = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+    return png_base64(pil.resize((THUMBNAIL_SIZE * 2, THUMBNAIL_SIZE * 2), Image.BILINEAR))
 
 
 def _unit(image: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ class LoadedModel:
         source: the path it came from, or "memory".
         has_layers: False for an inference-only SavedModel.
         notes: what the user should know about how it was loaded.
+        head: for a model with several outputs, the name of the one diagnosed.
     """
 
     model: Any
@@ -46,6 +47,7 @@ class LoadedModel:
     source: str = "memory"
     has_layers: bool = True
     notes: list[str] = field(default_factory=list)
+    head: str | None = None  # for a model with several outputs, the one diagnosed
 
 
 def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.PathLike | dict | None = None,

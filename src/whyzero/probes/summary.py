@@ -27,6 +27,8 @@ N_BINS = len(BOUNDARIES) + 1
 ONE_TOLERANCE = 1.2e-7
 # Values of one tensor (per chunk) binned exactly; beyond this the histogram uses a strided subsample.
 HIST_MAX_VALUES = 1 << 18
+# Samples whose own per-layer statistics are kept (the per-sample drill-down); the rest merge into the batch's.
+SAMPLES_KEPT = 64
 # |pre-activation| beyond which a sigmoid/tanh gate is flat (DeepDiagnosis' saturation threshold).
 GATE_FLAT = 5.0
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
@@ -84,6 +86,9 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         "unit_max": tf.reduce_max(clean, axis=units_axes) if rank > 1 else tf.reduce_max(clean, keepdims=True),
         "sample_sum": tf.reduce_sum(tf.cast(per_sample, tf.float64), axis=0),
         "sample_sumsq": tf.reduce_sum(tf.square(tf.cast(per_sample, tf.float64)), axis=0),
+        # one sample's own size and dead share, for the per-sample drill-down
+        "sample_rms": tf.sqrt(tf.reduce_mean(tf.reshape(tf.square(clean), [n_samples, -1]), axis=1)),
+        "sample_zero": tf.reduce_mean(tf.cast(tf.reshape(tf.equal(x, 0.0), [n_samples, -1]), tf.float32), axis=1),
         "flat": tf.constant(0, tf.int64),
         "gate_n": tf.constant(0, tf.int64),
         "gate_flat": tf.constant(0, tf.int64),
@@ -124,6 +129,8 @@ class ValueSummary:
     unit_max: np.ndarray | None = None
     sample_sum: np.ndarray | None = None
     sample_sumsq: np.ndarray | None = None
+    sample_rms: list[float] = field(default_factory=list)  # the first SAMPLES_KEPT samples' own RMS
+    sample_zero: list[float] = field(default_factory=list)  # ... and share of exact zeros
 
     def update(self, part: dict) -> None:
         """Merges one chunk's ``tensor_summary`` (as numpy) into this summary."""
@@ -137,6 +144,10 @@ class ValueSummary:
         self.unit_max = _merge(self.unit_max, part["unit_max"], np.maximum)
         self.sample_sum = _merge(self.sample_sum, part["sample_sum"], np.add)
         self.sample_sumsq = _merge(self.sample_sumsq, part["sample_sumsq"], np.add)
+        room = SAMPLES_KEPT - len(self.sample_rms)
+        if room > 0 and "sample_rms" in part:
+            self.sample_rms += np.asarray(part["sample_rms"], np.float64)[:room].tolist()
+            self.sample_zero += np.asarray(part["sample_zero"], np.float64)[:room].tolist()
 
     def merge(self, other: ValueSummary) -> ValueSummary:
         """Returns the summary of both (e.g. from two machines)."""

@@ -1,0 +1,77 @@
+"""Which pixels drive one sample's prediction: Grad-CAM for conv models, gradient x input otherwise.
+
+Computed for the few samples the drill-down shows (``summaries.THUMBNAILS``), in one gradient pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from whyzero._tf import tf
+from whyzero.probes.capture import capturing, is_keras3
+
+SALIENCY_SAMPLES = 8
+
+
+def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], str] | None:
+    """One heat map (H, W, 0..1) per image for the class each is predicted as, and the method used.
+
+    Grad-CAM (Selvaraju et al., 2017) on the last layer with a spatial output where the model's layers can be
+    captured; gradient x input (Shrikumar et al., 2016) otherwise.  None when no gradient reaches the input.
+    """
+    x = tf.convert_to_tensor(np.asarray(images[:SALIENCY_SAMPLES], np.float32))
+    height, width = int(x.shape[1]), int(x.shape[2])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        if is_keras3(model):
+            with capturing(model) as calls:
+                out = model(x, training=False)
+        else:
+            calls, out = [], model(x, training=False)
+        out = out[0] if isinstance(out, (list, tuple)) else out
+        target = _target(tf.cast(out, tf.float32), kind)
+    spatial = [c.output for c in calls if _spatial(c.output, height, width)]
+    maps, method = None, "gradient x input"
+    if spatial:
+        features = spatial[-1]
+        grads = tape.gradient(target, features)
+        if grads is not None:
+            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+            cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
+            if float(tf.reduce_max(cam)) > 0:
+                maps = tf.image.resize(cam[..., None], (height, width))[..., 0].numpy()
+                method = "Grad-CAM"
+    if maps is None:
+        grads = tape.gradient(target, x)
+        if grads is None:
+            return None
+        maps = tf.reduce_sum(tf.abs(grads * x), axis=-1).numpy()
+    del tape
+    return [_unit(m) for m in maps], method
+
+
+def _target(out, kind: str):
+    """Per sample, the score of the class it is predicted as (summed over pixels for segmentation)."""
+    flat = tf.reshape(out, [tf.shape(out)[0], -1]) if kind != "segmentation" else out
+    if kind == "segmentation":
+        top = tf.reduce_max(out, axis=-1) if out.shape[-1] > 1 else out[..., 0]
+        return tf.reduce_sum(top)
+    if kind == "multiclass":
+        return tf.reduce_sum(tf.reduce_max(flat, axis=1))
+    return tf.reduce_sum(flat[:, 0])
+
+
+def _spatial(tensor, height: int, width: int) -> bool:
+    """A float (N, h, w, c) feature map with room to localise (h, w > 1) and more channels than a picture."""
+    shape = getattr(tensor, "shape", None)
+    dtype = getattr(tensor, "dtype", None)
+    if shape is None or len(shape) != 4 or dtype is None or not tf.as_dtype(dtype).is_floating:
+        return False
+    h, w, c = shape[1], shape[2], shape[3]
+    return None not in (h, w, c) and 1 < h <= height and 1 < w <= width and c > 3
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    m = np.nan_to_num(np.asarray(m, np.float64))
+    hi = m.max()
+    return m / hi if hi > 0 else m

@@ -1,0 +1,70 @@
+"""The per-sample drill-down: one sample's prediction and label, its layers against the batch's, and the pixels
+that drive its prediction."""
+
+import base64
+
+import keras
+import numpy as np
+import pytest
+
+import whyzero
+from whyzero.probes.saliency import saliency
+from whyzero.summaries import sample_differences
+
+
+def quadrant_model():
+    """A conv model that can only see the top-left quadrant: whatever drives it must be there."""
+    keras.utils.set_random_seed(1)
+    mask = np.zeros((1, 16, 16, 1), "float32")
+    mask[:, :8, :8] = 1.0
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.Lambda(lambda t: t * mask, name="top_left")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="out")(x))
+
+
+def test_grad_cam_heat_lies_where_the_model_looks():
+    images = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
+    maps, method = saliency(quadrant_model(), images, "multiclass")
+    assert method == "Grad-CAM" and len(maps) == 4
+    for heat in maps:
+        assert heat.shape == (16, 16) and heat.max() == pytest.approx(1.0)
+        assert heat[:8, :8].mean() > 5 * heat[8:, 8:].mean()
+
+
+def test_a_dense_model_gets_gradient_times_input():
+    inputs = keras.Input((6, 6, 1))
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs))
+    maps, method = saliency(keras.Model(inputs, out), np.ones((2, 6, 6, 1), "float32"), "binary")
+    assert method == "gradient x input" and maps[0].shape == (6, 6)
+
+
+def test_each_sample_keeps_its_prediction_label_and_layers():
+    model = quadrant_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    images = np.random.default_rng(2).random((40, 16, 16, 1)).astype("float32")
+    labels = np.arange(40) % 2
+    d = whyzero.diagnose(model, images, labels=labels)
+    s = d.summaries["samples"]
+    assert len(s["rows"]) == 40 and s["saliency_method"] == "Grad-CAM" and len(s["saliency"]) == 8
+    outputs = model.predict(images, verbose=0)
+    assert s["rows"][3]["predicted"] == int(outputs[3].argmax()) and s["rows"][3]["label"] == 1
+    assert s["rows"][3]["score"] == pytest.approx(float(outputs[3].max()), rel=1e-4)
+    conv = next(r for r in s["layers"] if r["layer"] == "conv")
+    expected = np.sqrt(np.mean(keras.Model(model.inputs, model.get_layer("conv").output)(images[:1]).numpy() ** 2))
+    assert conv["rms"][0] == pytest.approx(float(expected), rel=1e-4)
+    # the masked layer is three quarters zeros for every sample, like the batch: nothing singles a sample out
+    top_left = next(r for r in s["layers"] if r["layer"] == "top_left")
+    assert top_left["zero"][0] >= 0.75
+    assert base64.b64decode(s["saliency"][0])[:4] == b"\x89PNG"
+
+
+def test_a_sample_that_dies_or_collapses_is_named():
+    samples = {"layers": [{"layer": "conv", "rms": [1.0, 0.001], "zero": [0.1, 0.2], "batch_rms": 0.9,
+                           "batch_zero": 0.15},
+                          {"layer": "relu", "rms": [1.0, 0.0], "zero": [0.3, 1.0], "batch_rms": 1.0,
+                           "batch_zero": 0.3}]}
+    assert sample_differences(samples, 0) == []
+    notes = sample_differences(samples, 1)
+    assert notes[0].startswith("collapses at **conv**") and notes[1].startswith("dies at **relu**: 100%")
