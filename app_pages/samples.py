@@ -58,28 +58,34 @@ st.query_params["sample"] = str(selected)
 
 row = rows[selected]
 st.subheader(f"Sample {selected}")
-left, right = st.columns([1, 2])
+left, right = st.columns([1, 1])
 with left:
     cols = st.columns(3)
     if "predicted" in row:
-        shown = f"{row['predicted']:.4g}" if isinstance(row["predicted"], float) else f"class {row['predicted']}"
+        shown = f"{row['predicted']:.4g}" if isinstance(row["predicted"], float) else str(row["predicted"])
         cols[0].metric("predicted", shown, help="The class with the highest output (or > 0.5 for one unit).")
     if "score" in row:
         cols[1].metric("its score", f"{row['score']:.3f}")
     if "label" in row:
-        cols[2].metric("label", f"class {row['label']}",
-                       delta="right" if row["label"] == row.get("predicted") else "wrong",
-                       delta_color="normal" if row["label"] == row.get("predicted") else "inverse")
+        cols[2].metric("label", str(row["label"]))
+        if row["label"] == row.get("predicted"):
+            st.success(f"Right: predicted as labelled (class {row['label']}).")
+        else:
+            st.error(f"Wrong: predicted class {row['predicted']}, labelled class {row['label']}.")
     notes = sample_differences(s, selected)
     if notes:
         st.markdown("**Where this sample differs from the batch**\n\n" + "\n".join(f"- {n}" for n in notes[:5]))
     else:
-        st.caption("Its layers behave like the batch's: a fault here is the batch's, not this sample's.")
+        st.caption("Its layers behave like the batch's (charts below): a fault seen here is the batch's, not only "
+                   "this sample's.")
 with right:
     maps = s.get("saliency") or []
     if selected < len(maps):
-        st.image(base64.b64decode(maps[selected]), width=260,
-                 caption=f"{s.get('saliency_method')}: brighter = drives the predicted class more")
+        pictures = st.columns(2)
+        if selected < len(thumbs):
+            pictures[0].image(base64.b64decode(thumbs[selected]), width=200, caption="as the model sees it")
+        pictures[1].image(base64.b64decode(maps[selected]), width=200,
+                          caption=f"{s.get('saliency_method')}: yellow = drives the predicted class most")
     elif d.inputs.get("is_image"):
         st.info(f"Saliency maps are kept for the first {len(maps)} images; open one of those.")
 for name, build in (("sample_size", figures.sample_size), ("sample_dead", figures.sample_dead)):

@@ -242,6 +242,8 @@ def test_a_clicked_sample_opens_with_its_prediction_and_saliency(diagnosed):
     assert "Sample 2" in [s.value for s in at.subheader] and at.query_params["sample"] in ("2", ["2"])
     row = d.summaries["samples"]["rows"][2]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["predicted"] == f"class {row['predicted']}" and metrics["label"] == f"class {row['label']}"
+    assert metrics["predicted"] == str(row["predicted"]) and metrics["label"] == str(row["label"])
+    verdict = "Right" if row["predicted"] == row["label"] else "Wrong"
+    assert any(e.value.startswith(verdict) for e in list(at.success) + list(at.error))
     assert d.summaries["samples"]["saliency_method"] == "Grad-CAM" and len(d.summaries["samples"]["saliency"]) > 2
     assert not any("Saliency maps are kept" in i.value for i in at.info)  # sample 2's map is drawn

@@ -110,7 +110,7 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray) -> str:
     grey = (x.mean(-1) if x.ndim == 3 else x)[..., None] * np.ones(3)
     h = np.clip(np.nan_to_num(heat), 0, 1)[..., None]
     hot = np.concatenate([np.ones_like(h), h, np.zeros_like(h)], -1)  # red at low heat to yellow at full
-    rgb = (1 - 0.6 * h) * grey * 0.8 + 0.6 * h * hot
+    rgb = (1 - 0.5 * h) * grey + 0.5 * h * hot
     pil = Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
     return png_base64(pil.resize((THUMBNAIL_SIZE * 2, THUMBNAIL_SIZE * 2), Image.BILINEAR))
 
