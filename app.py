@@ -3,17 +3,21 @@
 A link with ``?session=<token>`` opens a shared session read-only, on any replica of the app.
 """
 
+import time
+
 import streamlit as st
 
 from whyzero.panels import PAGES as registry
 from whyzero.ui import share, state
 
+started = time.perf_counter()
 st.set_page_config(page_title="whyzero", page_icon=":material/search:", layout="wide")
 
 # The pages come from the panel registry (``whyzero.panels``); they live in app_pages/, not pages/, so
 # Streamlit's old autodiscovery never takes over the navigation.
 PAGES = [st.Page(page.file, title=page.title, icon=page.icon, default=page.id == "diagnose") for page in registry]
 
+state.warm_up()  # once per server: the figure and reference modules import in the background
 token = st.query_params.get("session")
 if st.session_state.get("deleted"):
     st.title("Session deleted")
@@ -34,4 +38,8 @@ with st.sidebar:
     else:
         st.toggle("Review mode (hide upload controls)", key="review_mode")
 
-st.navigation(PAGES).run()
+current = st.navigation(PAGES)
+try:
+    current.run()
+finally:
+    state.record_timing(current.title, time.perf_counter() - started)

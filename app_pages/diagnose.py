@@ -44,10 +44,10 @@ if not st.session_state.get("review_mode") and not state.read_only():
                 folder = state.upload_folder()
                 try:
                     model_path = state.save_upload(model_file, folder)
-                    loaded = state.cached_model(state.digest(model_file.getvalue()), str(model_path), trust)
                     batch_paths = [state.save_upload(f, folder) for f in batch_files]
                     paths = {"inputs": str(batch_paths[0]) if len(batch_paths) == 1 else [str(p) for p in batch_paths]}
-                    key = [loaded.hash, preprocess] + [state.digest(f.getvalue()) for f in batch_files]
+                    key = [state.digest(model_file.getvalue()), trust, preprocess]
+                    key += [state.digest(f.getvalue()) for f in batch_files]
                     for role, upload in (("labels", labels_file), ("masks", masks_file)):
                         if upload is not None:
                             paths[role] = str(state.save_upload(upload, folder))
@@ -56,7 +56,8 @@ if not st.session_state.get("review_mode") and not state.read_only():
                         role = "train_stats" if train_file.name.endswith(".json") else "train_inputs"
                         paths[role] = str(state.save_upload(train_file, folder))
                         key.append(role + state.digest(train_file.getvalue()))
-                    result = Diagnosis.from_json(state.cached_diagnosis(tuple(key), loaded, paths, preprocess))
+                    result = Diagnosis.from_json(state.cached_diagnosis(tuple(key), paths, str(model_path), trust,
+                                                                        preprocess))
                 except WhyzeroError as err:
                     st.error(f"Could not diagnose: {state.scrub(str(err), folder)}")
                 except Exception as err:  # noqa: BLE001 - never a traceback on the page: one line, details below

@@ -1,5 +1,6 @@
-"""TensorFlow, imported once and quietly (its C++ start-up messages are not for users)."""
+"""TensorFlow, imported once and quietly (its C++ start-up messages are not for users), on first use: the
+dashboard browses a stored diagnosis without loading it."""
 
-from whyzero._quiet import import_tensorflow_quietly
+from whyzero._lazy import LazyModule
 
-tf = import_tensorflow_quietly()
+tf = LazyModule("tensorflow")

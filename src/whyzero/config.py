@@ -17,6 +17,7 @@
 | data_dir | WHYZERO_DATA_DIR | ~/.local/share/whyzero (the default SQLite file) |
 | public_url | WHYZERO_PUBLIC_URL | unset: share links use the address the browser used; set it behind a proxy |
 | purge_minutes | WHYZERO_PURGE_MINUTES | 60: how often the app purges expired sessions |
+| timings_file | WHYZERO_TIMINGS_FILE | unset: a file the app appends each page run's server time to (tests) |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Settings:
     store_url: str | None = None
     data_dir: Path = Path.home() / ".local" / "share" / "whyzero"
     public_url: str | None = None
+    timings_file: Path | None = None
 
     @property
     def max_file_bytes(self) -> int:
@@ -75,4 +77,5 @@ def settings() -> Settings:
         store_url=os.environ.get("WHYZERO_STORE_URL") or None,
         data_dir=Path(os.environ.get("WHYZERO_DATA_DIR", Path.home() / ".local" / "share" / "whyzero")),
         public_url=os.environ.get("WHYZERO_PUBLIC_URL") or None,
+        timings_file=Path(os.environ["WHYZERO_TIMINGS_FILE"]) if os.environ.get("WHYZERO_TIMINGS_FILE") else None,
     )

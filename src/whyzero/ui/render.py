@@ -91,12 +91,17 @@ def internal_error(err: BaseException, folder=None) -> None:
     import traceback
 
     from whyzero.ui.state import scrub
+    from whyzero.worker import WorkerError
 
     first = (str(err).strip().splitlines() or [""])[0][:300]
     details = "".join(traceback.format_exception(err))
+    if isinstance(err, WorkerError):  # the worker's own traceback, and its first line already names the type
+        details = err.details or details
+    else:
+        first = f"{type(err).__name__}: {first}"
     if folder is not None:
         first, details = scrub(first, folder), scrub(details, folder)
-    st.error(f"internal error: {type(err).__name__}: {first}")
+    st.error(f"internal error: {first}")
     with st.expander("Details (for a bug report)"):
         st.code(details, language="text")
 

@@ -23,15 +23,20 @@ def _report_html(diagnosis_json: str) -> str:
 
 
 def downloads(d: Diagnosis) -> None:
-    from whyzero.report import render_markdown
+    """The three exports, each built only when its button is clicked (the report draws every figure)."""
+
+    def markdown() -> str:
+        from whyzero.report import render_markdown
+
+        return render_markdown(d)
 
     left, middle, right = st.columns(3)
-    left.download_button("Download the HTML report", _report_html(d.to_json()), file_name=f"{_stem(d)}.html",
+    left.download_button("Download the HTML report", lambda: _report_html(d.to_json()), file_name=f"{_stem(d)}.html",
                          mime="text/html", icon=":material/description:")
-    middle.download_button("Download a Markdown summary", render_markdown(d), file_name=f"{_stem(d)}.md",
+    middle.download_button("Download a Markdown summary", markdown, file_name=f"{_stem(d)}.md",
                            mime="text/markdown", icon=":material/article:",
                            help="Findings, roles and proofs, ready to paste into a pull request or an issue.")
-    right.download_button("Download the Diagnosis JSON", d.to_json(indent=2), file_name=f"{_stem(d)}.json",
+    right.download_button("Download the Diagnosis JSON", lambda: d.to_json(indent=2), file_name=f"{_stem(d)}.json",
                           mime="application/json", icon=":material/data_object:")
 
 

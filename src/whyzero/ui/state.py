@@ -30,13 +30,9 @@ def set_current(diagnosis: Diagnosis, label: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _gallery_diagnosis_json(name: str) -> str:
-    import whyzero
-    from whyzero import gallery
+    from whyzero.worker import diagnose_isolated
 
-    built = gallery.build(name)
-    case = gallery.get(name)
-    return whyzero.diagnose(built.model, built.inputs, labels=built.labels, masks=built.masks,
-                            train_inputs=built.train_inputs, trust_model=case.trust).to_json()
+    return diagnose_isolated({"gallery": name})
 
 
 def demo(name: str) -> Diagnosis:
@@ -89,7 +85,6 @@ def can_rediagnose(finding) -> bool:
 def rediagnose_with_fix(index: int) -> None:
     """Button callback: diagnoses the same model again on the batch under finding ``index``'s fix, keeps the
     current diagnosis as the previous one, and opens the Compare page."""
-    import whyzero
     from whyzero.measurements import Measurements
     from whyzero.proofs import batch_fix
 
@@ -100,25 +95,19 @@ def rediagnose_with_fix(index: int) -> None:
         st.session_state["fix_error"] = f"This fix cannot be re-run from the stored diagnosis: {finding.proof['fix']}"
         return
     source = st.session_state["source"]
+    job: dict[str, Any] = {"fix_key": finding.proof["fix_key"], "measurements": d.summaries["measurements"]}
+    if source["kind"] == "demo":
+        job["gallery"] = source["name"]
+    else:
+        paths = source["paths"]
+        job["kwargs"] = {"model": source["model_path"], "inputs": paths["inputs"], "trust_model": source["trust"],
+                         "preprocess": source["preprocess"],
+                         **{k: paths.get(k) for k in ("labels", "masks", "train_inputs", "train_stats")}}
     try:
-        if source["kind"] == "demo":
-            from whyzero import gallery
+        from whyzero.worker import diagnose_isolated
 
-            built = gallery.build(source["name"])
-            model, batch, extra = built.model, built.inputs, {"labels": built.labels, "masks": built.masks,
-                                                              "train_inputs": built.train_inputs}
-            trust = gallery.get(source["name"]).trust
-        else:
-            from whyzero.engine import _image_geometry
-            from whyzero.loading.data import load_inputs
-
-            model = cached_model(source["model_hash"], source["model_path"], source["trust"])
-            size, channels = _image_geometry(model)
-            paths = source["paths"]
-            batch = load_inputs(paths["inputs"], preprocess=source["preprocess"], size=size, channels=channels).array
-            extra = {k: paths.get(k) for k in ("labels", "masks", "train_inputs", "train_stats")}
-            trust = source["trust"]
-        fixed = whyzero.diagnose(model, fix(batch), trust_model=trust, **extra)
+        with st.spinner(f"Diagnosing again under the fix: {finding.proof['fix']}…"):
+            fixed = Diagnosis.from_json(diagnose_isolated(job))
     except Exception as err:  # noqa: BLE001 - shown on the page as one line
         st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {str(err)[:200]}"
         return
@@ -126,6 +115,34 @@ def rediagnose_with_fix(index: int) -> None:
     set_current(fixed, f"{label} + fix: {finding.proof['fix']}")
     st.session_state["source"] = source
     st.session_state["go_compare"] = True
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> None:
+    """Imports what the panels draw with (Plotly, the figures, the cause reference) in a background thread once
+    per server, so a reader's first switch to a chart page does not wait for the imports.  Never TensorFlow."""
+    import threading
+
+    def imports() -> None:
+        import pandas  # noqa: F401
+        import plotly.graph_objects  # noqa: F401
+
+        import whyzero.figures  # noqa: F401
+        from whyzero.reference import references
+
+        references()  # cached: the Causes page reads the checks' sources once per server
+
+    threading.Thread(target=imports, name="whyzero-warm-up", daemon=True).start()
+
+
+def record_timing(page: str, seconds: float) -> None:
+    """Appends one page run's server time to ``WHYZERO_TIMINGS_FILE`` (browser tests, benchmarks), if set."""
+    from whyzero.config import settings
+
+    path = settings().timings_file
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{page}\t{seconds:.3f}\n")
 
 
 def scrub(text: str, folder: Path) -> str:
@@ -144,29 +161,21 @@ def save_upload(upload, folder: Path) -> Path:
     return path
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cached_model(model_hash: str, _path: str, trust: bool):
-    """Loads a model once per file content (the hash is the key)."""
-    from whyzero.loading.models import load_model
-
-    return load_model(_path, trust_model=trust)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_diagnosis(key: tuple, _model, _paths: dict[str, Any], preprocess: str) -> str:
-    """Runs a diagnosis once per set of inputs (``key`` holds their hashes)."""
-    import whyzero
+def cached_diagnosis(key: tuple, _paths: dict[str, Any], _model_path: str, trust: bool, preprocess: str) -> str:
+    """Runs a diagnosis once per set of inputs (``key`` holds their hashes), in a worker process."""
+    from whyzero.worker import diagnose_isolated
 
-    progress = st.progress(0.0, text="loading")
+    progress = st.progress(0.0, text="starting a worker (TensorFlow loads there, not in this server)")
 
     def report(stage: str, fraction: float) -> None:
         progress.progress(min(max(fraction, 0.0), 1.0), text=stage)
 
-    d = whyzero.diagnose(_model, _paths["inputs"], labels=_paths.get("labels"), masks=_paths.get("masks"),
-                         train_inputs=_paths.get("train_inputs"), train_stats=_paths.get("train_stats"),
-                         preprocess=preprocess, progress=report)
+    kwargs = {"model": _model_path, "inputs": _paths["inputs"], "preprocess": preprocess, "trust_model": trust,
+              **{k: _paths.get(k) for k in ("labels", "masks", "train_inputs", "train_stats")}}
+    text = diagnose_isolated({"kwargs": kwargs}, progress=report)
     progress.empty()
-    return d.to_json()
+    return text
 
 
 def upload_folder() -> Path:
