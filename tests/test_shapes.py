@@ -238,3 +238,30 @@ def test_labels_per_head_come_from_an_npz_by_output_name(tmp_path):
     assert "labels.target_scale" in d.causes()  # the reg head's targets (x1000) were the ones read
     d = whyzero.diagnose(model, X, labels=tmp_path / "y.npz")
     assert d.model["task"] == "binary" and "labels.target_scale" not in d.causes()
+
+
+def test_a_keras2_backbone_nested_in_a_keras2_model_is_probed_inside():
+    import tf_keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    inner_in = tf_keras.Input((8,))
+    h = tf_keras.layers.Dense(16, activation="relu", name="d1")(inner_in)
+    features = tf_keras.Model(inner_in, tf_keras.layers.Dense(16, activation="relu", name="d2")(h), name="features")
+    inputs = tf_keras.Input((8,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(1, activation="sigmoid", name="head")(features(inputs)))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(x, y, epochs=20, verbose=0)
+    d = whyzero.diagnose(model, x, labels=y)
+    assert [r["layer"] for r in d.summaries["activations"]] == ["features/d1", "features/d2", "head"]
+    assert [r["layer"] for r in d.summaries["gradients"]["rows"]] == ["features/d1", "features/d2", "head"]
+    assert d.is_clean, [(f.cause, f.title) for f in d.findings]
+    # the inner layer's bias pushed far below zero: it never fires, and the output goes flat
+    layer = features.get_layer("d1")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, bias - 100])
+    assert np.ptp(model.predict(x, verbose=0)) < 1e-6
+    d = whyzero.diagnose(model, x, labels=y)
+    assert (d.findings[0].cause, d.findings[0].layer, d.findings[0].role) == ("activation.dead_relu", "features/d1",
+                                                                               "root")

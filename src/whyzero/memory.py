@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from whyzero._tf import tf
-from whyzero.probes.capture import capturing, is_keras3, leaf_layers
+from whyzero.probes.capture import can_capture, capturing, leaf_layers
 from whyzero.probes.forward import BatchNormInput, functional_module
 from whyzero.probes.inputs import InputStats
 
@@ -243,7 +243,7 @@ class MemoryProbe:
         return None
 
     def _find_batchnorm(self) -> None:
-        if is_keras3(self.model):
+        if can_capture(self.model):
             trained = [layer for _, layer in leaf_layers(self.model)
                        if type(layer).__name__ == "BatchNormalization" and _is_trained(layer)]
             self._bn_layers, self._capture = trained[:MEMORY_LAYERS], bool(trained)

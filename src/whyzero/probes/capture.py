@@ -53,6 +53,14 @@ def is_keras3(model) -> bool:
     return isinstance(model, keras.Layer)
 
 
+def can_capture(model) -> bool:
+    """Whether the model's layers are probed by capture: every Keras 3 model, and a Keras-2 (tf_keras) model
+    with models nested inside (their inner outputs live in another graph, out of reach of a symbolic cut)."""
+    if is_keras3(model):
+        return True
+    return any(is_container(layer) for layer in getattr(model, "layers", []) or [])
+
+
 @contextmanager
 def capturing(model, keep: Callable[[Any], bool] = lambda layer: True) -> Iterator[list[Captured]]:
     """Records every call of the model's leaf layers (those ``keep`` accepts) while the block runs.

@@ -17,7 +17,7 @@ import numpy as np
 from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import kernels, layer_activation
-from whyzero.probes.capture import capturing, is_keras3, layer_paths, single_float
+from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
@@ -189,7 +189,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         progress: called with (stage, fraction done).
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
     """
-    if is_keras3(model):
+    if can_capture(model):
         plan = _capture_plan(model, feed.take(batch, 0, 2), max_batchnorm)
 
         def run(x):

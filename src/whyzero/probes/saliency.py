@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero._tf import tf
-from whyzero.probes.capture import capturing, is_keras3
+from whyzero.probes.capture import can_capture, capturing
 
 SALIENCY_SAMPLES = 8
 
@@ -23,7 +23,7 @@ def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], st
     height, width = int(x.shape[1]), int(x.shape[2])
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
-        if is_keras3(model):
+        if can_capture(model):
             with capturing(model) as calls:
                 out = model(x, training=False)
         else:
