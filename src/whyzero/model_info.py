@@ -168,3 +168,14 @@ def weight_table(model) -> list[dict]:
                          "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
                          "fan_out": fan_out})
     return rows
+
+
+# Activations whose outputs are well understood; a Lambda or any other activation is custom, and its share of
+# outputs pinned at exactly 0 or 1 is measured (model.unstable_lambda).
+STANDARD_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax", "tanh", "elu", "selu", "gelu", "swish", "silu",
+                        "softplus", "leaky_relu", "relu6")
+
+
+def is_custom(layer_type: str, activation: str | None) -> bool:
+    """A Lambda layer, or a layer with an activation outside ``STANDARD_ACTIVATIONS``."""
+    return layer_type == "Lambda" or activation not in STANDARD_ACTIVATIONS

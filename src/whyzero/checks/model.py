@@ -8,7 +8,7 @@ from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
-from whyzero.model_info import CROSS_ENTROPIES
+from whyzero.model_info import CROSS_ENTROPIES, is_custom
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
 PINNED_SHARE_CRITICAL = 0.5
@@ -126,10 +126,7 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
         return []
     findings = []
     for probe in m.layers:
-        custom = probe.type == "Lambda" or (probe.activation not in (None, "linear", "relu", "sigmoid", "softmax",
-                                                                      "tanh", "elu", "selu", "gelu", "swish", "silu",
-                                                                      "softplus", "leaky_relu", "relu6"))
-        if not custom:
+        if not is_custom(probe.type, probe.activation):
             continue
         pinned = (probe.values.zero + probe.values.one) / max(probe.values.n, 1)
         if pinned < PINNED_SHARE_WARNING:

@@ -9,14 +9,15 @@ one buffer the size of the model's weights.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from whyzero import feed
 from whyzero._tf import tf
-from whyzero.model_info import kernels, layer_activation
+from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
@@ -216,13 +217,48 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers)
 
 
+_SUMMARIZERS: dict[tuple, Any] = {}
+
+
+@contextmanager
+def _without_graph_rewrites() -> Iterator[None]:
+    """Grappler off while the probe's functions are instantiated.  The probe runs a handful of chunks; rewriting
+    its graph (forward, backward, every layer's summary) took longer than running it: MobileNetV2's first chunk
+    came after 25 s with the rewrites and 10 s without, the later chunks as fast."""
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
+
+
+def _summarizer(t, lo, hi, gates, count_ones: bool):
+    """``tensor_summary`` as a ``tf.function`` traced once per rank, dtype and flat region, not once per layer:
+    the probe's graph then holds one call per layer instead of every layer's summary ops (tracing a
+    MobileNetV2's probe took ~35 s with them inline)."""
+    key = (len(t.shape), t.dtype.name, lo, hi, None if gates is None else (len(gates.shape), gates.dtype.name),
+           count_ones)
+    if key not in _SUMMARIZERS:
+        specs = [tf.TensorSpec([None] * len(t.shape), t.dtype)]
+        if gates is not None:
+            specs.append(tf.TensorSpec([None] * len(gates.shape), gates.dtype))
+        _SUMMARIZERS[key] = tf.function(lambda x, g=None: tensor_summary(x, lo, hi, g, count_ones),
+                                        input_signature=specs,
+                                        autograph=False)
+    return _SUMMARIZERS[key]
+
+
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers) -> ForwardResult:
     flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
     variables = list(model.trainable_variables)
     want_grads = labels is not None and loss_fn is not None and bool(variables)
 
+    ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
+
     def summarize(layer_outs, bn_ins, final):
-        summaries = [tensor_summary(t, lo, hi, gates) for (t, gates), (lo, hi) in zip(layer_outs, flats)]
+        summaries = [_summarizer(t, lo, hi, gates, one)(t, *([] if gates is None else [gates]))
+                     for (t, gates), (lo, hi), one in zip(layer_outs, flats, ones)]
         bn_stats = []
         for t in bn_ins:
             t = tf.cast(t, tf.float64)
@@ -255,27 +291,28 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
                           epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
     grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
     outputs, loss_total, n = [], 0.0, feed.rows(batch)
-    for start in range(0, n, chunk_size):
-        part = feed.take(batch, start, start + chunk_size)
-        x, size = feed.tensors(part), feed.rows(part)
-        if want_grads:
-            (summaries, bn_stats, out), loss, grads = forward_backward(
-                x, tf.convert_to_tensor(labels[start:start + chunk_size]))
-            weight = size / n
-            loss_total += float(loss) * weight
-            for acc, g in zip(grad_sum, grads):
-                acc += g.numpy().astype(np.float32) * weight
-        else:
-            summaries, bn_stats, out = forward(x)
-        for probe_, part in zip(probes, summaries):
-            probe_.values.update({k: v.numpy() for k, v in part.items()})
-        for bn, (count, s, ss) in zip(bns, bn_stats):
-            bn.count += float(count)
-            bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
-            bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
-        outputs.append(out.numpy())
-        if progress:
-            progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
+    with _without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
+        for start in range(0, n, chunk_size):
+            part = feed.take(batch, start, start + chunk_size)
+            x, size = feed.tensors(part), feed.rows(part)
+            if want_grads:
+                (summaries, bn_stats, out), loss, grads = forward_backward(
+                    x, tf.convert_to_tensor(labels[start:start + chunk_size]))
+                weight = size / n
+                loss_total += float(loss) * weight
+                for acc, g in zip(grad_sum, grads):
+                    acc += g.numpy().astype(np.float32) * weight
+            else:
+                summaries, bn_stats, out = forward(x)
+            for probe_, part in zip(probes, summaries):
+                probe_.values.update({k: v.numpy() for k, v in part.items()})
+            for bn, (count, s, ss) in zip(bns, bn_stats):
+                bn.count += float(count)
+                bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
+                bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
+            outputs.append(out.numpy())
+            if progress:
+                progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
     if want_grads:
         _attach_gradients(layers, probes, variables, grad_sum)
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads)

@@ -35,8 +35,13 @@ EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG1
 
 
 def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float | None = None,
-                   gates: tf.Tensor | None = None) -> dict:
+                   gates: tf.Tensor | None = None, count_ones: bool = True) -> dict:
     """Summarizes one tensor inside the graph.
+
+    The tensor is seen as (sample, position, unit) and reduced over positions once per statistic (sum, sum of
+    squares, max, min, zeros, negatives); everything else (totals, each unit's maximum, each sample's mean,
+    size and dead share) follows from those small tables.  Values are cleaned of NaN / Inf only when the
+    sums say there are some.  About ten passes over the values instead of ~25.
 
     Args:
         x: any float tensor, batch first.
@@ -44,51 +49,68 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
             (None: not counted).
         gates: for a recurrent layer, its input's contribution to the gate pre-activations
             (x @ W + b); values beyond the flat threshold saturate the gates whatever the state.
+        count_ones: count values pinned at 1 (read for custom layers only; 0 when not counted).
 
     Returns:
         A dict of small tensors; ``ValueSummary.update`` merges it.
     """
     x = tf.cast(x, tf.float32)
-    finite = tf.math.is_finite(x)
-    clean = tf.where(finite, x, tf.zeros_like(x))
+    n_samples = tf.shape(x)[0]
+    rank = len(x.shape)
+    units = 1 if rank == 1 else tf.shape(x)[-1]
+    cube = tf.reshape(x, [n_samples, -1, units])  # (sample, position, unit)
+    positions = tf.cast(tf.shape(cube)[1], tf.float32)
     count = lambda m: tf.math.count_nonzero(m, dtype=tf.int64)  # noqa: E731
+    s1 = tf.reduce_sum(cube, axis=1)
+    finite_all = tf.reduce_all(tf.math.is_finite(s1))  # a NaN or Inf anywhere leaves its (sample, unit) sum so
+
+    def cleaned():
+        return tf.where(tf.math.is_finite(cube), cube, tf.zeros_like(cube))
+
+    clean = tf.cond(finite_all, lambda: cube, cleaned)
+    s1 = tf.cond(finite_all, lambda: s1, lambda: tf.reduce_sum(clean, axis=1))
+    s2 = tf.reduce_sum(tf.square(clean), axis=1)
+    top = tf.reduce_max(clean, axis=1)
+    bottom = tf.reduce_min(clean, axis=1)
+    zeros = tf.reduce_sum(tf.cast(tf.equal(cube, 0.0), tf.float32), axis=1)
+    negatives = tf.reduce_sum(tf.cast(tf.less(cube, 0.0), tf.float32), axis=1)
+    nan = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_nan(cube)))
+    inf = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_inf(cube)))
+    # extremes over finite values only (a cleaned NaN is not a 0)
+    low = tf.cond(finite_all, lambda: tf.reduce_min(bottom),
+                  lambda: tf.reduce_min(tf.where(tf.math.is_finite(cube), cube, np.inf)))
+    high = tf.cond(finite_all, lambda: tf.reduce_max(top),
+                   lambda: tf.reduce_max(tf.where(tf.math.is_finite(cube), cube, -np.inf)))
     # The histogram of a huge layer is taken on a strided subsample (counts scaled back); the moments,
     # shares, extremes and per-unit values stay exact.
     flat_values = tf.reshape(clean, [-1])
     size = tf.size(flat_values, out_type=tf.int64)
     stride = tf.maximum(tf.constant(1, tf.int64), size // HIST_MAX_VALUES)
     sampled = flat_values[::stride]
-    n_samples = tf.shape(x)[0]
-    # per unit = last axis (channels / features); per sample = mean over the rest
-    rank = len(x.shape)
-    units_axes = list(range(rank - 1)) if rank > 1 else [0]
-    if rank == 1:
-        per_sample = tf.reshape(clean, [n_samples, 1])
-    elif rank == 2:
-        per_sample = clean
-    else:
-        per_sample = tf.reduce_mean(clean, axis=list(range(1, rank - 1)))
+    per_sample = tf.cast(s1, tf.float64) / tf.cast(positions, tf.float64)  # each sample's mean per unit
+    values_per_sample = positions * tf.cast(units, tf.float32)
+    as_int = lambda t: tf.cast(tf.round(tf.reduce_sum(tf.cast(t, tf.float64))), tf.int64)  # noqa: E731
     out = {
         "n": tf.size(x, out_type=tf.int64),
         "n_samples": tf.cast(n_samples, tf.int64),
-        "nan": count(tf.math.is_nan(x)),
-        "inf": count(tf.math.is_inf(x)),
-        "zero": count(tf.equal(x, 0.0)),
-        "negative": count(tf.less(x, 0.0)),
-        "one": count(tf.less_equal(tf.abs(x - 1.0), ONE_TOLERANCE)),
-        "sum": tf.cast(tf.reduce_sum(clean), tf.float64),  # tree reductions: float32 keeps ~7 digits
-        "sumsq": tf.cast(tf.reduce_sum(tf.square(clean)), tf.float64),
-        "min": tf.reduce_min(tf.where(finite, x, np.inf)),
-        "max": tf.reduce_max(tf.where(finite, x, -np.inf)),
+        "nan": nan,
+        "inf": inf,
+        "zero": as_int(zeros),
+        "negative": as_int(negatives),
+        "one": count(tf.less_equal(tf.abs(cube - 1.0), ONE_TOLERANCE)) if count_ones else tf.constant(0, tf.int64),
+        "sum": tf.reduce_sum(tf.cast(s1, tf.float64)),  # tree reductions: float32 keeps ~7 digits
+        "sumsq": tf.reduce_sum(tf.cast(s2, tf.float64)),
+        "min": low,
+        "max": high,
         "hist": tf.math.bincount(
             tf.cast(tf.raw_ops.Bucketize(input=sampled, boundaries=BOUNDARIES.tolist()), tf.int32),
             minlength=N_BINS, maxlength=N_BINS, dtype=tf.int64) * stride,
-        "unit_max": tf.reduce_max(clean, axis=units_axes) if rank > 1 else tf.reduce_max(clean, keepdims=True),
-        "sample_sum": tf.reduce_sum(tf.cast(per_sample, tf.float64), axis=0),
-        "sample_sumsq": tf.reduce_sum(tf.square(tf.cast(per_sample, tf.float64)), axis=0),
+        "unit_max": tf.reduce_max(top, axis=0) if rank > 1 else tf.reshape(tf.reduce_max(top), [1]),
+        "sample_sum": tf.reduce_sum(per_sample, axis=0),
+        "sample_sumsq": tf.reduce_sum(tf.square(per_sample), axis=0),
         # one sample's own size and dead share, for the per-sample drill-down
-        "sample_rms": tf.sqrt(tf.reduce_mean(tf.reshape(tf.square(clean), [n_samples, -1]), axis=1)),
-        "sample_zero": tf.reduce_mean(tf.cast(tf.reshape(tf.equal(x, 0.0), [n_samples, -1]), tf.float32), axis=1),
+        "sample_rms": tf.sqrt(tf.reduce_sum(s2, axis=1) / values_per_sample),
+        "sample_zero": tf.reduce_sum(zeros, axis=1) / values_per_sample,
         "flat": tf.constant(0, tf.int64),
         "gate_n": tf.constant(0, tf.int64),
         "gate_flat": tf.constant(0, tf.int64),
@@ -98,7 +120,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         out["gate_n"] = tf.size(g, out_type=tf.int64)
         out["gate_flat"] = tf.reduce_sum(tf.cast(tf.greater_equal(tf.abs(g), GATE_FLAT), tf.int64))
     if flat_low is not None:
-        out["flat"] = count(tf.less_equal(x, flat_low)) + count(tf.greater_equal(x, flat_high))
+        out["flat"] = count(tf.less_equal(cube, flat_low)) + count(tf.greater_equal(cube, flat_high))
     return out
 
 
