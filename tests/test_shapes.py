@@ -265,3 +265,20 @@ def test_a_keras2_backbone_nested_in_a_keras2_model_is_probed_inside():
     d = whyzero.diagnose(model, x, labels=y)
     assert (d.findings[0].cause, d.findings[0].layer, d.findings[0].role) == ("activation.dead_relu", "features/d1",
                                                                                "root")
+
+
+def test_another_input_fed_unscaled_is_named_as_the_root():
+    model, images, meta_x, labels = two_input_model()
+    raw = meta_x * 300 + 2000  # the tabular input fed as raw values: the predictions collapse to one class
+    predicted = model.predict({"image": images, "meta": raw}, verbose=0).argmax(1)
+    assert np.bincount(predicted, minlength=2).max() / len(predicted) > 0.95
+    d = whyzero.diagnose(model, {"image": images, "meta": raw}, labels=labels)
+    root = d.findings[0]
+    assert root.role == "root" and root.cause == "input.unnormalized" and root.evidence["input"] == "meta"
+    assert root.title.startswith("Input 'meta':")
+    from whyzero.diagnosis import Diagnosis
+    from whyzero.recheck import recheck
+
+    again = recheck(Diagnosis.from_json(d.to_json()))  # the other input's statistics are stored with it
+    assert [(f.cause, f.evidence.get("input")) for f in again.findings] == \
+        [(f.cause, f.evidence.get("input")) for f in d.findings]

@@ -160,6 +160,8 @@ class Measurements:
     masks: np.ndarray | None = None
     label_ids: np.ndarray | None = None
     stored: dict[str, bool] = field(default_factory=dict)
+    # a model with several inputs: the others than the one checked above (name, shape, dtype, stats)
+    other_inputs: list[dict[str, Any]] = field(default_factory=list)
 
     # -- derived ---------------------------------------------------------
     @property
@@ -194,6 +196,8 @@ class Measurements:
                 value = encode_array(value)
             elif f.name in ("task", "memory"):
                 value = asdict(value)
+            elif f.name == "other_inputs":
+                value = [dict(o, stats=o["stats"].to_dict()) for o in value]
             elif f.name == "layers":
                 value = [{"name": r.name, "type": r.type, "activation": r.activation, "values": asdict(r.values)}
                          for r in value]
@@ -205,6 +209,7 @@ class Measurements:
         data = dict(data)
         data["task"] = Task(**data["task"])
         data["memory"] = ModelMemory.from_dict(data.get("memory"))
+        data["other_inputs"] = [dict(o, stats=InputStats.from_dict(o["stats"])) for o in data.get("other_inputs", [])]
         data["input_stats"] = InputStats.from_dict(data["input_stats"])
         if data.get("train_stats") is not None:
             data["train_stats"] = InputStats.from_dict(data["train_stats"])
@@ -250,7 +255,16 @@ class Measurements:
             gradients=gradient_rows(forward, ctx.optimizer), gradient_labels=ctx.gradient_labels,
             loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
             model_layers=model_layers, final_layer=final, memory=replace(ctx.memory), whatif=ctx.whatif,
-            output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, **arrays)
+            output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, other_inputs=_other_inputs(ctx),
+            **arrays)
+
+
+def _other_inputs(ctx) -> list[dict[str, Any]]:
+    multi = getattr(ctx, "multi", None)
+    if multi is None:
+        return []
+    return [{"name": name, "shape": list(array.shape), "dtype": str(array.dtype), "stats": InputStats.of(array)}
+            for i, (name, array) in enumerate(zip(multi.names, multi.arrays)) if i != multi.primary]
 
 
 def predicted_classes(outputs: np.ndarray, kind: str) -> np.ndarray:

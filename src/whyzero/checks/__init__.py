@@ -80,7 +80,35 @@ def run_all(m: Measurements) -> CheckRun:
             run.skipped.append({"check": r.name, "causes": list(r.causes), "reason": result.reason})
         else:
             run.findings.extend(result)
+    for other in m.other_inputs:
+        run.findings.extend(_input_checks_on(m, other, run))
     return run
+
+
+def _input_checks_on(m: Measurements, other: dict, run: CheckRun) -> list[Finding]:
+    """The input checks on another input of a model with several: its own statistics, no memory of it."""
+    from dataclasses import replace
+
+    from whyzero.measurements import ModelMemory
+
+    shape = other["shape"]
+    view = replace(m, input_stats=other["stats"], batch_shape=shape, batch_dtype=other["dtype"], train_stats=None,
+                   is_image=len(shape) == 4 and shape[-1] in (1, 3), memory=ModelMemory(), whatif=None,
+                   other_inputs=[])
+    found = []
+    for r in REGISTRY:
+        if not all(c.startswith("input.") for c in r.causes):
+            continue
+        try:
+            result = r.fn(view)
+        except Exception as err:  # noqa: BLE001 - a crashing check is a result, not a crash
+            run.errors.append(CheckError(r.name, f"{type(err).__name__} on input '{other['name']}': {err}"[:500]))
+            continue
+        for f in [] if isinstance(result, Skipped) else result:
+            f.title = f"Input '{other['name']}': {f.title}"
+            f.evidence = dict(f.evidence, input=other["name"])
+            found.append(f)
+    return found
 
 
 def run_checks(m: Measurements) -> tuple[list[Finding], list[CheckError]]:
