@@ -11,6 +11,7 @@ from whyzero._tf import tf
 from whyzero.probes.capture import can_capture, capturing
 
 SALIENCY_SAMPLES = 8
+SALIENCY_CHUNK = 2
 
 
 def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], str] | None:
@@ -18,10 +19,22 @@ def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], st
 
     Grad-CAM (Selvaraju et al., 2017) on the last layer with a spatial output where the model's layers can be
     captured; gradient x input (Shrikumar et al., 2016) otherwise.  None when no gradient reaches the input.
+    Two images at a time, so the memory stays that of a two-sample backward pass.
     """
-    x = tf.convert_to_tensor(np.asarray(images[:SALIENCY_SAMPLES], np.float32))
+    maps, methods = [], set()
+    for start in range(0, min(len(images), SALIENCY_SAMPLES), SALIENCY_CHUNK):
+        part = _saliency_chunk(model, np.asarray(images[start:start + SALIENCY_CHUNK], np.float32), kind)
+        if part is None:
+            return None
+        maps.extend(part[0])
+        methods.add(part[1])
+    return maps, " and ".join(sorted(methods))
+
+
+def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], str] | None:
+    x = tf.convert_to_tensor(images)
     height, width = int(x.shape[1]), int(x.shape[2])
-    with tf.GradientTape(persistent=True) as tape:
+    with tf.GradientTape() as tape:
         tape.watch(x)
         if can_capture(model):
             with capturing(model) as calls:
@@ -31,23 +44,17 @@ def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], st
         out = out[0] if isinstance(out, (list, tuple)) else out
         target = _target(tf.cast(out, tf.float32), kind)
     spatial = [c.output for c in calls if _spatial(c.output, height, width)]
-    maps, method = None, "gradient x input"
-    if spatial:
-        features = spatial[-1]
-        grads = tape.gradient(target, features)
-        if grads is not None:
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
-            if float(tf.reduce_max(cam)) > 0:
-                maps = tf.image.resize(cam[..., None], (height, width))[..., 0].numpy()
-                method = "Grad-CAM"
-    if maps is None:
-        grads = tape.gradient(target, x)
-        if grads is None:
-            return None
-        maps = tf.reduce_sum(tf.abs(grads * x), axis=-1).numpy()
-    del tape
-    return [_unit(m) for m in maps], method
+    features = spatial[-1] if spatial else None
+    del calls, spatial  # only the last feature map is kept alive
+    grads = tape.gradient(target, [x] if features is None else [x, features])
+    if features is not None and grads[1] is not None:
+        weights = tf.reduce_mean(grads[1], axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
+        if float(tf.reduce_max(cam)) > 0:
+            return [_unit(m) for m in tf.image.resize(cam[..., None], (height, width))[..., 0].numpy()], "Grad-CAM"
+    if grads[0] is None:
+        return None
+    return [_unit(m) for m in tf.reduce_sum(tf.abs(grads[0] * x), axis=-1).numpy()], "gradient x input"
 
 
 def _target(out, kind: str):
