@@ -245,5 +245,9 @@ def test_a_clicked_sample_opens_with_its_prediction_and_saliency(diagnosed):
     assert metrics["predicted"] == str(row["predicted"]) and metrics["label"] == str(row["label"])
     verdict = "Right" if row["predicted"] == row["label"] else "Wrong"
     assert any(e.value.startswith(verdict) for e in list(at.success) + list(at.error))
-    assert d.summaries["samples"]["saliency_method"] == "Grad-CAM" and len(d.summaries["samples"]["saliency"]) > 2
+    # Grad-CAM where the predicted class's score still has a gradient; its softmax pinned at exactly 1 leaves
+    # none on some images of this faulty model, which then get gradient x input
+    assert "Grad-CAM" in d.summaries["samples"]["saliency_method"] or \
+        d.summaries["samples"]["saliency_method"] == "gradient x input"
+    assert len(d.summaries["samples"]["saliency"]) > 2
     assert not any("Saliency maps are kept" in i.value for i in at.info)  # sample 2's map is drawn
