@@ -71,10 +71,8 @@ def run_all(m: Measurements) -> CheckRun:
             run.skipped.append({"check": r.name, "causes": list(r.causes),
                                 "reason": f"the {', '.join(missing)} were too large to store with the diagnosis"})
             continue
-        try:
-            result = r.fn(m)
-        except Exception as err:  # noqa: BLE001 - a crashing check is a result, not a crash
-            run.errors.append(CheckError(r.name, f"{type(err).__name__}: {err}"[:500]))
+        result = _call(r, m, run)
+        if result is None:
             continue
         if isinstance(result, Skipped):
             run.skipped.append({"check": r.name, "causes": list(r.causes), "reason": result.reason})
@@ -83,6 +81,15 @@ def run_all(m: Measurements) -> CheckRun:
     for other in m.other_inputs:
         run.findings.extend(_input_checks_on(m, other, run))
     return run
+
+
+def _call(r: Registered, m: Measurements, run: CheckRun, where: str = "") -> CheckResult | None:
+    """One check's result, or None when it raised (recorded in ``run.errors``: the other checks still run)."""
+    try:
+        return r.fn(m)
+    except Exception as err:  # noqa: BLE001 - a crashing check is a result, not a crash
+        run.errors.append(CheckError(r.name, f"{type(err).__name__}{where}: {err}"[:500]))
+        return None
 
 
 def _input_checks_on(m: Measurements, other: dict, run: CheckRun) -> list[Finding]:
@@ -99,12 +106,8 @@ def _input_checks_on(m: Measurements, other: dict, run: CheckRun) -> list[Findin
     for r in REGISTRY:
         if not all(c.startswith("input.") for c in r.causes):
             continue
-        try:
-            result = r.fn(view)
-        except Exception as err:  # noqa: BLE001 - a crashing check is a result, not a crash
-            run.errors.append(CheckError(r.name, f"{type(err).__name__} on input '{other['name']}': {err}"[:500]))
-            continue
-        for f in [] if isinstance(result, Skipped) else result:
+        result = _call(r, view, run, where=f" on input '{other['name']}'")
+        for f in [] if result is None or isinstance(result, Skipped) else result:
             f.title = f"Input '{other['name']}': {f.title}"
             f.evidence = dict(f.evidence, input=other["name"])
             found.append(f)

@@ -230,19 +230,6 @@ class ValueSummary:
             return float("nan")
         return spread / self.rms if self.rms > 0 else 0.0
 
-    def to_dict(self) -> dict:
-        """The small summary kept in the ``Diagnosis``."""
-        return {
-            "n": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
-            "zero_share": self.share("zero"), "negative_share": self.share("negative"),
-            "one_share": self.share("one"), "nan": self.nan, "inf": self.inf,
-            "flat_share": self.share("flat"), "never_active_share": self.never_active_share,
-            "gate_saturated_share": self.gate_saturated_share,
-            "units": 0 if self.unit_max is None else int(self.unit_max.size),
-            "spread": self.spread_across_samples, "relative_spread": self.relative_spread,
-            "hist": self.hist.tolist(),
-        }
-
 
 def _merge(a, b, op):
     b = np.asarray(b)
