@@ -162,8 +162,11 @@ def _saliency(ctx: Context, notes: list[str]):
     """Heat maps of what drives the first images' predictions, for the per-sample drill-down."""
     if not (ctx.is_image and ctx.has_layers and ctx.multi is None):
         return None
-    from whyzero.probes.saliency import saliency
+    from whyzero.probes.saliency import from_grad_cam, saliency
 
+    maps = from_grad_cam(ctx.forward.saliency if ctx.forward else None, ctx.batch.shape[1:3])
+    if maps is not None:
+        return maps
     try:
         return saliency(ctx.model, ctx.batch, ctx.task.kind)
     except Exception as err:  # noqa: BLE001 - a model the gradient cannot pass leaves the drill-down without maps
@@ -428,12 +431,13 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     if target_source != "labels":
         notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
                      "at warning")
+    cam = task.kind if is_image and multi is None else None
     try:
-        forward = run_forward(model, fed, targets, fn, chunk, report)
+        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
-        forward = run_forward(model, fed, None, None, chunk, report)
+        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels)

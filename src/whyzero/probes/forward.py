@@ -19,6 +19,7 @@ from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
+from whyzero.probes.saliency import SALIENCY_SAMPLES, last_feature_map, saliency_target
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
@@ -67,6 +68,7 @@ class ForwardResult:
     outputs: np.ndarray
     loss: float | None
     has_gradients: bool
+    saliency: np.ndarray | None = None  # Grad-CAM maps (N, h, w) of the first samples, from the same pass
 
 
 def probed_layers(model) -> list:
@@ -175,7 +177,7 @@ def _first_output(out):
 
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
-                max_batchnorm: int = 8) -> ForwardResult:
+                max_batchnorm: int = 8, saliency_of: str | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
     Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
@@ -189,6 +191,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         chunk_size: samples per forward pass.
         progress: called with (stage, fraction done).
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
+        saliency_of: for images, the task (``multiclass``, ``binary``, ``segmentation``...) whose predicted
+            class the first samples' Grad-CAM maps explain; None for none.
     """
     if can_capture(model):
         plan = _capture_plan(model, feed.take(batch, 0, 2), max_batchnorm)
@@ -214,7 +218,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             outs = probe_model(x, training=False)
             return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
                     outs[-1])
-    return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers)
+    return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
+                   saliency_of)
 
 
 _SUMMARIZERS: dict[tuple, Any] = {}
@@ -249,40 +254,57 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
     return _SUMMARIZERS[key]
 
 
-def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers) -> ForwardResult:
+def _bn_stats(t):
+    t = tf.cast(t, tf.float64)
+    axes = list(range(len(t.shape) - 1))
+    return tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64), tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)
+
+
+def _bn_summarizer(t):
+    key = ("batchnorm", len(t.shape), t.dtype.name)
+    if key not in _SUMMARIZERS:
+        _SUMMARIZERS[key] = tf.function(_bn_stats, input_signature=[tf.TensorSpec([None] * len(t.shape), t.dtype)],
+                                        autograph=False)
+    return _SUMMARIZERS[key]
+
+
+def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
+            cam: str | None = None) -> ForwardResult:
+    """The chunked pass.  The model's forward (and backward) pass is one ``tf.function`` that returns the layers'
+    outputs; each output is then summarized by a small ``tf.function`` shared by all layers of its rank.  Kept
+    apart, the model's function traces as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for
+    one function holding every layer's summary)."""
     flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
     variables = list(model.trainable_variables)
     want_grads = labels is not None and loss_fn is not None and bool(variables)
-
     ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
-
-    def summarize(layer_outs, bn_ins, final):
-        summaries = [_summarizer(t, lo, hi, gates, one)(t, *([] if gates is None else [gates]))
-                     for (t, gates), (lo, hi), one in zip(layer_outs, flats, ones)]
-        bn_stats = []
-        for t in bn_ins:
-            t = tf.cast(t, tf.float64)
-            axes = list(range(len(t.shape) - 1))
-            bn_stats.append((tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64),
-                             tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)))
-        return summaries, bn_stats, tf.cast(final, tf.float32)
-
     spec = feed.spec(batch)
+
+    height_width = _height_width(spec) if cam else None
+
+    def traced(x, y=None):
+        """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM."""
+        with tf.GradientTape(persistent=want_grads and height_width is not None) as tape:
+            layer_outs, bn_ins, final = run(x)
+            final = tf.cast(final, tf.float32)
+            target = None if height_width is None else saliency_target(final, cam)
+            loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
+        grads = None
+        if y is not None:
+            grads = tape.gradient(loss, variables)
+            grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+        maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, tape, height_width)
+        return layer_outs, bn_ins, final, maps, loss, grads
 
     @tf.function(input_signature=[spec], autograph=False)
     def forward(x):
-        return summarize(*run(x))
+        return traced(x)[:4]
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
 
     @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
     def forward_backward(x, y):
-        with tf.GradientTape() as tape:
-            layer_outs, bn_ins, final = run(x)
-            loss = tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
-        grads = tape.gradient(loss, variables)
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
-        return summarize(layer_outs, bn_ins, final), loss, grads
+        return traced(x, y)
 
     probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
     from whyzero.memory import steps_share
@@ -290,32 +312,61 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
     bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
                           epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
     grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
-    outputs, loss_total, n = [], 0.0, feed.rows(batch)
+    outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
     with _without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
         for start in range(0, n, chunk_size):
             part = feed.take(batch, start, start + chunk_size)
             x, size = feed.tensors(part), feed.rows(part)
             if want_grads:
-                (summaries, bn_stats, out), loss, grads = forward_backward(
+                layer_outs, bn_ins, out, cam_maps, loss, grads = forward_backward(
                     x, tf.convert_to_tensor(labels[start:start + chunk_size]))
                 weight = size / n
                 loss_total += float(loss) * weight
                 for acc, g in zip(grad_sum, grads):
                     acc += g.numpy().astype(np.float32) * weight
+                del grads
             else:
-                summaries, bn_stats, out = forward(x)
-            for probe_, part in zip(probes, summaries):
-                probe_.values.update({k: v.numpy() for k, v in part.items()})
-            for bn, (count, s, ss) in zip(bns, bn_stats):
+                layer_outs, bn_ins, out, cam_maps = forward(x)
+            for i, ((t, gates), (lo, hi), one) in enumerate(zip(layer_outs, flats, ones)):
+                summary = _summarizer(t, lo, hi, gates, one)(t, *([] if gates is None else [gates]))
+                probes[i].values.update({k: v.numpy() for k, v in summary.items()})
+            del layer_outs, t  # each chunk's activations go as soon as they are summarized
+            for bn, t in zip(bns, bn_ins):
+                count, s, ss = _bn_summarizer(t)(t)
                 bn.count += float(count)
                 bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
                 bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
+            del bn_ins
             outputs.append(out.numpy())
+            if cam_maps is not None and sum(len(c) for c in cams) < SALIENCY_SAMPLES:
+                cams.append(cam_maps.numpy())
             if progress:
                 progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
     if want_grads:
         _attach_gradients(layers, probes, variables, grad_sum)
-    return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads)
+    saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
+    return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
+                         saliency=saliency)
+
+
+def _height_width(spec) -> tuple[int, int] | None:
+    shape = getattr(spec, "shape", None)
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        return None
+    return int(shape[1]), int(shape[2])
+
+
+def _grad_cam(tensors, target, tape, height_width):
+    """Grad-CAM (Selvaraju et al., 2017) maps (N, h, w) on the last spatial feature map, for the class each
+    sample is predicted as; None without a feature map the score depends on."""
+    features = last_feature_map(tensors, *height_width)
+    if features is None:
+        return None
+    grads = tape.gradient(target, features)
+    if grads is None:
+        return None
+    weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
+    return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
 
 
 def _attach_gradients(layers, probes, variables, grad_sum) -> None:

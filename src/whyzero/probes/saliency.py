@@ -31,6 +31,15 @@ def saliency(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], st
     return maps, " and ".join(sorted(methods))
 
 
+def from_grad_cam(maps: np.ndarray | None, size) -> tuple[list[np.ndarray], str] | None:
+    """The probe's Grad-CAM maps (N, h, w) at the image's size, each scaled to 0..1; None when there are none or
+    no gradient reached the feature map (a saturated output: gradient x input is tried instead)."""
+    if maps is None or not len(maps) or not np.max(maps) > 0:
+        return None
+    resized = tf.image.resize(tf.convert_to_tensor(maps, tf.float32)[..., None], tuple(int(s) for s in size))
+    return [_unit(m) for m in resized[..., 0].numpy()], "Grad-CAM"
+
+
 def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarray], str] | None:
     x = tf.convert_to_tensor(images)
     height, width = int(x.shape[1]), int(x.shape[2])
@@ -42,10 +51,9 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
         else:
             calls, out = [], model(x, training=False)
         out = out[0] if isinstance(out, (list, tuple)) else out
-        target = _target(tf.cast(out, tf.float32), kind)
-    spatial = [c.output for c in calls if _spatial(c.output, height, width)]
-    features = spatial[-1] if spatial else None
-    del calls, spatial  # only the last feature map is kept alive
+        target = saliency_target(tf.cast(out, tf.float32), kind)
+    features = last_feature_map([c.output for c in calls], height, width)
+    del calls  # only the last feature map is kept alive
     grads = tape.gradient(target, [x] if features is None else [x, features])
     if features is not None and grads[1] is not None:
         weights = tf.reduce_mean(grads[1], axis=(1, 2), keepdims=True)
@@ -57,7 +65,13 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
     return [_unit(m) for m in tf.reduce_sum(tf.abs(grads[0] * x), axis=-1).numpy()], "gradient x input"
 
 
-def _target(out, kind: str):
+def last_feature_map(tensors: list, height: int, width: int):
+    """The last of ``tensors`` that is a spatial feature map of an (height, width) image, or None."""
+    spatial = [t for t in tensors if _spatial(t, height, width)]
+    return spatial[-1] if spatial else None
+
+
+def saliency_target(out, kind: str):
     """Per sample, the score of the class it is predicted as (summed over pixels for segmentation)."""
     flat = tf.reshape(out, [tf.shape(out)[0], -1]) if kind != "segmentation" else out
     if kind == "segmentation":

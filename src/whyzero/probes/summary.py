@@ -25,8 +25,11 @@ N_BINS = len(BOUNDARIES) + 1
 # Values within two float32 steps of 1.0 count as pinned at 1: 1 / (1 + exp(-big)) often lands on
 # 0.99999994 rather than 1.0 exactly.
 ONE_TOLERANCE = 1.2e-7
-# Values of one tensor (per chunk) binned exactly; beyond this the histogram uses a strided subsample.
-HIST_MAX_VALUES = 1 << 18
+# Values of one tensor (per chunk) counted exactly (zeros, negatives, ones, flat, histogram); beyond this the
+# counts come from an even subsample of each sample's values, scaled back.  Moments and extremes are always exact.
+COUNT_MAX_VALUES = 1 << 15
+# ... and the histogram (binning costs ~35 ns a value) on at most this many of them.
+HIST_MAX_VALUES = 1 << 13
 # Samples whose own per-layer statistics are kept (the per-sample drill-down); the rest merge into the batch's.
 SAMPLES_KEPT = 64
 # |pre-activation| beyond which a sigmoid/tanh gate is flat (DeepDiagnosis' saturation threshold).
@@ -41,7 +44,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     The tensor is seen as (sample, position, unit) and reduced over positions once per statistic (sum, sum of
     squares, max, min, zeros, negatives); everything else (totals, each unit's maximum, each sample's mean,
     size and dead share) follows from those small tables.  Values are cleaned of NaN / Inf only when the
-    sums say there are some.  About ten passes over the values instead of ~25.
+    sums say there are some.  Four reductions read all the values; the counts read a subsample.
 
     Args:
         x: any float tensor, batch first.
@@ -69,48 +72,55 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
 
     clean = tf.cond(finite_all, lambda: cube, cleaned)
     s1 = tf.cond(finite_all, lambda: s1, lambda: tf.reduce_sum(clean, axis=1))
-    s2 = tf.reduce_sum(tf.square(clean), axis=1)
+    # Reductions read the values once and are cheap; an element-wise op writes a tensor as big as the layer and
+    # costs four to five of them.  So the moments, extremes and per-unit maxima are reductions of the values
+    # (sums of squares as squared Euclidean norms), and what needs an element-wise test (zeros, negatives,
+    # ones, the flat region, the histogram) is counted on an even subsample of each sample's values, at most
+    # COUNT_MAX_VALUES per chunk: exact below that, within a fraction of a percent above.
+    s2 = tf.square(tf.math.reduce_euclidean_norm(clean, axis=1))
     top = tf.reduce_max(clean, axis=1)
-    bottom = tf.reduce_min(clean, axis=1)
-    zeros = tf.reduce_sum(tf.cast(tf.equal(cube, 0.0), tf.float32), axis=1)
-    negatives = tf.reduce_sum(tf.cast(tf.less(cube, 0.0), tf.float32), axis=1)
     nan = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_nan(cube)))
     inf = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_inf(cube)))
     # extremes over finite values only (a cleaned NaN is not a 0)
-    low = tf.cond(finite_all, lambda: tf.reduce_min(bottom),
+    low = tf.cond(finite_all, lambda: tf.reduce_min(cube),  # a full reduction: faster than per (sample, unit)
                   lambda: tf.reduce_min(tf.where(tf.math.is_finite(cube), cube, np.inf)))
     high = tf.cond(finite_all, lambda: tf.reduce_max(top),
                    lambda: tf.reduce_max(tf.where(tf.math.is_finite(cube), cube, -np.inf)))
-    # The histogram of a huge layer is taken on a strided subsample (counts scaled back); the moments,
-    # shares, extremes and per-unit values stay exact.
-    flat_values = tf.reshape(clean, [-1])
-    size = tf.size(flat_values, out_type=tf.int64)
-    stride = tf.maximum(tf.constant(1, tf.int64), size // HIST_MAX_VALUES)
-    sampled = flat_values[::stride]
+    rows = tf.reshape(x, [n_samples, -1])  # each sample's values
+    values_per_sample = tf.shape(rows)[1]
+    stride = tf.maximum(1, (n_samples * values_per_sample) // COUNT_MAX_VALUES)
+    sub = rows[:, ::stride]
+    scale = tf.cast(values_per_sample, tf.float64) / tf.cast(tf.maximum(tf.shape(sub)[1], 1), tf.float64)
+    per_row = lambda m: tf.reduce_sum(tf.cast(m, tf.float64), axis=1) * scale  # noqa: E731 - counts per sample
+    as_int = lambda t: tf.cast(tf.round(tf.reduce_sum(t)), tf.int64)  # noqa: E731
+    zeros = per_row(tf.equal(sub, 0.0))
+    binned = sub[:, ::tf.maximum(1, tf.size(sub) // HIST_MAX_VALUES)]
+    binned = tf.where(tf.math.is_finite(binned), binned, tf.zeros_like(binned))
+    hist = tf.math.bincount(tf.cast(tf.raw_ops.Bucketize(input=binned, boundaries=BOUNDARIES.tolist()), tf.int32),
+                            minlength=N_BINS, maxlength=N_BINS, dtype=tf.float64)
+    hist_scale = tf.cast(tf.size(x), tf.float64) / tf.cast(tf.maximum(tf.size(binned), 1), tf.float64)
     per_sample = tf.cast(s1, tf.float64) / tf.cast(positions, tf.float64)  # each sample's mean per unit
-    values_per_sample = positions * tf.cast(units, tf.float32)
-    as_int = lambda t: tf.cast(tf.round(tf.reduce_sum(tf.cast(t, tf.float64))), tf.int64)  # noqa: E731
+    sample_values = tf.cast(values_per_sample, tf.float64)
     out = {
         "n": tf.size(x, out_type=tf.int64),
         "n_samples": tf.cast(n_samples, tf.int64),
         "nan": nan,
         "inf": inf,
         "zero": as_int(zeros),
-        "negative": as_int(negatives),
-        "one": count(tf.less_equal(tf.abs(cube - 1.0), ONE_TOLERANCE)) if count_ones else tf.constant(0, tf.int64),
+        "negative": as_int(per_row(tf.less(sub, 0.0))),
+        "one": as_int(per_row(tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE))) if count_ones
+        else tf.constant(0, tf.int64),
         "sum": tf.reduce_sum(tf.cast(s1, tf.float64)),  # tree reductions: float32 keeps ~7 digits
         "sumsq": tf.reduce_sum(tf.cast(s2, tf.float64)),
         "min": low,
         "max": high,
-        "hist": tf.math.bincount(
-            tf.cast(tf.raw_ops.Bucketize(input=sampled, boundaries=BOUNDARIES.tolist()), tf.int32),
-            minlength=N_BINS, maxlength=N_BINS, dtype=tf.int64) * stride,
+        "hist": tf.cast(tf.round(hist * hist_scale), tf.int64),
         "unit_max": tf.reduce_max(top, axis=0) if rank > 1 else tf.reshape(tf.reduce_max(top), [1]),
         "sample_sum": tf.reduce_sum(per_sample, axis=0),
         "sample_sumsq": tf.reduce_sum(tf.square(per_sample), axis=0),
         # one sample's own size and dead share, for the per-sample drill-down
-        "sample_rms": tf.sqrt(tf.reduce_sum(s2, axis=1) / values_per_sample),
-        "sample_zero": tf.reduce_sum(zeros, axis=1) / values_per_sample,
+        "sample_rms": tf.sqrt(tf.cast(tf.reduce_sum(s2, axis=1), tf.float64) / sample_values),
+        "sample_zero": zeros / sample_values,
         "flat": tf.constant(0, tf.int64),
         "gate_n": tf.constant(0, tf.int64),
         "gate_flat": tf.constant(0, tf.int64),
@@ -120,7 +130,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
         out["gate_n"] = tf.size(g, out_type=tf.int64)
         out["gate_flat"] = tf.reduce_sum(tf.cast(tf.greater_equal(tf.abs(g), GATE_FLAT), tf.int64))
     if flat_low is not None:
-        out["flat"] = count(tf.less_equal(cube, flat_low)) + count(tf.greater_equal(cube, flat_high))
+        out["flat"] = as_int(per_row(tf.less_equal(sub, flat_low)) + per_row(tf.greater_equal(sub, flat_high)))
     return out
 
 
