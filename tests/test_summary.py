@@ -40,6 +40,28 @@ def test_chunks_merge_to_the_whole():
     assert np.array_equal(whole.unit_max, merged.unit_max)
 
 
+def test_a_huge_layer_counts_on_a_subsample_with_exact_moments():
+    """Past COUNT_MAX_VALUES a layer's shares come from an even subsample (within a fraction of a percent);
+    the moments, the extremes and each unit's maximum stay exact."""
+    from whyzero.probes.summary import COUNT_MAX_VALUES
+
+    rng = np.random.default_rng(2)
+    x = np.maximum(rng.normal(0.3, 1.0, size=(4, 96, 96, 32)), 0).astype(np.float32)  # ReLU-like: ~38% zeros
+    x[:, :, :, 5] = 0.0  # one dead unit
+    x[1, 7, 11, 2] = 1e5  # one outlier the subsample would miss
+    assert x.size > 8 * COUNT_MAX_VALUES
+    s = summarize(x)
+    assert s.share("zero") == pytest.approx(np.mean(x == 0), abs=0.005)
+    assert s.negative == 0 and s.hist.sum() == pytest.approx(x.size, rel=1e-3)
+    assert s.mean == pytest.approx(x.astype(np.float64).mean(), rel=1e-5)
+    assert s.rms == pytest.approx(np.sqrt(np.mean(x.astype(np.float64) ** 2)), rel=1e-5)
+    assert (s.min, s.max) == (0.0, 1e5)
+    assert np.array_equal(s.unit_max, x.max(axis=(0, 1, 2)))
+    assert s.never_active_share == pytest.approx(1 / 32)
+    per_sample_zero = np.mean(x.reshape(4, -1) == 0, axis=1)
+    assert np.allclose(s.sample_zero, per_sample_zero, atol=0.01)
+
+
 def test_collapsed_layer_has_zero_relative_spread():
     x = np.tile(np.arange(8, dtype=np.float32), (10, 1))
     assert summarize(x).relative_spread == 0.0

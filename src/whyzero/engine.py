@@ -39,7 +39,7 @@ from whyzero.model_info import (
     optimizer_info,
     output_activation,
 )
-from whyzero.probes.forward import functional_module, predict, run_forward
+from whyzero.probes.forward import dry_run, functional_module, predict, run_forward
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
@@ -422,7 +422,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         ctx.label_ids = label_ids(task, labels, masks)
         return ctx
     report("probing layers", 0.0)
-    first = predict(model, take(fed, 0, 2), 2)
+    plan, first = dry_run(model, take(fed, 0, 2))
     task = infer_task(first, activation, loss, labels)
     ids = label_ids(task, labels, masks)
     fn, origin = loss_for_gradients(task, loss)
@@ -433,11 +433,11 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                      "at warning")
     cam = task.kind if is_image and multi is None else None
     try:
-        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam)
+        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam, plan=plan)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
-        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam)
+        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam, plan=plan)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels)

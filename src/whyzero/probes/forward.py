@@ -130,10 +130,14 @@ class _Plan:
     calls: int
 
 
-def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
+def dry_run(model, sample, max_batchnorm: int = 8) -> tuple[_Plan | None, np.ndarray]:
+    """The model on two samples: which layer calls the pass will summarize (for a model probed by capture) and
+    the outputs (the task is read from them before the pass)."""
+    if not can_capture(model):
+        return None, predict(model, sample, 2)
     paths = layer_paths(model)
     with capturing(model) as tape:
-        model(feed.tensors(sample), training=False)
+        out = model(feed.tensors(sample), training=False)
     names, layers, probe_index, gate_layers, bn_index, seen = [], [], [], [], [], {}
     for i, call in enumerate(tape):
         if type(call.layer).__name__ == "BatchNormalization" and len(bn_index) < max_batchnorm \
@@ -147,7 +151,8 @@ def _capture_plan(model, sample: np.ndarray, max_batchnorm: int) -> _Plan:
         layers.append(call.layer)
         probe_index.append(i)
         gate_layers.append(_gate_kernel(call.layer) if single_float(call.inputs) else None)
-    return _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
+    plan = _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
+    return plan, np.asarray(_first_output(out), np.float32)
 
 
 def _gate_kernel(layer):
@@ -177,7 +182,7 @@ def _first_output(out):
 
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
-                max_batchnorm: int = 8, saliency_of: str | None = None) -> ForwardResult:
+                max_batchnorm: int = 8, saliency_of: str | None = None, plan: _Plan | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
     Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
@@ -193,9 +198,10 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
         saliency_of: for images, the task (``multiclass``, ``binary``, ``segmentation``...) whose predicted
             class the first samples' Grad-CAM maps explain; None for none.
+        plan: from ``dry_run`` on the same model, when it has been run already.
     """
     if can_capture(model):
-        plan = _capture_plan(model, feed.take(batch, 0, 2), max_batchnorm)
+        plan = plan or dry_run(model, feed.take(batch, 0, 2), max_batchnorm)[0]
 
         def run(x):
             with capturing(model) as tape:

@@ -88,13 +88,12 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
                    lambda: tf.reduce_max(tf.where(tf.math.is_finite(cube), cube, -np.inf)))
     rows = tf.reshape(x, [n_samples, -1])  # each sample's values
     values_per_sample = tf.shape(rows)[1]
-    stride = tf.maximum(1, (n_samples * values_per_sample) // COUNT_MAX_VALUES)
-    sub = rows[:, ::stride]
+    sub = rows[:, ::_coprime_stride((n_samples * values_per_sample) // COUNT_MAX_VALUES, values_per_sample)]
     scale = tf.cast(values_per_sample, tf.float64) / tf.cast(tf.maximum(tf.shape(sub)[1], 1), tf.float64)
     per_row = lambda m: tf.reduce_sum(tf.cast(m, tf.float64), axis=1) * scale  # noqa: E731 - counts per sample
     as_int = lambda t: tf.cast(tf.round(tf.reduce_sum(t)), tf.int64)  # noqa: E731
     zeros = per_row(tf.equal(sub, 0.0))
-    binned = sub[:, ::tf.maximum(1, tf.size(sub) // HIST_MAX_VALUES)]
+    binned = sub[:, ::_coprime_stride(tf.size(sub) // HIST_MAX_VALUES, values_per_sample)]
     binned = tf.where(tf.math.is_finite(binned), binned, tf.zeros_like(binned))
     hist = tf.math.bincount(tf.cast(tf.raw_ops.Bucketize(input=binned, boundaries=BOUNDARIES.tolist()), tf.int32),
                             minlength=N_BINS, maxlength=N_BINS, dtype=tf.float64)
@@ -132,6 +131,30 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     if flat_low is not None:
         out["flat"] = as_int(per_row(tf.less_equal(sub, flat_low)) + per_row(tf.greater_equal(sub, flat_high)))
     return out
+
+
+def _primes(limit: int) -> np.ndarray:
+    sieve = np.ones(limit + 1, bool)
+    sieve[:2] = False
+    for i in range(2, int(limit**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i::i] = False
+    return np.flatnonzero(sieve)
+
+
+_PRIMES = _primes(1 << 17)
+
+
+def _coprime_stride(target, length):
+    """A stride of at least ``target`` that shares no factor with ``length`` (1 below 2): the first prime that does
+    not divide it.  A stride sharing a factor with the number of units (or the row width) would visit some units
+    (or columns) only, and miss a dead one."""
+    target, length = tf.cast(target, tf.int64), tf.cast(length, tf.int64)
+    primes = tf.constant(_PRIMES, tf.int64)
+    start = tf.searchsorted(primes, tf.reshape(target, [1]))[0]
+    candidates = tf.gather(primes, tf.minimum(start + tf.range(10, dtype=tf.int32), len(_PRIMES) - 1))
+    prime = candidates[tf.argmax(tf.cast(tf.math.floormod(length, candidates) != 0, tf.int32))]
+    return tf.cast(tf.where(target <= 1, tf.constant(1, tf.int64), prime), tf.int32)
 
 
 @dataclass
