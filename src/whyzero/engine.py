@@ -433,11 +433,13 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                      "at warning")
     cam = task.kind if is_image and multi is None else None
     try:
-        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam, plan=plan)
+        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam, plan=plan,
+                              cache=loaded.passes)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
-        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam, plan=plan)
+        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam, plan=plan,
+                              cache=loaded.passes)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels)
@@ -468,14 +470,15 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     score = memory_score(memory.batchnorm)
     if score is not None:
         memory.score, memory.source = score, "BatchNormalization moving statistics"
-    probe = MemoryProbe(ctx.model, ctx.train_stats)
+    probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
         from whyzero.memory import normalization_score
 
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
+        # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
-                                          raw_images=raw_images)
+                                          max_samples=min(16, max(8, chunk)), raw_images=raw_images)
 
 
 def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) -> tuple[np.ndarray, dict]:

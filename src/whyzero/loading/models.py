@@ -39,6 +39,7 @@ class LoadedModel:
         has_layers: False for an inference-only SavedModel.
         notes: what the user should know about how it was loaded.
         head: for a model with several outputs, the name of the one diagnosed.
+        passes: the probe's compiled passes over this model, reused by re-runs of the same diagnosis.
     """
 
     model: Any
@@ -48,6 +49,8 @@ class LoadedModel:
     has_layers: bool = True
     notes: list[str] = field(default_factory=list)
     head: str | None = None  # for a model with several outputs, the one diagnosed
+    # the probe's compiled passes, kept for the re-runs of the same diagnosis (the proofs): not traced twice
+    passes: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.PathLike | dict | None = None,

@@ -1,10 +1,11 @@
 """One streaming pass over the batch: per-layer summaries, BatchNorm inputs, outputs, gradients.
 
-The batch goes through the model in chunks inside one ``tf.function``; each
-layer's output is reduced to a ``tensor_summary`` in the graph, so only small
-tensors (histograms, moments, per-unit maxima) come back to Python and whole
-activation tensors are never gathered.  Gradients are summed over chunks into
-one buffer the size of the model's weights.
+The batch goes through the model in chunks: one ``tf.function`` runs the
+forward (and backward) pass and returns the layers' outputs; each output is
+reduced at once to a ``tensor_summary`` by a small ``tf.function`` and dropped,
+so only small tensors (histograms, moments, per-unit maxima) reach Python and
+whole activation tensors are never gathered.  Gradients are summed over chunks
+into one buffer the size of the model's weights.
 """
 
 from __future__ import annotations
@@ -182,7 +183,8 @@ def _first_output(out):
 
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
-                max_batchnorm: int = 8, saliency_of: str | None = None, plan: _Plan | None = None) -> ForwardResult:
+                max_batchnorm: int = 8, saliency_of: str | None = None, plan: _Plan | None = None,
+                cache: dict | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
     Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
@@ -199,6 +201,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         saliency_of: for images, the task (``multiclass``, ``binary``, ``segmentation``...) whose predicted
             class the first samples' Grad-CAM maps explain; None for none.
         plan: from ``dry_run`` on the same model, when it has been run already.
+        cache: where the compiled pass is kept for a later call on the same model (``LoadedModel.passes``).
     """
     if can_capture(model):
         plan = plan or dry_run(model, feed.take(batch, 0, 2), max_batchnorm)[0]
@@ -225,7 +228,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
                     outs[-1])
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
-                   saliency_of)
+                   saliency_of, {} if cache is None else cache)
 
 
 _SUMMARIZERS: dict[tuple, Any] = {}
@@ -234,8 +237,8 @@ _SUMMARIZERS: dict[tuple, Any] = {}
 @contextmanager
 def _without_graph_rewrites() -> Iterator[None]:
     """Grappler off while the probe's functions are instantiated.  The probe runs a handful of chunks; rewriting
-    its graph (forward, backward, every layer's summary) took longer than running it: MobileNetV2's first chunk
-    came after 25 s with the rewrites and 10 s without, the later chunks as fast."""
+    its graph took longer than it saves: MobileNetV2's first chunk (forward and backward, 8 images) took 1.8 s
+    with the rewrites and 1.1 s without, the later chunks as fast."""
     before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     try:
@@ -245,9 +248,8 @@ def _without_graph_rewrites() -> Iterator[None]:
 
 
 def _summarizer(t, lo, hi, gates, count_ones: bool):
-    """``tensor_summary`` as a ``tf.function`` traced once per rank, dtype and flat region, not once per layer:
-    the probe's graph then holds one call per layer instead of every layer's summary ops (tracing a
-    MobileNetV2's probe took ~35 s with them inline)."""
+    """``tensor_summary`` as a ``tf.function`` traced once per rank, dtype and flat region, not once per layer
+    (tracing every layer's summary, inline in the model's function, took MobileNetV2 ~35 s)."""
     key = (len(t.shape), t.dtype.name, lo, hi, None if gates is None else (len(gates.shape), gates.dtype.name),
            count_ones)
     if key not in _SUMMARIZERS:
@@ -275,7 +277,7 @@ def _bn_summarizer(t):
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
-            cam: str | None = None) -> ForwardResult:
+            cam: str | None, cache: dict) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function`` that returns the layers'
     outputs; each output is then summarized by a small ``tf.function`` shared by all layers of its rank.  Kept
     apart, the model's function traces as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for
@@ -286,31 +288,38 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
     ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
     spec = feed.spec(batch)
 
-    height_width = _height_width(spec) if cam else None
-
-    def traced(x, y=None):
-        """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM."""
-        with tf.GradientTape(persistent=want_grads and height_width is not None) as tape:
-            layer_outs, bn_ins, final = run(x)
-            final = tf.cast(final, tf.float32)
-            target = None if height_width is None else saliency_target(final, cam)
-            loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
-        grads = None
-        if y is not None:
-            grads = tape.gradient(loss, variables)
-            grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
-        maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, tape, height_width)
-        return layer_outs, bn_ins, final, maps, loss, grads
-
-    @tf.function(input_signature=[spec], autograph=False)
-    def forward(x):
-        return traced(x)[:4]
-
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
+    key = (tuple(names), len(bn_layers), repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn))
 
-    @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
-    def forward_backward(x, y):
-        return traced(x, y)
+    def compile_pass():
+        height_width = _height_width(spec) if cam else None
+
+        def traced(x, y=None):
+            """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM."""
+            with tf.GradientTape(persistent=want_grads and height_width is not None) as tape:
+                layer_outs, bn_ins, final = run(x)
+                final = tf.cast(final, tf.float32)
+                target = None if height_width is None else saliency_target(final, cam)
+                loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
+            grads = None
+            if y is not None:
+                grads = tape.gradient(loss, variables)
+                grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+            maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, tape, height_width)
+            return layer_outs, bn_ins, final, maps, loss, grads
+
+        @tf.function(input_signature=[spec], autograph=False)
+        def forward(x):
+            return traced(x)[:4]
+
+        @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
+        def forward_backward(x, y):
+            return traced(x, y)
+        return forward, forward_backward
+
+    if key not in cache:
+        cache[key] = compile_pass()
+    forward, forward_backward = cache[key]
 
     probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
     from whyzero.memory import steps_share
@@ -353,6 +362,18 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+def _loss_key(loss_fn) -> str | None:
+    """What identifies a loss for reusing a compiled pass: a Keras loss by its class and configuration."""
+    if loss_fn is None:
+        return None
+    try:
+        import json
+
+        return f"{type(loss_fn).__qualname__}:{json.dumps(loss_fn.get_config(), sort_keys=True, default=str)}"
+    except Exception:  # noqa: BLE001 - any other callable by identity
+        return f"id:{id(loss_fn)}"
 
 
 def _height_width(spec) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from whyzero.errors import WhyzeroError
-from whyzero.probes.summary import BOUNDARIES, N_BINS
+from whyzero.probes.summary import BOUNDARIES, N_BINS, coprime_stride
 
 # A trailing axis this small is colour channels; otherwise statistics are per feature
 # (rank 2) or pooled (anything else).
@@ -85,7 +85,7 @@ class InputStats:
             nan, inf = np.isnan(rows).sum(1), np.isinf(rows).sum(1)
         # The histogram (for the Inputs page) bins at most HIST_MAX_VALUES values a channel, evenly spaced, counts
         # scaled back; channel c's bins are offset by c * N_BINS so that one bincount does them all.
-        stride = max(1, clean.shape[1] // HIST_MAX_VALUES)
+        stride = coprime_stride(clean.shape[1] // HIST_MAX_VALUES, clean.shape[1])
         binned = clean[:, ::stride]
         bins = np.searchsorted(BOUNDARIES, binned, side="right") + np.arange(channels)[:, None] * N_BINS
         hist = np.bincount(bins.ravel(), minlength=channels * N_BINS).reshape(channels, N_BINS)

@@ -145,6 +145,16 @@ def _primes(limit: int) -> np.ndarray:
 _PRIMES = _primes(1 << 17)
 
 
+def coprime_stride(target: int, length: int) -> int:
+    """``_coprime_stride`` in Python: a stride of at least ``target`` sharing no factor with ``length``."""
+    if target <= 1:
+        return 1
+    for prime in _PRIMES[np.searchsorted(_PRIMES, target):]:
+        if length % prime:
+            return int(prime)
+    return int(target)
+
+
 def _coprime_stride(target, length):
     """A stride of at least ``target`` that shares no factor with ``length`` (1 below 2): the first prime that does
     not divide it.  A stride sharing a factor with the number of units (or the row width) would visit some units
