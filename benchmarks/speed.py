@@ -1,6 +1,9 @@
 """Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
-    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp] [--samples 32] [--small]
+    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw] [--samples 32] [--small]
+
+``mobilenetv2_raw`` is MobileNetV2 with BatchNorm statistics as if trained, fed raw 0..255 pixels: the
+diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the proof).
 
 Each measurement runs in its own process (peak RSS is per process):
 - ``baseline``: one forward+backward pass (GradientTape, chunks of 16) over the batch;
@@ -30,7 +33,7 @@ keras.utils.set_random_seed(0)
 if kind == "resnet50":
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3), classes=10)
     shape = (224, 224, 3)
-elif kind == "mobilenetv2":
+elif kind.startswith("mobilenetv2"):
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=10)
     shape = (224, 224, 3)
 else:
@@ -42,6 +45,12 @@ else:
     shape = (256,)
 model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
 batch = np.random.default_rng(0).uniform(0, 1, (samples, *shape)).astype(np.float32)
+if kind == "mobilenetv2_raw":  # BatchNorm statistics as if trained, fed raw 0..255 pixels: what-if and a proof run
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, np.float32))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, 0.5, np.float32))
+    batch = batch * 255
 labels = np.arange(samples) % 10
 start = time.perf_counter()
 stages = []
@@ -57,11 +66,13 @@ if mode == "baseline":
         step(tf.constant(batch[i:i + 16]), tf.constant(labels[i:i + 16]))
 else:
     import whyzero
-    whyzero.diagnose(model, batch, labels=labels,
-                     progress=lambda s, f: stages.append((s, round(time.perf_counter() - start, 1), round(f, 2))))
+    def progress(stage, fraction):
+        stages.append((stage, round(time.perf_counter() - start, 1), round(fraction, 2)))
+    found = whyzero.diagnose(model, batch, labels=labels, progress=progress)
 wall = time.perf_counter() - start
 print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "stages": [s for s in stages if s[2] in (0.0, 1.0)]}))
+                  "stages": [s for s in stages if s[2] in (0.0, 1.0)],
+                  "findings": [f.cause for f in found.findings][:3] if mode != "baseline" else []}))
 """
 
 
@@ -99,7 +110,7 @@ def small_models() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp")
+    parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw")
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
@@ -110,6 +121,8 @@ def main() -> None:
               f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
               f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
         print(f"    stages (start s): {ours['stages']}")
+        if ours.get("findings"):
+            print(f"    findings: {ours['findings']}")
     if args.small:
         small_models()
 

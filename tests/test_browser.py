@@ -210,7 +210,11 @@ def test_share_link_opens_the_same_findings_elsewhere(server, browser):
     page.get_by_text("Share this session by link").click()
     page.get_by_role("button", name="Create link").click()
     code = page.locator("code", has_text="?session=").first
-    code.wait_for(timeout=60_000)
+    try:
+        code.wait_for(timeout=60_000)
+    except Exception:  # keep what the page showed instead of the link, for whoever reads the failure
+        page.screenshot(path=str(ARTIFACTS / "share_failure.png"), full_page=True)
+        raise
     link = code.inner_text().strip()
     assert link.startswith(server) and len(link.split("?session=")[1]) >= 43
     other = browser.new_context(viewport={"width": 1440, "height": 1800}).new_page()
