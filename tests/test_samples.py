@@ -33,6 +33,25 @@ def test_grad_cam_heat_lies_where_the_model_looks():
         assert heat[:8, :8].mean() > 5 * heat[8:, 8:].mean()
 
 
+@pytest.mark.parametrize("with_gradients", [True, False])
+def test_the_probe_pass_gives_the_same_grad_cam(with_gradients):
+    """The diagnosis takes Grad-CAM from its own chunked pass (with or without the weights' gradients)."""
+    from whyzero.probes.forward import run_forward
+    from whyzero.probes.saliency import from_grad_cam
+
+    model = quadrant_model()
+    images = np.random.default_rng(0).random((12, 16, 16, 1)).astype("float32")
+    labels, loss = (np.arange(12) % 2, keras.losses.SparseCategoricalCrossentropy()) if with_gradients else (None, None)
+    result = run_forward(model, images, labels, loss, chunk_size=5, saliency_of="multiclass")
+    assert result.saliency.shape == (8, 16, 16)  # the first 8 samples, over two chunks of 5
+    maps, method = from_grad_cam(result.saliency, (16, 16))
+    expected, _ = saliency(model, images[:8], "multiclass")
+    assert method == "Grad-CAM"
+    for heat, alone in zip(maps, expected):
+        assert heat[:8, :8].mean() > 5 * heat[8:, 8:].mean()
+        assert np.allclose(heat, alone, atol=1e-4)
+
+
 def test_a_dense_model_gets_gradient_times_input():
     inputs = keras.Input((6, 6, 1))
     out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs))
