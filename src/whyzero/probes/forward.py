@@ -20,7 +20,7 @@ from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
-from whyzero.probes.saliency import SALIENCY_SAMPLES, last_feature_map, saliency_target
+from whyzero.probes.saliency import SALIENCY_SAMPLES, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
@@ -212,8 +212,9 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             if len(tape) != plan.calls:
                 raise RuntimeError(f"the model called {len(tape)} layers, {plan.calls} in the dry run")
             gates = [_gates(tape[i].inputs, g) for i, g in zip(plan.probe_index, plan.gate_layers)]
+            final = _first_output(out)
             return ([(tape[i].output, gate) for i, gate in zip(plan.probe_index, gates)],
-                    [tape[i].inputs for i in plan.bn_index], _first_output(out))
+                    [tape[i].inputs for i in plan.bn_index], final, pre_activation(tape, final))
         names, layers, bn_layers = plan.names, plan.layers, plan.bn_layers
     else:
         layers = probed_layers(model)
@@ -226,7 +227,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         def run(x):
             outs = probe_model(x, training=False)
             return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
-                    outs[-1])
+                    outs[-1], outs[-1])
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
                    saliency_of, {} if cache is None else cache)
 
@@ -297,9 +298,9 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
         def traced(x, y=None):
             """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM."""
             with tf.GradientTape(persistent=want_grads and height_width is not None) as tape:
-                layer_outs, bn_ins, final = run(x)
+                layer_outs, bn_ins, final, scores = run(x)
                 final = tf.cast(final, tf.float32)
-                target = None if height_width is None else saliency_target(final, cam)
+                target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
                 loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
             grads = None
             if y is not None:

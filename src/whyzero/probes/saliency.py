@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero._tf import tf
+from whyzero.model_info import layer_activation
 from whyzero.probes.capture import can_capture, capturing
 
 SALIENCY_SAMPLES = 8
@@ -51,7 +52,7 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
         else:
             calls, out = [], model(x, training=False)
         out = out[0] if isinstance(out, (list, tuple)) else out
-        target = saliency_target(tf.cast(out, tf.float32), kind)
+        target = saliency_target(tf.cast(pre_activation(calls, out), tf.float32), kind)
     features = last_feature_map([c.output for c in calls], height, width)
     del calls  # only the last feature map is kept alive
     grads = tape.gradient(target, [x] if features is None else [x, features])
@@ -63,6 +64,28 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
     if grads[0] is None:
         return None
     return [_unit(m) for m in tf.reduce_sum(tf.abs(grads[0] * x), axis=-1).numpy()], "gradient x input"
+
+
+def pre_activation(calls: list, out):
+    """The model's class scores before its final softmax or sigmoid, from the captured layer calls; ``out`` when
+    there is no such activation.  Grad-CAM explains the score before the softmax (Selvaraju et al.): a saturated
+    probability has no gradient left, and its map would be flat."""
+    last = next((c for c in reversed(calls) if c.output is out), None)
+    if last is None or layer_activation(last.layer) not in ("softmax", "sigmoid"):
+        return out
+    layer = last.layer
+    if type(layer).__name__ in ("Activation", "Softmax"):
+        return last.inputs
+    activation = getattr(layer, "activation", None)
+    if activation is None or last.inputs is None:
+        return out
+    try:  # the layer's own computation once more, without its activation (the head only: cheap)
+        object.__setattr__(layer, "activation", None)
+        return type(layer).call(layer, last.inputs)
+    except Exception:  # noqa: BLE001 - a layer that needs its activation: the probabilities then
+        return out
+    finally:
+        object.__setattr__(layer, "activation", activation)
 
 
 def last_feature_map(tensors: list, height: int, width: int):
@@ -93,6 +116,8 @@ def _spatial(tensor, height: int, width: int) -> bool:
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
+    """Scaled to 0..1 from its own minimum to its maximum (as Grad-CAM maps are drawn): a map that is high
+    everywhere still shows where it is highest."""
     m = np.nan_to_num(np.asarray(m, np.float64))
-    hi = m.max()
-    return m / hi if hi > 0 else m
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
