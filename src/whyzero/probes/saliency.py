@@ -76,7 +76,7 @@ def pre_activation(calls: list, out):
     layer = last.layer
     if type(layer).__name__ in ("Activation", "Softmax"):
         return last.inputs
-    activation = getattr(layer, "activation", None)
+    activation = layer.__dict__.get("activation")  # a plain attribute, set back below
     if activation is None or last.inputs is None:
         return out
     try:  # the layer's own computation once more, without its activation (the head only: cheap)
