@@ -14,7 +14,7 @@ import numpy as np
 
 from whyzero._tf import tf
 from whyzero.probes.capture import can_capture, capturing, leaf_layers
-from whyzero.probes.forward import BatchNormInput, functional_module
+from whyzero.probes.forward import BatchNormInput, bn_stats, first_output, functional_module, without_graph_rewrites
 from whyzero.probes.inputs import InputStats
 
 # BatchNorm layers compared: the first few see the input most directly.
@@ -296,8 +296,6 @@ class MemoryProbe:
     def _run_compiled(self, batch: np.ndarray) -> tuple[np.ndarray, float | None]:
         """The model's output and the BatchNorm layers' input statistics from one compiled forward pass per chunk
         (traced once per input shape; an eager MobileNetV2 pass took 4x as long)."""
-        from whyzero.probes.forward import _bn_stats, _first_output, _without_graph_rewrites
-
         x = np.asarray(batch, np.float32)
         key = x.shape[1:]
         if key not in self._graphs:
@@ -312,10 +310,10 @@ class MemoryProbe:
                 for call in tape:
                     first.setdefault(id(call.layer), call.inputs)
                 present[:] = [bn for bn in self._bn_layers if id(bn) in first]
-                return tf.cast(_first_output(out), tf.float32), [_bn_stats(first[id(bn)]) for bn in present]
+                return tf.cast(first_output(out), tf.float32), [bn_stats(first[id(bn)]) for bn in present]
             self._graphs[key] = forward, present
         outputs, totals = [], None
-        with _without_graph_rewrites():
+        with without_graph_rewrites():
             for start in range(0, len(x), self.chunk):
                 out, stats = self._graphs[key][0](tf.convert_to_tensor(x[start:start + self.chunk]))
                 outputs.append(out.numpy())

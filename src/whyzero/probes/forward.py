@@ -153,7 +153,7 @@ def dry_run(model, sample, max_batchnorm: int = 8) -> tuple[_Plan | None, np.nda
         probe_index.append(i)
         gate_layers.append(_gate_kernel(call.layer) if single_float(call.inputs) else None)
     plan = _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
-    return plan, np.asarray(_first_output(out), np.float32)
+    return plan, np.asarray(first_output(out), np.float32)
 
 
 def _gate_kernel(layer):
@@ -175,7 +175,8 @@ def _gates(x, kernel_bias):
     return z
 
 
-def _first_output(out):
+def first_output(out):
+    """The first output of a model that returns a dict, list or tuple of them; the output itself otherwise."""
     if isinstance(out, dict):
         return next(iter(out.values()))
     return out[0] if isinstance(out, (list, tuple)) else out
@@ -212,7 +213,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             if len(tape) != plan.calls:
                 raise RuntimeError(f"the model called {len(tape)} layers, {plan.calls} in the dry run")
             gates = [_gates(tape[i].inputs, g) for i, g in zip(plan.probe_index, plan.gate_layers)]
-            final = _first_output(out)
+            final = first_output(out)
             return ([(tape[i].output, gate) for i, gate in zip(plan.probe_index, gates)],
                     [tape[i].inputs for i in plan.bn_index], final, pre_activation(tape, final))
         names, layers, bn_layers = plan.names, plan.layers, plan.bn_layers
@@ -236,7 +237,7 @@ _SUMMARIZERS: dict[tuple, Any] = {}
 
 
 @contextmanager
-def _without_graph_rewrites() -> Iterator[None]:
+def without_graph_rewrites() -> Iterator[None]:
     """Grappler off while the probe's functions are instantiated.  The probe runs a handful of chunks; rewriting
     its graph took longer than it saves: MobileNetV2's first chunk (forward and backward, 8 images) took 1.8 s
     with the rewrites and 1.1 s without, the later chunks as fast."""
@@ -263,7 +264,8 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
     return _SUMMARIZERS[key]
 
 
-def _bn_stats(t):
+def bn_stats(t):
+    """What a BatchNormalization layer receives, per channel: (values per channel, sum, sum of squares)."""
     t = tf.cast(t, tf.float64)
     axes = list(range(len(t.shape) - 1))
     return tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64), tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)
@@ -272,7 +274,7 @@ def _bn_stats(t):
 def _bn_summarizer(t):
     key = ("batchnorm", len(t.shape), t.dtype.name)
     if key not in _SUMMARIZERS:
-        _SUMMARIZERS[key] = tf.function(_bn_stats, input_signature=[tf.TensorSpec([None] * len(t.shape), t.dtype)],
+        _SUMMARIZERS[key] = tf.function(bn_stats, input_signature=[tf.TensorSpec([None] * len(t.shape), t.dtype)],
                                         autograph=False)
     return _SUMMARIZERS[key]
 
@@ -329,7 +331,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
                           epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
     grad_sum = [np.zeros(v.shape, np.float32) for v in variables] if want_grads else []
     outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
-    with _without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
+    with without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
         for start in range(0, n, chunk_size):
             part = feed.take(batch, start, start + chunk_size)
             x, size = feed.tensors(part), feed.rows(part)
@@ -422,5 +424,5 @@ def predict(model, batch: np.ndarray, chunk_size: int) -> np.ndarray:
     out: list[Any] = []
     for start in range(0, feed.rows(batch), chunk_size):
         result = model(feed.tensors(feed.take(batch, start, start + chunk_size)), training=False)
-        out.append(np.asarray(_first_output(result), np.float32))
+        out.append(np.asarray(first_output(result), np.float32))
     return np.concatenate(out)

@@ -41,10 +41,11 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
                    gates: tf.Tensor | None = None, count_ones: bool = True) -> dict:
     """Summarizes one tensor inside the graph.
 
-    The tensor is seen as (sample, position, unit) and reduced over positions once per statistic (sum, sum of
-    squares, max, min, zeros, negatives); everything else (totals, each unit's maximum, each sample's mean,
-    size and dead share) follows from those small tables.  Values are cleaned of NaN / Inf only when the
-    sums say there are some.  Four reductions read all the values; the counts read a subsample.
+    The tensor is seen as (sample, position, unit) and reduced over positions once per exact statistic (sum,
+    sum of squares, max; the min over everything); totals, each unit's maximum and each sample's mean and size
+    follow from those small tables.  The counts (zeros, negatives, ones, flat region, histogram) are taken on an
+    even subsample of each sample's values (``COUNT_MAX_VALUES``, ``HIST_MAX_VALUES``) and scaled back.  Values
+    are cleaned of NaN / Inf only when the sums say there are some.
 
     Args:
         x: any float tensor, batch first.
