@@ -10,6 +10,7 @@ into one buffer the size of the model's weights.
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -20,7 +21,7 @@ from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
-from whyzero.probes.saliency import SALIENCY_SAMPLES, last_feature_map, pre_activation, saliency_target
+from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.summary import ValueSummary, tensor_summary
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
@@ -372,8 +373,6 @@ def _loss_key(loss_fn) -> str | None:
     if loss_fn is None:
         return None
     try:
-        import json
-
         return f"{type(loss_fn).__qualname__}:{json.dumps(loss_fn.get_config(), sort_keys=True, default=str)}"
     except Exception:  # noqa: BLE001 - any other callable by identity
         return f"id:{id(loss_fn)}"
@@ -393,10 +392,7 @@ def _grad_cam(tensors, target, tape, height_width):
     if features is None:
         return None
     grads = tape.gradient(target, features)
-    if grads is None:
-        return None
-    weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
+    return None if grads is None else grad_cam(features, grads)
 
 
 def _attach_gradients(layers, probes, variables, grad_sum) -> None:

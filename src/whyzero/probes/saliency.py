@@ -57,13 +57,18 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
     del calls  # only the last feature map is kept alive
     grads = tape.gradient(target, [x] if features is None else [x, features])
     if features is not None and grads[1] is not None:
-        weights = tf.reduce_mean(grads[1], axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
-        if float(tf.reduce_max(cam)) > 0:
-            return [_unit(m) for m in tf.image.resize(cam[..., None], (height, width))[..., 0].numpy()], "Grad-CAM"
+        maps = from_grad_cam(grad_cam(features, grads[1]).numpy(), (height, width))
+        if maps is not None:
+            return maps
     if grads[0] is None:
         return None
     return [_unit(m) for m in tf.reduce_sum(tf.abs(grads[0] * x), axis=-1).numpy()], "gradient x input"
+
+
+def grad_cam(features, grads):
+    """Grad-CAM maps (N, h, w): the feature map weighted by each channel's mean gradient, negatives cut."""
+    weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
+    return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
 
 
 def pre_activation(calls: list, out):
