@@ -1,6 +1,7 @@
 """Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
-    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw] [--samples 32] [--small]
+    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw] [--samples 32] [--repeat 3]
+                               [--small]
 
 ``mobilenetv2_raw`` is MobileNetV2 with BatchNorm statistics as if trained, fed raw 0..255 pixels: the
 diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the proof).
@@ -10,7 +11,9 @@ Each measurement runs in its own process (peak RSS is per process):
 - ``whyzero``: ``whyzero.diagnose`` on the same model and batch, with its stages.
 ``--small`` also times the CLI on two exported gallery cases against
 ``python -c "import keras; m = keras.saving.load_model(M); m.predict(x)"`` and the commands that need no
-model (``whyzero --help``, ``whyzero gallery list``).  Not a test: absolute times vary from run to run.
+model (``whyzero --help``, ``whyzero gallery list``).  Not a test: absolute times vary from run to run (on a
+shared 2-core machine by 20% and more), so each measurement is repeated, baseline and whyzero in turn, and the
+fastest of each is kept (as ``timeit`` does).
 """
 
 from __future__ import annotations
@@ -112,14 +115,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw")
     parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
     for kind in args.models.split(","):
-        base = child(kind, args.samples, "baseline")
-        ours = child(kind, args.samples, "whyzero")
+        runs: dict[str, list[dict]] = {"baseline": [], "whyzero": []}
+        for _ in range(max(1, args.repeat)):
+            for mode in runs:
+                runs[mode].append(child(kind, args.samples, mode))
+        base, ours = (min(runs[mode], key=lambda r: r["wall_s"]) for mode in ("baseline", "whyzero"))
         print(f"{kind} ({args.samples} samples): forward+backward {base['wall_s']:.1f} s / "
               f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
               f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
+        print("    all runs (s): " + "; ".join(f"{mode} " + ", ".join(f"{r['wall_s']:.1f}" for r in rs)
+                                           for mode, rs in runs.items()))
         print(f"    stages (start s): {ours['stages']}")
         if ours.get("findings"):
             print(f"    findings: {ours['findings']}")

@@ -134,6 +134,37 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     return out
 
 
+# The scalars of a ``tensor_summary``, in the order ``pack`` lays them out.
+_SCALARS = ("n", "n_samples", "nan", "inf", "zero", "negative", "one", "flat", "gate_n", "gate_flat", "sum", "sumsq",
+            "min", "max")
+_PER_UNIT = ("unit_max", "sample_sum", "sample_sumsq")
+_PER_SAMPLE = ("sample_rms", "sample_zero")
+
+
+def pack(summary: dict) -> tf.Tensor:
+    """A ``tensor_summary`` as one float64 vector: the probe returns one tensor a layer instead of twenty
+    (each output of a traced function costs ~0.5 ms to trace).  Counts stay exact below 2**53."""
+    parts = [tf.stack([tf.cast(summary[k], tf.float64) for k in _SCALARS]), tf.cast(summary["hist"], tf.float64)]
+    parts += [tf.cast(tf.reshape(summary[k], [-1]), tf.float64) for k in _PER_UNIT + _PER_SAMPLE]
+    return tf.concat(parts, 0)
+
+
+def unpack(vector: np.ndarray) -> dict:
+    """``pack``'s vector back as the dict ``ValueSummary.update`` merges."""
+    vector = np.asarray(vector, np.float64)
+    out: dict = dict(zip(_SCALARS, vector[:len(_SCALARS)].tolist()))
+    at = len(_SCALARS)
+    out["hist"] = vector[at:at + N_BINS]
+    at += N_BINS
+    samples = int(out["n_samples"])
+    units = (len(vector) - at - len(_PER_SAMPLE) * samples) // len(_PER_UNIT)
+    for name in _PER_UNIT:
+        out[name], at = vector[at:at + units], at + units
+    for name in _PER_SAMPLE:
+        out[name], at = vector[at:at + samples], at + samples
+    return out
+
+
 def _primes(limit: int) -> np.ndarray:
     sieve = np.ones(limit + 1, bool)
     sieve[:2] = False
@@ -206,7 +237,7 @@ class ValueSummary:
         self.sumsq += float(part["sumsq"])
         self.min = min(self.min, float(part["min"]))
         self.max = max(self.max, float(part["max"]))
-        self.hist = self.hist + np.asarray(part["hist"], np.int64)
+        self.hist = self.hist + np.rint(part["hist"]).astype(np.int64)
         self.unit_max = _merge(self.unit_max, part["unit_max"], np.maximum)
         self.sample_sum = _merge(self.sample_sum, part["sample_sum"], np.add)
         self.sample_sumsq = _merge(self.sample_sumsq, part["sample_sumsq"], np.add)
