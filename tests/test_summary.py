@@ -105,3 +105,42 @@ def test_roc_auc_and_threshold():
     assert roc_auc(scores, truth) == 1.0
     cut, balanced = best_threshold(scores, truth)
     assert cut == 0.03 and balanced == 1.0
+
+
+@pytest.mark.parametrize("case", ["relu_huge", "sigmoid_flat", "rank1", "sequence_gates", "nan_and_inf", "empty"])
+def test_the_probes_lean_summary_agrees_with_the_full_one(case):
+    """The probe summarizes each layer with ``lean_summary`` (a third of the graph, NaN-free values) and falls back
+    to ``tensor_summary`` for NaN / Inf: either way a user sees the same numbers."""
+    from whyzero.probes.forward import summarize
+
+    rng = np.random.default_rng(3)
+    lo = hi = gates = None
+    if case == "relu_huge":
+        x = np.maximum(rng.normal(0.3, 1.0, size=(4, 96, 96, 32)), 0)
+    elif case == "sigmoid_flat":
+        x = 1 / (1 + np.exp(-rng.normal(0, 8, size=(3, 20, 16))))
+        lo, hi = 1 / (1 + np.exp(5)), 1 / (1 + np.exp(-5))
+    elif case == "rank1":
+        x = rng.uniform(size=(9,))
+    elif case == "sequence_gates":
+        x = rng.normal(size=(5, 12, 8))
+        gates = tf.constant(rng.normal(0, 6, size=(5, 12, 32)).astype(np.float32))
+    elif case == "nan_and_inf":
+        x = rng.normal(size=(3, 4, 5))
+        x[0, 1, 2], x[2, 0, 0] = np.nan, np.inf
+    else:
+        x = np.zeros((0, 4))
+    x = tf.constant(np.asarray(x, np.float32))
+    full, lean = ValueSummary(), ValueSummary()
+    full.update({k: v.numpy() for k, v in tensor_summary(x, lo, hi, gates).items()})
+    lean.update(summarize(x, lo, hi, gates))
+    for name in full.__dataclass_fields__:
+        expected, got = (np.asarray(getattr(s, name), np.float64) for s in (full, lean))
+        assert expected.shape == got.shape, name
+        assert np.allclose(got, expected, rtol=1e-6, atol=1e-9, equal_nan=True), name
+    if case == "sigmoid_flat":
+        assert lean.flat > 0
+    if case == "sequence_gates":
+        assert lean.gate_flat > 0
+    if case == "nan_and_inf":
+        assert (lean.nan, lean.inf) == (1, 1)

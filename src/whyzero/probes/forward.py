@@ -22,7 +22,7 @@ from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
-from whyzero.probes.summary import ValueSummary, pack, tensor_summary, unpack
+from whyzero.probes.summary import ValueSummary, finish, lean_summary, pack, strides, tensor_summary, unpack
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
 # (DeepDiagnosis' saturation threshold), expressed on the activation's output.
@@ -274,10 +274,43 @@ def _direct(function):
     return lambda *args: tf.raw_ops.PartitionedCall(args=list(args), Tout=types, f=concrete)
 
 
+def _lean_summarizer(t, gates):
+    key = ("lean", len(t.shape), t.dtype.name, None if gates is None else (len(gates.shape), gates.dtype.name))
+    if key not in _SUMMARIZERS:
+        specs = [tf.TensorSpec([None] * len(t.shape), t.dtype)] + [tf.TensorSpec([], tf.int32)] * 2 \
+            + [tf.TensorSpec([], tf.float32)] * 2
+        if gates is not None:
+            specs.append(tf.TensorSpec([None] * len(gates.shape), gates.dtype))
+        _SUMMARIZERS[key] = _direct(tf.function(lean_summary, input_signature=specs, autograph=False))
+    return _SUMMARIZERS[key]
+
+
 def summarize(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
-    """One tensor's ``tensor_summary``, as the dict ``ValueSummary.update`` merges."""
-    vector, = _summarizer(t, lo, hi, gates, count_ones)(t, *([] if gates is None else [gates]))
+    """One tensor's ``tensor_summary``, as the dict ``ValueSummary.update`` merges: from ``lean_summary``, or from
+    ``tensor_summary`` itself for a tensor with NaN, Inf or no values."""
+    shape = tuple(int(d) for d in t.shape)
+    extra = [] if gates is None else [gates]
+    if all(shape):
+        stride, hist_stride = strides(shape)
+        flat = (-np.inf, np.inf) if lo is None else (lo, hi)
+        vector, = _lean_summarizer(t, gates)(t, *map(_constant, (stride, hist_stride, *flat)), *extra)
+        gate_n = 0 if gates is None else int(np.prod(gates.shape, dtype=np.int64))
+        part = finish(vector.numpy(), shape, stride, hist_stride, lo is not None, count_ones, gate_n)
+        if part is not None:
+            return part
+    vector, = _summarizer(t, lo, hi, gates, count_ones)(t, *extra)
     return unpack(vector.numpy())
+
+
+_CONSTANTS: dict[Any, Any] = {}
+
+
+def _constant(value):
+    """A scalar argument as a tensor made once (int32 strides, float32 flat bounds)."""
+    key = (type(value), value)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = tf.constant(value, tf.int32 if isinstance(value, int) else tf.float32)
+    return _CONSTANTS[key]
 
 
 def bn_stats(t):
