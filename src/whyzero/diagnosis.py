@@ -29,9 +29,13 @@ def clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        if all(type(v) is float for v in value):  # the common long list (histograms, per-sample values): one pass
+            return [v if math.isfinite(v) else None for v in value]
         return [clean(v) for v in value]
     if isinstance(value, np.ndarray):
-        return clean(value.tolist())
+        if value.dtype.kind in "iub":
+            return value.tolist()
+        return clean(value.astype(np.float64).tolist() if value.dtype.kind == "f" else value.tolist())
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
