@@ -29,8 +29,11 @@ def clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        if all(type(v) is float for v in value):  # the common long list (histograms, per-sample values): one pass
-            return [v if math.isfinite(v) else None for v in value]
+        kinds = {type(v) for v in value}  # the common long lists (histograms, per-sample values) in one pass
+        if kinds <= {int}:
+            return list(value)
+        if kinds <= {int, float}:
+            return [v if type(v) is int or math.isfinite(v) else None for v in value]
         return [clean(v) for v in value]
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "iub":
