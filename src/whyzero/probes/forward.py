@@ -2,7 +2,7 @@
 
 The batch goes through the model in chunks: one ``tf.function`` runs the
 forward (and backward) pass and returns the layers' outputs; each output is
-reduced at once to a ``tensor_summary`` by a small ``tf.function`` and dropped,
+reduced at once by a small traced summary (``summarize``) and dropped,
 so only small tensors (histograms, moments, per-unit maxima) reach Python and
 whole activation tensors are never gathered.  Gradients are summed over chunks
 into one buffer the size of the model's weights.
@@ -251,8 +251,8 @@ def without_graph_rewrites() -> Iterator[None]:
 
 
 def _summarizer(t, lo, hi, gates, count_ones: bool):
-    """``tensor_summary`` as a ``tf.function`` traced once per rank, dtype and flat region, not once per layer
-    (tracing every layer's summary, inline in the model's function, took MobileNetV2 ~35 s)."""
+    """``tensor_summary`` (the summary that cleans NaN and Inf) traced once per rank, dtype and flat region, not
+    once per layer (tracing every layer's summary, inline in the model's function, took MobileNetV2 ~35 s)."""
     key = (len(t.shape), t.dtype.name, lo, hi, None if gates is None else (len(gates.shape), gates.dtype.name),
            count_ones)
     if key not in _SUMMARIZERS:
@@ -275,6 +275,7 @@ def _direct(function):
 
 
 def _lean_summarizer(t, gates):
+    """``lean_summary`` traced once per rank and dtype (strides and flat bounds are its arguments)."""
     key = ("lean", len(t.shape), t.dtype.name, None if gates is None else (len(gates.shape), gates.dtype.name))
     if key not in _SUMMARIZERS:
         specs = [tf.TensorSpec([None] * len(t.shape), t.dtype)] + [tf.TensorSpec([], tf.int32)] * 2 \
