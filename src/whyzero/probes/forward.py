@@ -250,18 +250,26 @@ def without_graph_rewrites() -> Iterator[None]:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
+def _traced(key: tuple, fn, *tensors, scalars: tuple = ()):
+    """``fn`` traced once per ``key``, for arguments shaped like ``tensors`` (any size, the same rank and dtype)
+    followed by ``scalars`` (dtypes), and called as ``_direct`` calls it; the tensors that are None are left out."""
+    if key not in _SUMMARIZERS:
+        specs = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[:1]]
+        specs += [tf.TensorSpec([], dtype) for dtype in scalars]
+        specs += [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[1:] if t is not None]
+        _SUMMARIZERS[key] = _direct(tf.function(fn, input_signature=specs, autograph=False))
+    return _SUMMARIZERS[key]
+
+
+def _kind(t) -> tuple | None:
+    return None if t is None else (len(t.shape), t.dtype.name)
+
+
 def _summarizer(t, lo, hi, gates, count_ones: bool):
     """``tensor_summary`` (the summary that cleans NaN and Inf) traced once per rank, dtype and flat region, not
     once per layer (tracing every layer's summary, inline in the model's function, took MobileNetV2 ~35 s)."""
-    key = (len(t.shape), t.dtype.name, lo, hi, None if gates is None else (len(gates.shape), gates.dtype.name),
-           count_ones)
-    if key not in _SUMMARIZERS:
-        specs = [tf.TensorSpec([None] * len(t.shape), t.dtype)]
-        if gates is not None:
-            specs.append(tf.TensorSpec([None] * len(gates.shape), gates.dtype))
-        _SUMMARIZERS[key] = _direct(tf.function(lambda x, g=None: pack(tensor_summary(x, lo, hi, g, count_ones)),
-                                                input_signature=specs, autograph=False))
-    return _SUMMARIZERS[key]
+    return _traced(("full", _kind(t), lo, hi, _kind(gates), count_ones),
+                   lambda x, g=None: pack(tensor_summary(x, lo, hi, g, count_ones)), t, gates)
 
 
 def _direct(function):
@@ -276,14 +284,8 @@ def _direct(function):
 
 def _lean_summarizer(t, gates):
     """``lean_summary`` traced once per rank and dtype (strides and flat bounds are its arguments)."""
-    key = ("lean", len(t.shape), t.dtype.name, None if gates is None else (len(gates.shape), gates.dtype.name))
-    if key not in _SUMMARIZERS:
-        specs = [tf.TensorSpec([None] * len(t.shape), t.dtype)] + [tf.TensorSpec([], tf.int32)] * 2 \
-            + [tf.TensorSpec([], tf.float32)] * 2
-        if gates is not None:
-            specs.append(tf.TensorSpec([None] * len(gates.shape), gates.dtype))
-        _SUMMARIZERS[key] = _direct(tf.function(lean_summary, input_signature=specs, autograph=False))
-    return _SUMMARIZERS[key]
+    return _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates,
+                   scalars=(tf.int32, tf.int32, tf.float32, tf.float32))
 
 
 def summarize(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
@@ -322,11 +324,7 @@ def bn_stats(t):
 
 
 def _bn_summarizer(t):
-    key = ("batchnorm", len(t.shape), t.dtype.name)
-    if key not in _SUMMARIZERS:
-        _SUMMARIZERS[key] = _direct(tf.function(bn_stats, input_signature=[tf.TensorSpec([None] * len(t.shape),
-                                                                                         t.dtype)], autograph=False))
-    return _SUMMARIZERS[key]
+    return _traced(("batchnorm", _kind(t)), bn_stats, t)
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
