@@ -243,3 +243,15 @@ def test_each_check_fires_on_its_fault_and_not_on_the_healthy_twin(name):
     fired = fn(faulty())
     assert isinstance(fired, list) and fired and fired[0].severity in ("critical", "warning"), fired
     assert fn(healthy()) == []
+
+
+@pytest.mark.parametrize("loss_name, labels_", [("categorical_crossentropy", np.arange(16) % 3),
+                                                ("sparse_categorical_crossentropy", np.eye(3)[np.arange(16) % 3])])
+def test_labels_in_the_other_encoding_than_the_loss_are_a_note_not_an_alarm(loss_name, labels_):
+    """Keras refuses to train on labels its loss cannot read, so class ids given for a one-hot loss (or the
+    reverse) are about the labels given to whyzero, not the model's fault: a healthy classifier stays clean."""
+    m = with_(case(kind="multiclass", outputs_=RNG.random((16, 3)), labels_=labels_, activation="softmax",
+                   loss={**LOSS, "name": loss_name}), output_shape=[16, 3])
+    found = model.loss_mismatch(m)
+    assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "info")]
+    assert "labels given" in found[0].title

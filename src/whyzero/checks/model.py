@@ -84,15 +84,19 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
                         f"The loss expects logits (from_logits=True) but the output already has {task.activation}",
                         evidence, "Drop from_logits=True, or remove the final activation.")]
     if m.labels is not None and loss["name"] in CROSS_ENTROPIES and units > 1:
+        # Keras refuses to train on labels the loss cannot read (a rank or shape error), so this is about the
+        # labels given here, not the ones the model was trained on: a note, and the gradients use the loss's form.
         one_hot = m.labels.ndim == len(m.output_shape) and m.labels.shape[-1] == units
         if loss["name"] == "sparse_categorical_crossentropy" and one_hot:
-            return [Finding("model.loss_mismatch", CRITICAL, "One-hot labels with a sparse categorical loss",
+            return [Finding("model.loss_mismatch", INFO, "One-hot labels given for a sparse categorical loss",
                             {**evidence, "label_shape": list(m.labels.shape)},
-                            "Use categorical_crossentropy, or pass class ids.")]
+                            "They were read as class ids (argmax). If the model was trained on them like this, "
+                            "use categorical_crossentropy.")]
         if loss["name"] == "categorical_crossentropy" and not one_hot and m.task.kind != "segmentation":
-            return [Finding("model.loss_mismatch", CRITICAL, "Class-id labels with a one-hot categorical loss",
+            return [Finding("model.loss_mismatch", INFO, "Class-id labels given for a one-hot categorical loss",
                             {**evidence, "label_shape": list(m.labels.shape)},
-                            "Use sparse_categorical_crossentropy, or one-hot encode the labels.")]
+                            "They were one-hot encoded for the gradients. If the model was trained on them like "
+                            "this, use sparse_categorical_crossentropy.")]
     if not loss["known"]:
         return [Finding("model.loss_mismatch", INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
                         evidence, "")]
