@@ -66,6 +66,20 @@ def test_an_adam_rate_of_one_is_too_high_even_when_no_step_can_be_measured():
     assert learning_rate(measured(gradients=zero, optimizer={"name": "Adam", "learning_rate": 1e-3})) == []
 
 
+def test_an_adam_rate_that_blew_the_weights_up_is_too_high_though_the_measured_step_looks_sane():
+    """Adam at lr 5 grew an LSTM's kernels to std ~27: a step of ~5 against weights that large measures like a
+    normal update ratio, or a low one; the configured rate is what names the cause."""
+    for optimizer in ({"name": "Adam", "learning_rate": 5.0}, {"name": "RMSprop", "learning_rate": 2.0}):
+        grown = [gradient("lstm", 1e-6, weight=27.0 * 60, nonzero=3600, optimizer=optimizer),
+                 gradient("dense", 1e-3, weight=25.0 * 18, nonzero=320, optimizer=optimizer)]
+        found = learning_rate(measured(gradients=grown, optimizer=optimizer))
+        assert [(f.cause, f.severity) for f in found] == [("training.learning_rate_high", "critical")]
+        assert "measured against weights" in found[0].evidence["measured"]
+    sane = {"name": "Adam", "learning_rate": 1e-3}
+    assert learning_rate(measured(gradients=[gradient("dense", 1.0, weight=30.0, nonzero=1000, optimizer=sane)],
+                                  optimizer=sane)) == []
+
+
 def test_exploding_is_growth_from_layer_to_layer_not_one_large_ratio():
     # a healthy SGD regression MLP: gradients 300x the weights, no growth across layers
     flat = [gradient(f"d{i}", grad=300.0, weight=1.0) for i in range(4)]

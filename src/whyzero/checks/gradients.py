@@ -180,6 +180,10 @@ def learning_rate(m: Measurements) -> list[Finding]:
                 "median_update_ratio": median, "min_update_ratio": float(ratios.min()),
                 "max_update_ratio": float(ratios.max()), "healthy_band": [UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH],
                 "layers_measured": len(rows), "targets": m.gradient_labels}
+    configured = _configured_rate_high(m, median)
+    if configured and configured[0].severity == CRITICAL and median <= UPDATE_RATIO_HIGH_CRITICAL:
+        # Adam at 0.5 and more steps every weight by ~lr: the weights it blew up make the measured ratio look sane
+        return configured
     if median < UPDATE_RATIO_LOW:
         return [Finding("training.learning_rate_low",
                         _confidence(m, CRITICAL if median < UPDATE_RATIO_LOW_CRITICAL else WARNING),
@@ -193,14 +197,18 @@ def learning_rate(m: Measurements) -> list[Finding]:
     return []
 
 
-def _configured_rate_high(m: Measurements) -> list[Finding]:
+def _configured_rate_high(m: Measurements, measured: float | None = None) -> list[Finding]:
+    """An adaptive optimizer's configured rate, judged without a measured step (zero gradients), or against one
+    that the weights it blew up make look sane."""
     optimizer = m.optimizer or {}
     lr = optimizer.get("learning_rate")
     if optimizer.get("name") not in ADAPTIVE or lr is None or lr < ADAPTIVE_LR_HIGH:
         return []
+    how = "no: the gradients are zero, the configured rate is judged" if measured is None else \
+        f"median update ratio {measured:.2g}, measured against weights that such steps have already grown"
     return [Finding("training.learning_rate_high", CRITICAL if lr >= ADAPTIVE_LR_HIGH_CRITICAL else WARNING,
                     f"{optimizer['name']} with learning rate {lr:.2g} moves every weight by about {lr:.2g} per "
                     "step: far past the weights' own scale, so training overshoots",
                     {"optimizer": optimizer["name"], "learning_rate": lr, "healthy_band": [1e-5, ADAPTIVE_LR_HIGH],
-                     "measured": "no: the gradients are zero, the configured rate is judged"},
+                     "measured": how},
                     "Lower the learning rate to 1e-3 (Adam's default) and retrain from a fresh initialization.")]
