@@ -269,3 +269,22 @@ def test_labels_in_the_other_encoding_than_the_loss_are_a_note_not_an_alarm(loss
     found = model.loss_mismatch(m)
     assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "info")]
     assert "labels given" in found[0].title
+
+
+def test_a_softmax_applied_twice_is_the_output_activation_not_a_stale_head():
+    """Dense(10, activation='softmax') then Softmax(): no new head comes after the first softmax, so it is not
+    a stale pre-trained head; squashing twice pulls every probability toward 1/10."""
+    dense = {"name": "probs", "type": "Dense", "activation": "softmax", "units": 10, "params": 650}
+    again = {"name": "softmax", "type": "Softmax", "activation": "softmax", "units": None, "params": 0}
+    twice = case(kind="multiclass", outputs_=0.1 + 0.01 * RNG.random((16, 10)), activation="softmax",
+                 model_layers=[{"name": "hidden", "type": "Dense", "activation": "relu", "units": 64,
+                                "params": 4160}, dense, again], final_layer="softmax")
+    found = model.output_activation(twice)
+    assert [(f.cause, f.severity) for f in found] == [("model.output_activation", "warning")]
+    assert "'probs' applies softmax and 'softmax' applies softmax again" in found[0].title
+    assert model.stale_head(twice) == []
+    once = with_(twice, model_layers=twice.model_layers[:2], final_layer="probs")
+    assert model.output_activation(once) == [] and model.stale_head(once) == []
+    new_head = {"name": "new_head", "type": "Dense", "activation": "sigmoid", "units": 1, "params": 11}
+    stale = with_(twice, model_layers=twice.model_layers[:2] + [new_head], final_layer="new_head")
+    assert [f.cause for f in model.stale_head(stale)] == ["model.stale_head"]

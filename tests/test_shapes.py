@@ -282,3 +282,34 @@ def test_another_input_fed_unscaled_is_named_as_the_root():
     again = recheck(Diagnosis.from_json(d.to_json()))  # the other input's statistics are stored with it
     assert [(f.cause, f.evidence.get("input")) for f in again.findings] == \
         [(f.cause, f.evidence.get("input")) for f in d.findings]
+
+
+def test_a_training_that_diverged_to_nan_weights_is_named_first():
+    """SGD at 0.5 on unscaled regression targets: the loss went NaN and so did every weight.  The predictions
+    are one NaN for every input; the root is the diverged training, not 'all zero' kernels or the targets."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(h))
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    targets = 1000 + 500 * X[:, 0]
+    keras.utils.set_random_seed(1)
+    model.fit(X * 100, targets, epochs=3, batch_size=8, verbose=0)
+    outputs = model.predict(X * 100, verbose=0)
+    assert np.isnan(outputs).all()  # the symptom
+    d = whyzero.diagnose(model, X * 100, labels=targets)
+    first = d.findings[0]
+    assert first.cause == "gradient.exploding" and "NaN/Inf" in first.title and first.severity == "critical"
+    assert {"model.weight_init", "labels.target_scale"}.isdisjoint(f.cause for f in d.findings)
+    assert "output.constant" in [f.cause for f in d.findings]
+
+
+def test_a_healthy_regression_has_no_diverged_weights():
+    inputs = keras.Input((8,))
+    h = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(h))
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    model.fit(X, X[:, 0] * 2 - 1, epochs=30, verbose=0)
+    d = whyzero.diagnose(model, X, labels=X[:, 0] * 2 - 1)
+    assert [f.cause for f in d.findings if f.severity != "info"] == []
+    assert all(row["nonfinite"] == 0 for row in d.summaries["model"]["weights"])

@@ -106,12 +106,21 @@ def explains(a: Finding, b: Finding, depth: dict[str, int]) -> bool:
         return False
     if _disappeared_under(a, b):
         return True
+    if _diverged(a):
+        return b.cause in _DATA_EFFECTS | {"model.weight_init"}
+    if _diverged(b):
+        return a.cause == "training.learning_rate_high"  # the one cause upstream of a diverged training
     same_kind_later = a.cause == b.cause and a.cause in _LAYER_LOCAL and _before(a, b, depth, strict=True)
     if not same_kind_later and b.cause not in EXPLAINS.get(a.cause, ()):
         return False
     if a.cause in _LAYER_LOCAL and b.cause in _LAYER_LOCAL and not _before(a, b, depth):
         return False
     return _scale_agrees(a, b)
+
+
+def _diverged(a: Finding) -> bool:
+    """NaN/Inf weights: every value computed downstream of them, and every gradient, follows from them."""
+    return a.cause == "gradient.exploding" and bool(a.evidence.get("nonfinite_weights"))
 
 
 def _scale_agrees(a: Finding, b: Finding) -> bool:
@@ -147,7 +156,8 @@ def _before(a: Finding, b: Finding, depth: dict[str, int], strict: bool = False)
 
 def _priority(f: Finding, depth: dict[str, int]) -> tuple:
     proven = bool(f.proof and f.proof.get("fixed"))
-    return (STAGE[f.cause], SEVERITY_RANK[f.severity], not proven, CAUSE_ORDER[f.cause], depth.get(f.layer, -1))
+    stage = STAGE["model.weight_init"] if _diverged(f) else STAGE[f.cause]  # weights before what they compute
+    return (stage, SEVERITY_RANK[f.severity], not proven, CAUSE_ORDER[f.cause], depth.get(f.layer, -1))
 
 
 def _demote_explained_roots(findings: list[Finding], roots: list[int], depth: dict[str, int]) -> None:

@@ -238,7 +238,8 @@ class Measurements:
 
             for path, layer in leaf_layers(ctx.model):
                 model_layers.append({"name": path, "type": type(layer).__name__,
-                                     "activation": layer_activation(layer), "units": _units(layer)})
+                                     "activation": layer_activation(layer), "units": _units(layer),
+                                     "params": int(sum(int(np.prod(w.shape)) for w in layer.weights))})
             last = final_layer(ctx.model)
             final = next((row["name"] for row in model_layers if last is not None and row["name"].endswith(
                 last.name)), None)

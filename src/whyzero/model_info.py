@@ -161,10 +161,15 @@ def weight_table(model) -> list[dict]:
             glorot = float(np.sqrt(2.0 / (fan_in + fan_out)))
             he = float(np.sqrt(2.0 / fan_in))
             lo, hi = min(glorot, he), max(glorot, he)
-            std = float(w.std())
+            finite = np.isfinite(w)
+            nonfinite = int(w.size - np.count_nonzero(finite))
+            if nonfinite:
+                w = w[finite]  # the spread of what is left; the count says training diverged
+            std = float(w.std()) if w.size else 0.0
             ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
-            rows.append({"layer": path, "type": type(layer).__name__, "std": std, "mean": float(w.mean()),
-                         "values": int(w.size),
+            rows.append({"layer": path, "type": type(layer).__name__, "std": std,
+                         "mean": float(w.mean()) if w.size else 0.0, "values": int(w.size + nonfinite),
+                         "nonfinite": nonfinite,
                          "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
                          "fan_out": fan_out})
     return rows

@@ -96,6 +96,15 @@ def vanishing_exploding(m: Measurements) -> list[Finding]:
     """Gradient norm per layer with a kernel (from the compiled or implied loss), first against last; activation
     RMS growth from layer to layer; NaN/Inf counts.
     """
+    diverged = [r for r in m.memory.weights if r.get("nonfinite")]
+    if diverged:
+        return [Finding("gradient.exploding", CRITICAL,
+                        f"The weights of {len(diverged)} layers hold NaN/Inf (first: '{diverged[0]['layer']}'): "
+                        "training diverged",
+                        {"layers": [r["layer"] for r in diverged][:10], "nonfinite_weights":
+                         sum(r["nonfinite"] for r in diverged), "weights": sum(r["values"] for r in diverged)},
+                        "Retrain from a fresh initialization with a lower learning rate, gradient clipping "
+                        "(clipnorm=1.0) and scaled inputs and targets.", layer=diverged[0]["layer"])]
     rows = m.gradients
     if not rows:
         return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")

@@ -152,8 +152,8 @@ def target_scale(m: Measurements) -> list[Finding]:
         return []
     y = np.asarray(m.labels, np.float64).reshape(-1)
     out = np.asarray(m.outputs, np.float64).reshape(-1)
-    if y.size != out.size or y.size < 4 or not np.all(np.isfinite(y)):
-        return []
+    if y.size != out.size or y.size < 4 or not np.all(np.isfinite(y)) or not np.all(np.isfinite(out)):
+        return []  # NaN outputs say nothing of the targets' scale (gradient.exploding names diverged weights)
     t_mean, t_std = float(y.mean()), float(y.std())
     scale = max(abs(t_mean), t_std)
     if scale < TARGET_SCALE_LARGE or t_std == 0:

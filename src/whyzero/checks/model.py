@@ -37,6 +37,15 @@ def output_activation(m: Measurements) -> list[Finding]:
         return [Finding("model.output_activation", CRITICAL,
                         "Softmax over a single unit always outputs 1.0", evidence,
                         "Use sigmoid for one unit, or two units with softmax.", layer=name)]
+    twice = _squashed_twice(m.model_layers)
+    if twice:
+        first, second = twice
+        return [Finding("model.output_activation", WARNING,
+                        f"The output is squashed twice: '{first['name']}' applies {first['activation']} and "
+                        f"'{second['name']}' applies {second['activation']} again, which pulls every probability "
+                        "toward the same value", {**evidence, "first": first["name"], "second": second["name"]},
+                        f"Keep one {second['activation']} (or compile the loss with from_logits=True and drop "
+                        "both).", layer=second["name"])]
     if loss and loss["name"] == "binary_crossentropy" and not loss["from_logits"] and act in ("linear", "relu"):
         return [Finding("model.output_activation", CRITICAL,
                         f"The final layer is {act} but binary cross-entropy expects probabilities",
@@ -54,6 +63,18 @@ def output_activation(m: Measurements) -> list[Finding]:
                             {**evidence, "target_min": float(labels.min()), "target_max": float(labels.max())},
                             "Use a linear output for regression.", layer=name)]
     return []
+
+
+def _squashed_twice(rows: list[dict]) -> tuple[dict, dict] | None:
+    """The last layer with weights ends in softmax or sigmoid, and a weightless layer after it applies one
+    again (Dense(10, activation='softmax') then Softmax())."""
+    squash = ("softmax", "sigmoid")
+    weighted = [i for i, r in enumerate(rows) if r.get("params")]
+    if not weighted or rows[weighted[-1]].get("activation") not in squash:
+        return None
+    last = weighted[-1]
+    again = next((r for r in rows[last + 1:] if r.get("activation") in squash), None)
+    return None if again is None else (rows[last], again)
 
 
 def _binary_labels(m: Measurements) -> bool:
@@ -112,6 +133,8 @@ def stale_head(m: Measurements) -> list[Finding]:
         if row.get("activation") != "softmax" or units is None or units < STALE_HEAD_MIN_UNITS:
             continue
         after = [r["name"] for r in rows[i + 1:]]
+        if not any(r.get("params", 1) for r in rows[i + 1:]):  # rows stored before params were: as before
+            continue  # no new head after it: a second activation is model.output_activation's
         head = row["name"]
         return [Finding("model.stale_head", CRITICAL,
                         f"'{head}' is a {units}-class softmax head left in the graph; "
@@ -151,6 +174,8 @@ def weight_init(m: Measurements) -> list[Finding]:
     findings = []
     for row in rows:
         values = row.get("values", MIN_KERNEL_VALUES)
+        if row.get("nonfinite"):
+            continue  # NaN/Inf weights are a diverged training (gradient.exploding), not an initializer
         if row["std"] == 0 and values >= 2 and (row["mean"] == 0 or values >= MIN_KERNEL_VALUES):
             what = "all zero" if row["mean"] == 0 else f"constant (all {row['mean']:.3g})"
             findings.append(Finding("model.weight_init", CRITICAL,
