@@ -251,3 +251,26 @@ def test_a_clicked_sample_opens_with_its_prediction_and_saliency(diagnosed):
         d.summaries["samples"]["saliency_method"] == "gradient x input"
     assert len(d.summaries["samples"]["saliency"]) > 2
     assert not any("Saliency maps are kept" in i.value for i in at.info)  # sample 2's map is drawn
+
+
+@pytest.mark.slow
+def test_every_page_renders_for_a_sequence_tagger():
+    """A class per token (N, T, K) with labels per token: checked per position, with no images to draw."""
+    import keras
+    import numpy as np
+
+    import whyzero
+
+    tokens = np.random.default_rng(0).integers(1, 30, size=(64, 10)).astype("int32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,), dtype="int32"), keras.layers.Embedding(30, 8),
+                              keras.layers.GRU(8, return_sequences=True),
+                              keras.layers.TimeDistributed(keras.layers.Dense(3, activation="softmax"))])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    d = whyzero.diagnose(model, tokens, labels=tokens % 3)
+    at = app_with(d).run()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    at.switch_page(registry.PAGE["labels"].file).run()
+    assert "per-position labels of shape [64, 10]" in page_text(at) and len(at.get("plotly_chart")) == 2

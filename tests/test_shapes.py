@@ -313,3 +313,41 @@ def test_a_healthy_regression_has_no_diverged_weights():
     d = whyzero.diagnose(model, X, labels=X[:, 0] * 2 - 1)
     assert [f.cause for f in d.findings if f.severity != "info"] == []
     assert all(row["nonfinite"] == 0 for row in d.summaries["model"]["weights"])
+
+
+def _tagger(tags_of, epochs, lr=1e-2):
+    """An LSTM tagger, a class for every token: (N, T) ids in, (N, T, K) probabilities out."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 40, size=(800, 12)).astype("int32")
+    tags = tags_of(tokens)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(40, 16),
+                              keras.layers.LSTM(24, return_sequences=True),
+                              keras.layers.TimeDistributed(keras.layers.Dense(int(tags.max()) + 1,
+                                                                              activation="softmax"))])
+    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
+    model.fit(tokens, tags, epochs=epochs, batch_size=32, verbose=0)
+    return model, tokens[:96], tags[:96]
+
+
+def test_a_sequence_tagger_with_a_label_per_position_is_checked_per_position():
+    """(N, T) labels for an (N, T, K) output are one class per token, not 'labels with T columns'."""
+    model, tokens, tags = _tagger(lambda t: np.minimum((t % 5 == 0) + 2 * (t % 7 == 0), 2), epochs=6)
+    predicted = model.predict(tokens, verbose=0).argmax(-1)
+    assert (predicted == tags).mean() > 0.9  # healthy: it tags
+    d = whyzero.diagnose(model, tokens, labels=tags)
+    assert [f.cause for f in d.findings if f.severity != "info"] == []
+    assert any("positions of the output" in note for note in d.notes)
+    assert d.model["task"] == "segmentation"
+    assert d.summaries["labels"]["kind"] == "per-position labels" and "masks" not in d.summaries["labels"]  # no images to draw on
+    assert "predicted_masks" not in d.summaries["outputs"]
+
+
+def test_a_tagger_that_learned_the_majority_tag_is_named_per_position():
+    model, tokens, tags = _tagger(lambda t: (t == 7).astype("int32"), epochs=1, lr=1e-3)
+    assert (model.predict(tokens, verbose=0).argmax(-1) == 0).all()  # the symptom: 'O' everywhere
+    d = whyzero.diagnose(model, tokens, labels=tags)
+    causes = [f.cause for f in d.findings]
+    assert causes[0] == "labels.imbalance" and "output.majority_class" in causes
+    assert "per-position labels" in d.findings[0].title
+    assert "output.shape_mismatch" not in causes and "labels.mask_mismatch" not in causes

@@ -44,7 +44,7 @@ from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
 from whyzero.summaries import build_summaries
-from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients
+from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
 
 Progress = Callable[[str, float], None]
 
@@ -423,7 +423,14 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         return ctx
     report("probing layers", 0.0)
     plan, first = dry_run(model, take(fed, 0, 2))
-    task = infer_task(first, activation, loss, labels)
+    position_ids = None if masks is not None else per_position_ids((len(batch), *first.shape[1:]), labels, loss)
+    if position_ids is not None:
+        # a class per position (a tagger): its labels are checked as masks are, over positions
+        notes.append(f"the labels ({tuple(labels.shape)}) hold a class for each of the {first.shape[1]} positions "
+                     "of the output: they are checked per position")
+        labels, masks = None, position_ids
+    per_position = masks is not None and first.ndim == 3
+    task = infer_task(first, activation, loss, labels, per_position)
     ids = label_ids(task, labels, masks)
     fn, origin = loss_for_gradients(task, loss)
     loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
@@ -442,7 +449,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                               cache=loaded.passes)
         target_source = "none"
     outputs = forward.outputs
-    task = infer_task(outputs, activation, loss, labels)
+    task = infer_task(outputs, activation, loss, labels, per_position)
     ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
                   forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
                   gradient_labels=target_source if forward.has_gradients else "none", multi=multi)

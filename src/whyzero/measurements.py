@@ -173,6 +173,11 @@ class Measurements:
         return bool(self.layers)
 
     @property
+    def positions_word(self) -> str:
+        """What a segmentation output classifies: pixels of an image, or positions of a sequence (N, T, K)."""
+        return "positions" if len(self.output_shape) == 3 else "pixels"
+
+    @property
     def output_units(self) -> int:
         return int(self.output_shape[-1]) if self.output_shape else 1
 

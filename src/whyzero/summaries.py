@@ -167,7 +167,9 @@ def _outputs(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
             prior = np.asarray(summary["true_shares"])
             summary["prior_entropy"] = entropy(prior)
         if task.kind == "segmentation":
-            summary["predicted_masks"] = [overlay(img, p) for img, p in zip(batch[:THUMBNAILS], pred[:THUMBNAILS])]
+            if np.ndim(batch) == 4:  # images; a tagger's token sequences have nothing to draw on
+                summary["predicted_masks"] = [overlay(img, p) for img, p in zip(batch[:THUMBNAILS],
+                                                                                 pred[:THUMBNAILS])]
             summary["foreground_share_per_image"] = (pred.reshape(len(pred), -1) > 0).mean(1).tolist()
     if m.loss_value is not None:
         summary["loss"] = m.loss_value
@@ -193,7 +195,8 @@ def _labels(m: Measurements, batch: np.ndarray, labels: np.ndarray | None, masks
     if values is None:
         return {}
     values = np.asarray(values)
-    summary: dict[str, Any] = {"kind": "masks" if masks is not None else "labels", "shape": list(values.shape),
+    kind = "labels" if masks is None else "masks" if values.ndim != 2 else "per-position labels"  # a tagger's
+    summary: dict[str, Any] = {"kind": kind, "shape": list(values.shape),
                                "output_classes": m.task.n_classes}
     if values.ndim == 2 and values.shape[1] > 1 and masks is None:
         values = values.argmax(1)
@@ -211,5 +214,6 @@ def _labels(m: Measurements, batch: np.ndarray, labels: np.ndarray | None, masks
             summary["suggested_class_weights"] = suggested_class_weights(counts[:present]).tolist()
         if masks is not None:
             summary["foreground_share_per_image"] = (ids.reshape(len(ids), -1) > 0).mean(1).tolist()
-            summary["masks"] = [overlay(img, m) for img, m in zip(batch[:THUMBNAILS], ids[:THUMBNAILS])]
+            if np.ndim(batch) == 4:
+                summary["masks"] = [overlay(img, m) for img, m in zip(batch[:THUMBNAILS], ids[:THUMBNAILS])]
     return summary

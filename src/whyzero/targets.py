@@ -13,12 +13,16 @@ from whyzero.model_info import PROBABILITY_ACTIVATIONS, REGRESSION_LOSSES
 
 
 def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None,
-               labels: np.ndarray | None = None) -> Task:
-    """What the output means, from its shape, final activation, compiled loss and (if needed) the labels."""
+               labels: np.ndarray | None = None, per_position: bool = False) -> Task:
+    """What the output means, from its shape, final activation, compiled loss and (if needed) the labels.
+
+    Images out (N, H, W, K) are segmentation; so is a class per position of a sequence (N, T, K) when its
+    labels come per position (``per_position``, see ``per_position_ids``): the same checks, over positions.
+    """
     probabilities = activation in PROBABILITY_ACTIVATIONS or (activation == "lambda" and outputs.size > 0 and
                                                              0 <= float(outputs.min()) and float(outputs.max()) <= 1)
     units = outputs.shape[-1] if outputs.ndim > 1 else 1
-    if outputs.ndim == 4:
+    if outputs.ndim == 4 or (per_position and outputs.ndim == 3):
         return Task("segmentation", max(units, 2), activation, probabilities)
     loss_name = loss["name"] if loss else None
     if loss_name in REGRESSION_LOSSES and not (units == 1 and activation == "sigmoid" and _binary(labels)):
@@ -28,6 +32,23 @@ def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None,
         if activation != "relu" or (labels is not None and not _binary(labels)):
             kind = "regression"
     return Task(kind, 1 if kind == "regression" else max(units, 2), activation, probabilities)
+
+
+def per_position_ids(out_shape: tuple[int, ...], labels: np.ndarray | None, loss: dict | None) -> np.ndarray | None:
+    """Class ids per position (N, T) when a sequence model classifies every position (N, T, K), e.g. a tagger
+    under ``TimeDistributed(Dense(K, 'softmax'))``, and its labels are given per position: (N, T) or (N, T, 1)
+    ids, or (N, T, K) one-hot rows.  None otherwise (one label per sequence, regression, other shapes)."""
+    if labels is None or len(out_shape) != 3 or labels.ndim not in (2, 3) or labels.shape[:2] != tuple(out_shape[:2]):
+        return None
+    if loss is not None and loss["name"] in REGRESSION_LOSSES or labels.dtype.kind not in "biuf":
+        return None
+    units = out_shape[-1]
+    if labels.ndim == 3 and labels.shape[-1] == units > 1:
+        return np.asarray(labels).argmax(-1)
+    if labels.ndim == 3 and labels.shape[-1] != 1:
+        return None
+    ids = np.asarray(labels).reshape(labels.shape[:2])
+    return ids if np.all(np.round(ids) == ids) else None
 
 
 def _binary(labels: np.ndarray | None) -> bool:

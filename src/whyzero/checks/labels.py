@@ -67,7 +67,8 @@ def imbalance(m: Measurements) -> list[Finding]:
     if perplexity >= PERPLEXITY_WARNING:
         return []
     weights = suggested_class_weights(counts)
-    unit = "mask pixels" if m.task.kind == "segmentation" else "labels"
+    unit = "labels" if m.task.kind != "segmentation" else \
+        "mask pixels" if m.positions_word == "pixels" else "per-position labels"
     return [Finding("labels.imbalance", WARNING,
                     f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} "
                     f"(normalized perplexity {perplexity:.2f})",
@@ -128,6 +129,8 @@ def mask_mismatch(m: Measurements) -> list[Finding]:
                         f"Masks are {masks.shape[1]}x{masks.shape[2]} but the model predicts "
                         f"{out[1]}x{out[2]}", evidence,
                         "Resize masks to the output size with nearest-neighbour interpolation.")]
+    if len(out) == 3 and m.task.kind == "segmentation":
+        return []  # a class per position of a sequence, labels per position (targets.per_position_ids)
     if len(out) != 4:
         return [Finding("labels.mask_mismatch", WARNING, "Masks were given but the model does not output a mask",
                         evidence, "Pass labels instead of masks for a classifier.")]

@@ -122,7 +122,7 @@ def majority_class(m: Measurements) -> list[Finding]:
     top = int(shares.argmax())
     if shares[top] < MAJORITY_SHARE:
         return []
-    unit = "pixels" if m.task.kind == "segmentation" else "samples"
+    unit = m.positions_word if m.task.kind == "segmentation" else "samples"
     evidence = {"predicted_class": top, "predicted_share": float(shares[top]), "predicted_shares": shares[:20].tolist()}
     if true is None:
         return [Finding("output.majority_class", INFO,
