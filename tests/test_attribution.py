@@ -111,3 +111,23 @@ def test_markdown_summary_and_compare_say_what_a_reviewer_needs(tmp_path, capsys
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "disappeared (3):" in out and "appeared (1):" in out and "labels.imbalance" in out
+
+
+def test_nan_weights_explain_what_they_compute_and_a_wrong_output_explains_them():
+    nan = {"nonfinite_weights": 330, "layers": ["dense1", "dense2"]}
+    d = diagnose_literal([
+        Finding("activation.collapse", "critical", "collapse", layer="dense1"),
+        Finding("output.constant", "critical", "constant"),
+        Finding("gradient.zero", "critical", "zero", layer="dense1"),
+        Finding("gradient.exploding", "critical", "weights NaN", nan, layer="dense1"),
+        Finding("model.weight_init", "critical", "kernel all zero", layer="dense1"),
+    ], {"dense1": 0, "dense2": 1})
+    assert [f.title for f in d.findings][:2] == ["weights NaN", "constant"]
+    assert all(f.role == "consequence" and f.explained_by == 0 for f in d.findings[2:])
+    d = diagnose_literal([
+        Finding("gradient.exploding", "critical", "weights NaN", nan, layer="dense1"),
+        Finding("output.constant", "critical", "constant"),
+        Finding("model.output_activation", "critical", "relu under categorical cross-entropy", layer="dense2"),
+    ], {"dense1": 0, "dense2": 1})
+    assert d.findings[0].cause == "model.output_activation" and d.findings[0].role == "root"
+    assert d.findings[2].title == "weights NaN" and d.findings[2].role == "consequence"

@@ -288,3 +288,19 @@ def test_a_softmax_applied_twice_is_the_output_activation_not_a_stale_head():
     new_head = {"name": "new_head", "type": "Dense", "activation": "sigmoid", "units": 1, "params": 11}
     stale = with_(twice, model_layers=twice.model_layers[:2] + [new_head], final_layer="new_head")
     assert [f.cause for f in model.stale_head(stale)] == ["model.stale_head"]
+
+
+@pytest.mark.parametrize("act", ["linear", "relu"])
+def test_a_linear_or_relu_output_under_categorical_cross_entropy_is_the_output_activation(act):
+    """Dense(10) (or Dense(10, 'relu')) compiled with categorical cross-entropy, not from logits: the loss
+    normalizes raw scores as if they were probabilities (and a dead ReLU output divides by zero)."""
+    for name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        wrong = case(kind="multiclass", outputs_=RNG.random((16, 10)), activation=act, loss={**LOSS, "name": name})
+        found = model.output_activation(with_(wrong, output_shape=[16, 10]))
+        assert [(f.cause, f.severity) for f in found] == [("model.output_activation", "critical")]
+        assert f"The final layer is {act} but {name} expects probabilities" == found[0].title
+    logits = case(kind="multiclass", outputs_=RNG.random((16, 10)), activation=act,
+                  loss={**LOSS, "from_logits": True})
+    assert model.output_activation(with_(logits, output_shape=[16, 10])) == []
+    softmax = case(kind="multiclass", outputs_=RNG.random((16, 10)), activation="softmax", loss=LOSS)
+    assert model.output_activation(with_(softmax, output_shape=[16, 10])) == []

@@ -44,8 +44,8 @@ def dead_relu(m: Measurements) -> list[Finding]:
         return Skipped(f"{m.samples} samples cannot tell a dead unit from a rarely active one "
                        f"(at least {DEAD_MIN_SAMPLES} needed)")
     for probe in _hidden(m):
-        if probe.activation not in RELU_LIKE:
-            continue
+        if probe.activation not in RELU_LIKE or probe.values.nan or probe.values.inf:
+            continue  # NaN/Inf values are not a unit that never fires (gradient.exploding names them)
         dead = probe.values.never_active_share
         if dead < DEAD_WARNING:
             continue

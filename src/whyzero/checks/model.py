@@ -51,6 +51,12 @@ def output_activation(m: Measurements) -> list[Finding]:
                         f"The final layer is {act} but binary cross-entropy expects probabilities",
                         evidence, "Add activation='sigmoid' to the final Dense layer "
                         "(or compile with from_logits=True).", layer=name)]
+    if loss and loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units > 1 \
+            and not loss["from_logits"] and act in ("linear", "relu"):
+        return [Finding("model.output_activation", CRITICAL,
+                        f"The final layer is {act} but {loss['name']} expects probabilities",
+                        evidence, "Add activation='softmax' to the final layer (or compile with from_logits=True).",
+                        layer=name)]
     if loss is None and act in ("linear", "relu") and units == 1 and _binary_labels(m):
         return [Finding("model.output_activation", WARNING,
                         f"The final layer is {act} but the labels are binary: no probability comes out",
