@@ -339,7 +339,8 @@ def test_a_sequence_tagger_with_a_label_per_position_is_checked_per_position():
     assert [f.cause for f in d.findings if f.severity != "info"] == []
     assert any("positions of the output" in note for note in d.notes)
     assert d.model["task"] == "segmentation"
-    assert d.summaries["labels"]["kind"] == "per-position labels" and "masks" not in d.summaries["labels"]  # no images to draw on
+    labels = d.summaries["labels"]
+    assert labels["kind"] == "per-position labels" and "masks" not in labels  # no images to draw on
     assert "predicted_masks" not in d.summaries["outputs"]
 
 
