@@ -352,3 +352,26 @@ def test_a_tagger_that_learned_the_majority_tag_is_named_per_position():
     assert causes[0] == "labels.imbalance" and "output.majority_class" in causes
     assert "per-position labels" in d.findings[0].title
     assert "output.shape_mismatch" not in causes and "labels.mask_mismatch" not in causes
+
+
+def test_the_pass_reads_its_layers_while_it_is_traced_instead_of_a_dry_run(monkeypatch):
+    """A model whose output shape says what the task is needs no eager dry run before the pass (MobileNetV2:
+    0.4 s): the layers to summarize are read off the call traced for the pass, the same as a dry run finds."""
+    from whyzero import engine
+    from whyzero.probes import forward
+
+    calls = []
+    monkeypatch.setattr(engine, "dry_run", lambda *a, **k: calls.append(a) or forward.dry_run(*a, **k))
+    model = dense_classifier()
+    d = whyzero.diagnose(model, X, labels=Y)
+    assert calls == []
+    plan, first = forward.dry_run(model, X[:2])
+    assert [r["layer"] for r in d.summaries["activations"]] == plan.names == ["hidden", "out"]
+    assert d.model["task"] == "binary" and len(d.summaries["gradients"]["rows"]) == 2
+    # a Lambda output's values decide the task: that model still gets its dry run
+    inputs = keras.Input((8,))
+    lam = keras.Model(inputs, keras.layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t)))(
+        keras.layers.Dense(1)(inputs)))
+    lam.compile("adam", "binary_crossentropy")
+    whyzero.diagnose(lam, X, labels=Y, trust_model=True)
+    assert len(calls) == 1

@@ -39,7 +39,7 @@ from whyzero.model_info import (
     optimizer_info,
     output_activation,
 )
-from whyzero.probes.forward import dry_run, functional_module, predict, run_forward
+from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, static_outputs
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
@@ -422,7 +422,9 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         ctx.label_ids = label_ids(task, labels, masks)
         return ctx
     report("probing layers", 0.0)
-    plan, first = dry_run(model, take(fed, 0, 2))
+    plan, first = None, static_outputs(model, activation) if multi is None else None
+    if first is None:
+        plan, first = dry_run(model, take(fed, 0, 2))
     position_ids = None if masks is not None else per_position_ids((len(batch), *first.shape[1:]), labels, loss)
     if position_ids is not None:
         # a class per position (a tagger): its labels are checked as masks are, over positions

@@ -134,12 +134,33 @@ class _Plan:
 
 def dry_run(model, sample, max_batchnorm: int = 8) -> tuple[_Plan | None, np.ndarray]:
     """The model on two samples: which layer calls the pass will summarize (for a model probed by capture) and
-    the outputs (the task is read from them before the pass)."""
+    the outputs (the task is read from them before the pass).  ``static_outputs`` spares it where the output's
+    shape says enough: the pass then finds its plan while it is traced."""
     if not can_capture(model):
         return None, predict(model, sample, 2)
-    paths = layer_paths(model)
     with capturing(model) as tape:
         out = model(feed.tensors(sample), training=False)
+    return plan_of(tape, layer_paths(model), max_batchnorm), np.asarray(first_output(out), np.float32)
+
+
+def static_outputs(model, activation: str | None) -> np.ndarray | None:
+    """Zeros shaped like two samples of the model's single output, where its shape is known without running it
+    and the task can be read from the shape alone (not a Lambda output, whose values decide); else None."""
+    try:
+        outputs = list(model.outputs)
+    except (AttributeError, ValueError, RuntimeError, TypeError):
+        return None
+    if len(outputs) != 1 or activation == "lambda" or isinstance(getattr(model, "output", None), dict):
+        return None
+    shape = getattr(outputs[0], "shape", None)
+    dtype = getattr(getattr(outputs[0], "dtype", None), "name", str(getattr(outputs[0], "dtype", "")))
+    if shape is None or len(shape) < 2 or any(d is None for d in shape[1:]) or "float" not in str(dtype):
+        return None
+    return np.zeros((2, *[int(d) for d in shape[1:]]), np.float32)
+
+
+def plan_of(tape, paths: dict, max_batchnorm: int = 8) -> _Plan:
+    """The plan from one captured call of the model (eager, or while its pass is traced)."""
     names, layers, probe_index, gate_layers, bn_index, seen = [], [], [], [], [], {}
     for i, call in enumerate(tape):
         if type(call.layer).__name__ == "BatchNormalization" and len(bn_index) < max_batchnorm \
@@ -153,8 +174,7 @@ def dry_run(model, sample, max_batchnorm: int = 8) -> tuple[_Plan | None, np.nda
         layers.append(call.layer)
         probe_index.append(i)
         gate_layers.append(_gate_kernel(call.layer) if single_float(call.inputs) else None)
-    plan = _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
-    return plan, np.asarray(first_output(out), np.float32)
+    return _Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
 
 
 def _gate_kernel(layer):
@@ -206,18 +226,24 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         cache: where the compiled pass is kept for a later call on the same model (``LoadedModel.passes``).
     """
     if can_capture(model):
-        plan = plan or dry_run(model, feed.take(batch, 0, 2), max_batchnorm)[0]
+        found = {"plan": plan}  # without a dry run, the plan is read off the call traced first
+        paths = layer_paths(model) if plan is None else {}
 
         def run(x):
             with capturing(model) as tape:
                 out = model(x, training=False)
-            if len(tape) != plan.calls:
-                raise RuntimeError(f"the model called {len(tape)} layers, {plan.calls} in the dry run")
-            gates = [_gates(tape[i].inputs, g) for i, g in zip(plan.probe_index, plan.gate_layers)]
+            if found["plan"] is None:
+                found["plan"] = plan_of(tape, paths, max_batchnorm)
+            plan_ = found["plan"]
+            if len(tape) != plan_.calls:
+                raise RuntimeError(f"the model called {len(tape)} layers, {plan_.calls} in the dry run")
+            gates = [_gates(tape[i].inputs, g) for i, g in zip(plan_.probe_index, plan_.gate_layers)]
             final = first_output(out)
-            return ([(tape[i].output, gate) for i, gate in zip(plan.probe_index, gates)],
-                    [tape[i].inputs for i in plan.bn_index], final, pre_activation(tape, final))
-        names, layers, bn_layers = plan.names, plan.layers, plan.bn_layers
+            return ([(tape[i].output, gate) for i, gate in zip(plan_.probe_index, gates)],
+                    [tape[i].inputs for i in plan_.bn_index], final, pre_activation(tape, final))
+
+        def described():
+            return found["plan"].names, found["plan"].layers, found["plan"].bn_layers
     else:
         layers = probed_layers(model)
         names = [l.name for l in layers]
@@ -230,8 +256,11 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             outs = probe_model(x, training=False)
             return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
                     outs[-1], outs[-1])
-    return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
-                   saliency_of, {} if cache is None else cache)
+
+        def described():
+            return names, layers, bn_layers
+    return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, saliency_of,
+                   {} if cache is None else cache)
 
 
 _SUMMARIZERS: dict[tuple, Any] = {}
@@ -327,20 +356,18 @@ def _bn_summarizer(t):
     return _traced(("batchnorm", _kind(t)), bn_stats, t)
 
 
-def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, layers, bn_layers,
-            cam: str | None, cache: dict) -> ForwardResult:
+def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
+            cache: dict) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function`` that returns the layers'
     outputs; each output is then summarized by a small ``tf.function`` shared by all layers of its rank.  Kept
     apart, the model's function traces as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for
-    one function holding every layer's summary)."""
-    flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
+    one function holding every layer's summary).  ``described()`` names the probed layers once it is traced."""
     variables = list(model.trainable_variables)
     want_grads = labels is not None and loss_fn is not None and bool(variables)
-    ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
     spec = feed.spec(batch)
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
-    key = (tuple(names), len(bn_layers), repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn))
+    key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn))
 
     def compile_pass():
         height_width = _height_width(spec) if cam else None
@@ -367,11 +394,15 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, names, lay
         @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
         def forward_backward(x, y):
             return traced(x, y)
-        return forward, forward_backward
+        pass_ = forward_backward if want_grads else forward
+        pass_.get_concrete_function()  # traced now: the plan is known from here on
+        return forward, forward_backward, described()
 
     if key not in cache:
         cache[key] = compile_pass()
-    forward, forward_backward = cache[key]
+    forward, forward_backward, (names, layers, bn_layers) = cache[key]
+    flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
+    ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
 
     probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
     from whyzero.memory import steps_share
