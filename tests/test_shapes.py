@@ -375,3 +375,32 @@ def test_the_pass_reads_its_layers_while_it_is_traced_instead_of_a_dry_run(monke
     lam.compile("adam", "binary_crossentropy")
     whyzero.diagnose(lam, X, labels=Y, trust_model=True)
     assert len(calls) == 1
+
+
+def test_without_any_memory_of_training_inputs_the_labels_name_the_preprocessing():
+    """A tanh CNN (no BatchNorm, no Normalization layer) trained on raw 0..255 pixels and fed x / 255: it
+    predicts one class for most images.  Nothing in the model remembers the training scale, so the labelled
+    samples judge the standard preprocessings; raw pixels make it right again, and the proof re-runs it so."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (np.repeat(np.repeat(digits.images, 2, 1), 2, 2)[..., None] / 16.0).astype("float32")  # 16x16, 0..1
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(16, 3, activation="tanh"),
+                              keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="tanh"), keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    model.fit(np.round(x * 255), digits.target, epochs=8, batch_size=32, verbose=0)
+    batch, labels = x[:128], digits.target[:128]
+    predicted = model.predict(batch, verbose=0).argmax(1)
+    assert np.bincount(predicted).max() / len(batch) > 0.6 and np.mean(predicted == labels) < 0.5  # the symptom
+    d = whyzero.diagnose(model, batch, labels=labels)
+    first = d.findings[0]
+    assert first.cause == "input.range_mismatch" and first.severity == "critical"
+    assert first.title.startswith("Fed as raw 0..255 pixels, the model gets")
+    assert first.evidence["best_match"] == "none" and first.evidence["accuracy_best"] >= 0.9
+    assert first.proof and first.proof["fixed"]
+    # the healthy twin, fed as trained: right as given, so nothing to explain and no what-if run
+    healthy = whyzero.diagnose(model, np.round(batch * 255), labels=labels)
+    assert healthy.summaries["inputs"]["whatif"] is None
+    assert "input.range_mismatch" not in [f.cause for f in healthy.findings]

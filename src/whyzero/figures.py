@@ -123,6 +123,15 @@ def batchnorm_memory(d: Diagnosis) -> go.Figure:
 
 def preprocessing_whatif(d: Diagnosis) -> go.Figure:
     w = d.summaries["inputs"].get("whatif") or {"candidates": []}
+    if w.get("given_accuracy") is not None:  # no memory of the training inputs: the labels judge
+        rows = w["candidates"]
+        colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
+        fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[100 * c["accuracy"] for c in rows],
+                               marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
+                               textposition="outside"))
+        fig.update_yaxes(range=[0, 110])
+        return _layout(fig, d, f"Which preprocessing the labels agree with ({w['samples']} samples)",
+                       "preprocessing", "samples predicted right (%)")
     rows = [c for c in w["candidates"] if c["score"] is not None]
     colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
     fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],

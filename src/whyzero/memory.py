@@ -43,6 +43,12 @@ PREPROCESSINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+# What each standard preprocessing does to 0..255 pixels, in words.
+PREPROCESSING_WORDS = {"none": "raw 0..255 pixels", "unit": "x / 255", "symmetric": "x / 127.5 - 1",
+                       "caffe": "'caffe' (BGR, ImageNet means subtracted)",
+                       "torch": "'torch' (x / 255, ImageNet mean and std)"}
+
+
 def parse_preprocessing(name: str) -> Callable[[np.ndarray], np.ndarray]:
     """A named preprocessing: one of PREPROCESSINGS or ``mean-std:m1,m2,m3:s1,s2,s3`` (on 0..255)."""
     if name in PREPROCESSINGS:
@@ -347,16 +353,36 @@ def _is_trained(bn) -> bool:
     return not is_untrained(bn.moving_mean, bn.moving_variance)
 
 
+# Without any memory of the training inputs, a preprocessing is named from the labels alone when the model gets
+# at least this share of the what-if's samples right under it, and this much more than as given; the what-if
+# runs only when the model gets fewer than LABELS_ACCURACY_GATE of them right as given.
+LABELS_ACCURACY_MIN = 0.5
+LABELS_ACCURACY_GAIN = 0.35
+LABELS_ACCURACY_GATE = 0.9
+
+
 def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
-                         raw_images: np.ndarray | None = None) -> dict[str, Any] | None:
+                         raw_images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                         given: np.ndarray | None = None) -> dict[str, Any] | None:
     """Tries the standard preprocessings on the recovered raw pixels.
 
+    With no memory of the training inputs (no training statistics, Normalization or trained BatchNorm), the
+    labels judge instead: when the model gets fewer than ``LABELS_ACCURACY_GATE`` of the first samples right as
+    given (``given``: its outputs on the batch), each candidate is scored by how many it gets right.
+
     Returns:
-        For each candidate: its memory score and the output under it; the best candidate;
-        and the score of the batch as given.  None when there is nothing to compare with.
+        For each candidate: its memory score (or its accuracy on the labels) and the output under it; the best
+        candidate; and the score of the batch as given.  None when there is nothing to compare with.
     """
-    if probe.source is None or batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+    if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
         return None
+    by_labels = probe.source is None
+    if by_labels:
+        if labels is None or given is None or len(labels) < max_samples or labels.ndim != 1:
+            return None
+        labels = labels[:max_samples]
+        if accuracy(given[:max_samples], labels) >= LABELS_ACCURACY_GATE:
+            return None  # right as given: nothing to explain
     sample = batch[:max_samples]
     if raw_images is not None and len(raw_images) >= len(sample) and raw_images.shape[1:] == sample.shape[1:]:
         raw, how = raw_images[:max_samples].astype(np.float64), "the image files' own pixels"
@@ -373,12 +399,31 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
     rows = []
     for name, candidate in candidates.items():
         candidate = candidate.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
-        out, score = probe.run(candidate, predict_fn)
-        rows.append({"name": name, "score": score, **output_brief(out)})
+        if by_labels:
+            out = predict_fn(candidate)
+            rows.append({"name": name, "score": None, "accuracy": accuracy(out, labels), **output_brief(out)})
+        else:
+            out, score = probe.run(candidate, predict_fn)
+            rows.append({"name": name, "score": score, **output_brief(out)})
+    if by_labels:
+        given_accuracy = rows[0]["accuracy"]
+        top = max(rows[1:], key=lambda r: r["accuracy"], default=None)
+        good = top is not None and top["accuracy"] >= LABELS_ACCURACY_MIN and \
+            top["accuracy"] - given_accuracy >= LABELS_ACCURACY_GAIN
+        return {"source": "the labels (the model holds no memory of its training inputs)", "raw_from": how,
+                "candidates": rows, "best": top["name"] if good else None, "given_score": None,
+                "given_accuracy": given_accuracy, "samples": len(labels)}
     scored = [r for r in rows if r["score"] is not None]
     best = min(scored, key=lambda r: r["score"]) if scored else None
     return {"source": probe.source, "raw_from": how, "candidates": rows,
             "best": best["name"] if best else None, "given_score": rows[0]["score"]}
+
+
+def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
+    """The share of samples whose predicted class (argmax, or > 0.5 for one unit) is their label."""
+    flat = np.asarray(out).reshape(len(out), -1)
+    predicted = (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+    return float(np.mean(predicted == np.asarray(labels)[:len(predicted)]))
 
 
 def output_brief(out: np.ndarray) -> dict[str, Any]:

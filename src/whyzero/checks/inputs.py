@@ -45,6 +45,8 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     decades.
     """
     stats = m.input_stats
+    if m.train_stats is None and m.whatif is not None and m.whatif.get("given_accuracy") is not None:
+        return _range_from_labels(m)
     if m.train_stats is not None:
         from whyzero.memory import stats_score
 
@@ -73,6 +75,29 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     return [Finding("input.range_mismatch", severity,
                     f"The batch is {score:.1f} units away from the {source} (0 = same distribution)",
                     evidence, fix)]
+
+
+def _range_from_labels(m: Measurements) -> list[Finding]:
+    """No memory of the training inputs: the model gets the labelled samples wrong as given, and right under one
+    standard preprocessing of the same pixels (``memory.preprocessing_whatif``)."""
+    w, stats = m.whatif, m.input_stats
+    best = next((c for c in w["candidates"] if c["name"] == w["best"]), None)
+    if best is None or best["name"].startswith("as given"):
+        return []
+    evidence = {"compared_with": w["source"], "samples": w["samples"], "accuracy_as_given": w["given_accuracy"],
+                "best_match": best["name"], "accuracy_best": best["accuracy"],
+                "accuracy_per_preprocessing": {c["name"]: c["accuracy"] for c in w["candidates"]},
+                "batch_min": float(stats.min.min()), "batch_max": float(stats.max.max()),
+                "batch_mean": stats.mean.tolist()[:16], "batch_std": stats.std.tolist()[:16]}
+    from whyzero.memory import PREPROCESSING_WORDS
+
+    words = PREPROCESSING_WORDS.get(best["name"], f"'{best['name']}'")
+    return [Finding("input.range_mismatch", CRITICAL,
+                    f"Fed as {words}, the model gets {best['accuracy']:.0%} of {w['samples']} labelled samples "
+                    f"right, against {w['given_accuracy']:.0%} as given (batch range "
+                    f"[{stats.min.min():.3g}, {stats.max.max():.3g}])",
+                    evidence, f"Preprocess the batch as '{best['name']}' ({words}): the scale the model was "
+                    "trained on.")]
 
 
 @check("input.double_normalization")
@@ -151,6 +176,10 @@ def _expects_small_floats(m: Measurements) -> tuple[bool | None, str]:
         small = float(np.max(np.abs([m.train_stats.min.min(), m.train_stats.max.max()]))) <= SMALL_FLOAT_MAX
         return small, f"training inputs lie in [{m.train_stats.min.min():.3g}, {m.train_stats.max.max():.3g}]"
     w = m.whatif
+    if w and w.get("given_accuracy") is not None:
+        if w["best"] in ("unit", "symmetric", "torch"):
+            return True, f"the model gets the labels right only when the batch is preprocessed as '{w['best']}'"
+        return None, "unknown"
     if w and w["best"] in ("unit", "symmetric", "torch", "training mean/std"):
         best = min(c["score"] for c in w["candidates"] if c["score"] is not None)
         if best < MATCH_FACTOR * w["given_score"]:

@@ -204,6 +204,11 @@ def threshold(m: Measurements) -> list[Finding]:
                     "and preprocessing).")]
 
 
+# A model whose argmax gets this much more than the majority share right has learned more than the prior, however
+# flat its probabilities (a ReLU network fed inputs scaled down by 255 keeps its ranking).
+PRIOR_ACCURACY_MARGIN = 0.25
+
+
 @check("training.loss_at_prior", needs=("outputs", "labels", "label_ids"))
 def loss_at_prior(m: Measurements) -> list[Finding]:
     """The batch's cross-entropy against the entropy of the label prior, and the spread of the predictions."""
@@ -228,6 +233,9 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
     per_sample_spread = float(np.max(np.std(probs, axis=0)))
     if prior_entropy <= 0 or abs(loss - prior_entropy) / prior_entropy > PRIOR_TOLERANCE or per_sample_spread > 0.05:
         return []
+    right = float(np.mean(probs.argmax(1) == ids))
+    if right >= prior.max() + PRIOR_ACCURACY_MARGIN:
+        return []  # near-flat probabilities whose argmax is right: the model learned more than the prior
     return [Finding("training.loss_at_prior", CRITICAL,
                     f"The loss ({loss:.3f}) equals the entropy of the label prior ({prior_entropy:.3f}): "
                     "the model learned the class frequencies and nothing else",
