@@ -359,6 +359,8 @@ def _is_trained(bn) -> bool:
 LABELS_ACCURACY_MIN = 0.5
 LABELS_ACCURACY_GAIN = 0.35
 LABELS_ACCURACY_GATE = 0.9
+# ... and, between LABELS_ACCURACY_MIN and the gate, only when this share of them is predicted as one class.
+LABELS_ONE_CLASS = 0.5
 
 
 def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
@@ -367,8 +369,9 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
     """Tries the standard preprocessings on the recovered raw pixels.
 
     With no memory of the training inputs (no training statistics, Normalization or trained BatchNorm), the
-    labels judge instead: when the model gets fewer than ``LABELS_ACCURACY_GATE`` of the first samples right as
-    given (``given``: its outputs on the batch), each candidate is scored by how many it gets right.
+    labels judge instead: when the model gets the first samples wrong as given (``given``: its outputs on the
+    batch; fewer than ``LABELS_ACCURACY_MIN`` right, or fewer than ``LABELS_ACCURACY_GATE`` with one class
+    predicted for most), each candidate is scored by how many it gets right.
 
     Returns:
         For each candidate: its memory score (or its accuracy on the labels) and the output under it; the best
@@ -381,8 +384,9 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
         if labels is None or given is None or len(labels) < max_samples or labels.ndim != 1:
             return None
         labels = labels[:max_samples]
-        if accuracy(given[:max_samples], labels) >= LABELS_ACCURACY_GATE:
-            return None  # right as given: nothing to explain
+        right, top = accuracy(given[:max_samples], labels), output_brief(given[:max_samples])["top_class_share"]
+        if right >= LABELS_ACCURACY_GATE or (right >= LABELS_ACCURACY_MIN and top < LABELS_ONE_CLASS):
+            return None  # right as given, or wrong at times without settling on one class: nothing to explain
     sample = batch[:max_samples]
     if raw_images is not None and len(raw_images) >= len(sample) and raw_images.shape[1:] == sample.shape[1:]:
         raw, how = raw_images[:max_samples].astype(np.float64), "the image files' own pixels"
