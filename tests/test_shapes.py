@@ -404,3 +404,23 @@ def test_without_any_memory_of_training_inputs_the_labels_name_the_preprocessing
     healthy = whyzero.diagnose(model, np.round(batch * 255), labels=labels)
     assert healthy.summaries["inputs"]["whatif"] is None
     assert "input.range_mismatch" not in [f.cause for f in healthy.findings]
+
+
+def test_fan_out_initialized_and_depthwise_convolutions_are_on_scale():
+    """EfficientNet initializes its convolutions by fan_out (VarianceScaling(2.0, 'fan_out')); a depthwise
+    kernel's fan_out is per channel (k*k), so its std is ~12x what Keras' fans_in-based Glorot gives.  Neither
+    is a bad initialization; a kernel 12x the He scale still is."""
+    from whyzero.checks.model import WEIGHT_SCALE_HIGH
+    from whyzero.model_info import weight_table
+
+    fan_out = keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")
+    inputs = keras.Input((16, 16, 32))
+    h = keras.layers.DepthwiseConv2D(3, depthwise_initializer=fan_out, name="dwconv")(inputs)
+    h = keras.layers.Conv2D(8, 1, kernel_initializer=fan_out, name="project")(h)
+    huge = keras.layers.Conv2D(8, 3, name="huge")(h)
+    model = keras.Model(inputs, huge)
+    he = np.sqrt(2.0 / (3 * 3 * 8))
+    model.get_layer("huge").kernel.assign(np.random.default_rng(0).normal(0, 12 * he, (3, 3, 8, 8)))
+    rows = {r["layer"]: r for r in weight_table(model)}
+    assert rows["dwconv"]["ratio"] < 1.5 and rows["project"]["ratio"] < 1.5  # 5.7x and 2x before
+    assert rows["huge"]["ratio"] > WEIGHT_SCALE_HIGH

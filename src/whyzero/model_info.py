@@ -161,6 +161,8 @@ def weight_table(model) -> list[dict]:
             glorot = float(np.sqrt(2.0 / (fan_in + fan_out)))
             he = float(np.sqrt(2.0 / fan_in))
             lo, hi = min(glorot, he), max(glorot, he)
+            if w.ndim >= 3:  # convolutions are also initialized by fan_out (He 'fan_out': EfficientNet, ResNets
+                hi = max(hi, float(np.sqrt(2.0 / fan_out)))  # ported from torch), depthwise ones per channel
             finite = np.isfinite(w)
             nonfinite = int(w.size - np.count_nonzero(finite))
             if nonfinite:
