@@ -19,6 +19,8 @@ def relative_spread(pred):
 
 
 def predicted_classes(pred):
+    if pred.ndim == 3:  # a tag for every position
+        return pred.argmax(-1)
     flat = pred.reshape(len(pred), -1)
     return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
 
@@ -80,6 +82,9 @@ SYMPTOMS = {
     "nested_dead_relu": constant,
     "lstm_unscaled_series": collapsed_vs_twin(0.2),
     "embedding_skewed_labels": one_class,
+    "lstm_lr_huge": collapsed_vs_twin(0.4),
+    "tagger_rare_tags": lambda b, pred, t: np.mean(pred.argmax(-1) == 0) >= 0.99,
+    "regression_diverged": lambda b, pred, t: np.isnan(pred).all(),
 }
 
 

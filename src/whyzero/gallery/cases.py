@@ -214,14 +214,14 @@ def _digit_rows():
     return x[order].reshape(-1, 8, 8), y[order]
 
 
-def _lstm(x: np.ndarray, y: np.ndarray) -> keras.Model:
+def _lstm(x: np.ndarray, y: np.ndarray, learning_rate: float = 3e-3, epochs: int = 6) -> keras.Model:
     seed(0)
     inputs = keras.Input(x.shape[1:])
     h = keras.layers.LSTM(16, name="lstm")(inputs)
     out = keras.layers.Dense(10, activation="softmax", name="predictions")(h)
     model = keras.Model(inputs, out, name="row_lstm")
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    return fit(model, x[BATCH:], y[BATCH:], epochs=6)
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return fit(model, x[BATCH:], y[BATCH:], epochs=epochs)
 
 
 @case("lstm_healthy", "sequence", (), "An LSTM reading digit images row by row, pixels in 0..1.")
@@ -236,6 +236,50 @@ def _lstm_unscaled() -> Built:
     x, y = _digit_rows()
     raw = (x * 255.0).astype(np.float32)
     return Built(_lstm(raw, y), raw[:BATCH], y[:BATCH], train_inputs=raw[BATCH:])
+
+
+@case("lstm_lr_huge", "sequence", ("training.learning_rate_high",),
+      "The same LSTM trained with Adam at learning rate 5: its weights blew up to ~60x their scale and most "
+      "sequences get one answer.  The grown weights make each step look normal beside them, so the configured rate "
+      "is what names it (not the initialization).")
+def _lstm_lr_huge() -> Built:
+    x, y = _digit_rows()
+    return Built(_lstm(x, y, learning_rate=5.0, epochs=3), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
+# -- a tagger: a class for every token ------------------------------------------------------------------
+@lru_cache(None)
+def _tag_data():
+    """Synthetic sentences of 16 token ids (1..39); a token's tag is 1 when its id is a multiple of 5, 2 for 7."""
+    tokens = np.random.default_rng(4).integers(1, 40, size=(800, 16)).astype(np.int32)
+    return tokens, np.minimum((tokens % 5 == 0) + 2 * (tokens % 7 == 0), 2).astype(np.int64)
+
+
+def _tagger(tags: np.ndarray, epochs: int, learning_rate: float) -> keras.Model:
+    seed(0)
+    tokens, _ = _tag_data()
+    inputs = keras.Input((tokens.shape[1],), dtype="int32")
+    h = keras.layers.Embedding(40, 16, name="embedding")(inputs)
+    h = keras.layers.LSTM(24, return_sequences=True, name="lstm")(h)
+    out = keras.layers.TimeDistributed(keras.layers.Dense(int(tags.max()) + 1, activation="softmax"), name="tags")(h)
+    model = keras.Model(inputs, out, name="tagger")
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy")
+    return fit(model, tokens[BATCH:], tags[BATCH:], epochs=epochs)
+
+
+@case("tagger_healthy", "tagging", (), "An LSTM tagger, a tag for every token (N, T, K), labels per token.")
+def _tagger_healthy() -> Built:
+    tokens, tags = _tag_data()
+    return Built(_tagger(tags, epochs=6, learning_rate=1e-2), tokens[:BATCH], tags[:BATCH])
+
+
+@case("tagger_rare_tags", "tagging", ("labels.imbalance", "output.majority_class"),
+      "The same tagger asked for one token id in 40 (2.5% of tokens), one epoch of plain cross-entropy: it tags "
+      "every token 'O'.", roots=("labels.imbalance",))
+def _tagger_rare() -> Built:
+    tokens, _ = _tag_data()
+    tags = (tokens == 7).astype(np.int64)
+    return Built(_tagger(tags, epochs=1, learning_rate=1e-3), tokens[:BATCH], tags[:BATCH])
 
 
 def _token_classifier(tokens: np.ndarray, y: np.ndarray, epochs: int) -> keras.Model:
@@ -410,6 +454,15 @@ def _regression_target_scale() -> Built:
     x, y = _diabetes()
     y = y.astype(np.float32)
     return Built(_regressor(x, y, keras.optimizers.Adam(1e-3)), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
+@case("regression_diverged", "regression", ("gradient.exploding",),
+      "The same model trained on the raw targets with plain SGD at 0.1: the loss overflowed and every weight is NaN, "
+      "so is every prediction.")
+def _regression_diverged() -> Built:
+    x, y = _diabetes()
+    y = y.astype(np.float32)
+    return Built(_regressor(x, y, keras.optimizers.SGD(0.1)), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
 # -- digits as vectors: output activation, lambda, learning rate, initialization ---------------------
