@@ -304,3 +304,19 @@ def test_a_linear_or_relu_output_under_categorical_cross_entropy_is_the_output_a
     assert model.output_activation(with_(logits, output_shape=[16, 10])) == []
     softmax = case(kind="multiclass", outputs_=RNG.random((16, 10)), activation="softmax", loss=LOSS)
     assert model.output_activation(with_(softmax, output_shape=[16, 10])) == []
+
+
+def test_a_relu_output_for_targets_that_are_often_negative_is_the_output_activation():
+    """Standardized targets (half of them negative) through Dense(1, activation='relu'): the output never goes
+    below 0, and once its units die every prediction is 0.  Counts or prices (never negative) are fine."""
+    mse = {**LOSS, "name": "mse"}
+    targets = np.linspace(-3, 1, 32)
+    dead = with_(case(kind="regression", outputs_=np.zeros((32, 1)), labels_=targets, activation="relu", loss=mse),
+                 output_shape=[32, 1])
+    found = model.output_activation(dead)
+    assert [(f.cause, f.severity) for f in found] == [("model.output_activation", "critical")]
+    assert found[0].title == "A ReLU output (never below 0) regresses targets of which 75% are negative: " \
+                             "every prediction is 0"
+    counts = with_(case(kind="regression", outputs_=RNG.random((32, 1)) * 5, labels_=np.abs(targets) * 5,
+                        activation="relu", loss=mse), output_shape=[32, 1])
+    assert model.output_activation(counts) == []

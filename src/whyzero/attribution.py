@@ -108,6 +108,8 @@ def explains(a: Finding, b: Finding, depth: dict[str, int]) -> bool:
         return True
     if _diverged(a):
         return b.cause in _DATA_EFFECTS | {"model.weight_init"}
+    if a.cause == "model.output_activation" and b.cause in _ACTIVATIONS and a.layer and b.layer == a.layer:
+        return True  # the final layer's own activation: its collapse, dead or saturated units follow from it
     if _diverged(b):  # what drives a training to NaN: its step, or a loss fed what it cannot take the log of
         return a.cause in ("training.learning_rate_high", "model.output_activation", "model.loss_mismatch")
     same_kind_later = a.cause == b.cause and a.cause in _LAYER_LOCAL and _before(a, b, depth, strict=True)

@@ -22,6 +22,8 @@ WEIGHT_SCALE_HIGH = 10.0
 MIN_KERNEL_VALUES = 16
 # A softmax layer this wide, with layers after it, is an ImageNet-style head left in (seed 003).
 STALE_HEAD_MIN_UNITS = 10
+# A ReLU output cannot regress targets this often negative.
+RELU_NEGATIVE_TARGETS = 0.25
 
 
 @check("model.output_activation")
@@ -61,6 +63,17 @@ def output_activation(m: Measurements) -> list[Finding]:
         return [Finding("model.output_activation", WARNING,
                         f"The final layer is {act} but the labels are binary: no probability comes out",
                         evidence, "Use a sigmoid output for binary classification.", layer=name)]
+    if act == "relu" and m.task.kind == "regression" and m.labels is not None:
+        targets = np.asarray(m.labels, np.float64).reshape(-1)
+        negative = float(np.mean(targets < 0)) if targets.size else 0.0
+        if negative >= RELU_NEGATIVE_TARGETS:
+            dead = m.outputs is not None and bool(np.all(np.asarray(m.outputs) == 0))
+            return [Finding("model.output_activation", CRITICAL if dead or negative >= 0.5 else WARNING,
+                            f"A ReLU output (never below 0) regresses targets of which {negative:.0%} are negative"
+                            + (": every prediction is 0" if dead else ""),
+                            {**evidence, "negative_target_share": negative, "target_min": float(targets.min()),
+                             "all_outputs_zero": dead},
+                            "Use a linear output for regression (activation=None).", layer=name)]
     if act == "sigmoid" and loss and loss["name"] in ("mse", "mae") and m.labels is not None:
         labels = np.asarray(m.labels, np.float64)
         if labels.min() < 0 or labels.max() > 1:
