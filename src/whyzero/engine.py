@@ -486,7 +486,10 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
-        classified = ctx.task.kind in ("binary", "multiclass") and ctx.label_ids is not None
+        # the labels can judge a preprocessing only for a trained model: BatchNorm statistics all at their initial
+        # values say it never saw data (an untrained ResNet50 would run six more passes for nothing)
+        untrained = bool(memory.batchnorm) and not any(r["trained"] for r in memory.batchnorm)
+        classified = ctx.task.kind in ("binary", "multiclass") and ctx.label_ids is not None and not untrained
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           max_samples=min(16, max(8, chunk)), raw_images=raw_images,
                                           labels=ctx.label_ids if classified else None, given=ctx.outputs)
