@@ -274,3 +274,4 @@ def test_every_page_renders_for_a_sequence_tagger():
         assert not at.exception, (page, at.exception)
     at.switch_page(registry.PAGE["labels"].file).run()
     assert "per-position labels of shape [64, 10]" in page_text(at) and len(at.get("plotly_chart")) == 2
+    assert "tagging (a class per position)" in page_text(at)

@@ -160,6 +160,14 @@ class Diagnosis:
         """No critical and no warning finding."""
         return not self.causes("warning")
 
+    @property
+    def task_words(self) -> str:
+        """The task as a reader names it: a class per position of a sequence is tagging, not segmentation."""
+        task = str(self.model.get("task", ""))
+        if task == "segmentation" and len(self.model.get("output_shape") or []) == 2:
+            return "tagging (a class per position)"
+        return task
+
     # -- serialization ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -35,7 +35,7 @@ def render_html(diagnosis: Diagnosis) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>whyzero — {e(d.model['name'])}</title>",
              f"<style>{STYLE}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
              f"<h1>whyzero report — {e(d.model['name'])}</h1>",
-             f"<div class='meta'>model sha256 {e(d.model['hash'])} · {e(d.model['task'])} · output "
+             f"<div class='meta'>model sha256 {e(d.model['hash'])} · {e(d.task_words)} · output "
              f"{e(str(d.model['output_shape']))} · {d.inputs['samples']} samples · diagnosed {e(d.created)} · "
              f"report {dt.datetime.now(dt.timezone.utc).date().isoformat()} · whyzero {e(d.version)}</div>",
              "<section><h2>Findings</h2>"]

@@ -19,7 +19,7 @@ ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info"
 def header(d: Diagnosis, title: str) -> None:
     st.title(title)
     label = st.session_state.get("label", "")
-    st.caption(f"Model **{d.model['name']}** · {d.model['task']} · output {d.model['output_shape']} · "
+    st.caption(f"Model **{d.model['name']}** · {d.task_words} · output {d.model['output_shape']} · "
                f"{d.inputs['samples']} samples · sha256 {d.model['hash'][:12]} · whyzero {d.version}"
                + (f" · {label}" if label else ""))
 
