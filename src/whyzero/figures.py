@@ -292,11 +292,15 @@ def foreground_per_image(d: Diagnosis) -> go.Figure | None:
     s = d.summaries["labels"]
     if "foreground_share_per_image" not in s:
         return None
+    tags = s.get("kind") == "per-position labels"  # a tagger: sequences of tokens, not images of pixels
     fig = go.Figure()
-    fig.add_bar(y=s["foreground_share_per_image"], name="masks")
+    fig.add_bar(y=s["foreground_share_per_image"], name="labels" if tags else "masks")
     predicted = d.summaries["outputs"].get("foreground_share_per_image")
     if predicted:
         fig.add_bar(y=predicted, name="predicted")
+    if tags:
+        return _layout(fig, d, "Share of positions not tagged 0, per sequence", "sequence", "share of positions",
+                       barmode="group")
     return _layout(fig, d, "Foreground share per image", "image", "share of pixels", barmode="group")
 
 
