@@ -236,7 +236,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
                 found["plan"] = plan_of(tape, paths, max_batchnorm)
             plan_ = found["plan"]
             if len(tape) != plan_.calls:
-                raise RuntimeError(f"the model called {len(tape)} layers, {plan_.calls} in the dry run")
+                raise RuntimeError(f"the model called {len(tape)} layers, {plan_.calls} when its plan was read")
             gates = [_gates(tape[i].inputs, g) for i, g in zip(plan_.probe_index, plan_.gate_layers)]
             final = first_output(out)
             return ([(tape[i].output, gate) for i, gate in zip(plan_.probe_index, gates)],
