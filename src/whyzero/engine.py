@@ -428,8 +428,8 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     position_ids = None if masks is not None else per_position_ids((len(batch), *first.shape[1:]), labels, loss)
     if position_ids is not None:
         # a class per position (a tagger): its labels are checked as masks are, over positions
-        notes.append(f"the labels ({tuple(labels.shape)}) hold a class for each of the {first.shape[1]} positions "
-                     "of the output: they are checked per position")
+        notes.append(f"the labels, of shape {tuple(labels.shape)}, hold a class for each of the {first.shape[1]} "
+                     "positions of the output: they are checked per position")
         labels, masks = None, position_ids
     per_position = masks is not None and first.ndim == 3
     task = infer_task(first, activation, loss, labels, per_position)
