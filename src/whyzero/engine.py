@@ -38,6 +38,7 @@ from whyzero.model_info import (
     loss_info,
     optimizer_info,
     output_activation,
+    param_count,
 )
 from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, static_outputs
 from whyzero.probes.inputs import InputStats
@@ -527,7 +528,7 @@ def _model_identity(ctx: Context) -> dict[str, Any]:
         loss.pop("object", None)
     return {"name": ctx.loaded.name, "hash": ctx.loaded.hash, "source": ctx.loaded.source,
             "has_layers": ctx.has_layers, "layers": layer_table(model) if ctx.has_layers else [],
-            "params": int(sum(int(np.prod(w.shape)) for w in getattr(model, "weights", []))),
+            "params": param_count(model),
             "loss": loss, "optimizer": ctx.optimizer, "final_activation": ctx.task.activation,
             "task": ctx.task.kind, "n_classes": ctx.task.n_classes, "output_shape": list(ctx.outputs.shape[1:]),
             "histogram_edges": EDGES.tolist()}

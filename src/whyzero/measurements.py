@@ -228,7 +228,7 @@ class Measurements:
     def from_context(cls, ctx) -> Measurements:
         """What the checks read of a live ``Context`` (the model itself stays behind)."""
         from whyzero.checks.gradients import gradient_rows
-        from whyzero.model_info import layer_activation
+        from whyzero.model_info import layer_activation, param_count
 
         stored = {}
         arrays = {}
@@ -244,7 +244,7 @@ class Measurements:
             for path, layer in leaf_layers(ctx.model):
                 model_layers.append({"name": path, "type": type(layer).__name__,
                                      "activation": layer_activation(layer), "units": _units(layer),
-                                     "params": int(sum(int(np.prod(w.shape)) for w in layer.weights))})
+                                     "params": param_count(layer)})
             last = final_layer(ctx.model)
             final = next((row["name"] for row in model_layers if last is not None and row["name"].endswith(
                 last.name)), None)

@@ -425,8 +425,9 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
 
 def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
     """The share of samples whose predicted class (argmax, or > 0.5 for one unit) is their label."""
-    flat = np.asarray(out).reshape(len(out), -1)
-    predicted = (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+    from whyzero.measurements import predicted_classes
+
+    predicted = predicted_classes(out, "multiclass")
     return float(np.mean(predicted == np.asarray(labels)[:len(predicted)]))
 
 

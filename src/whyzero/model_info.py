@@ -37,6 +37,11 @@ def layer_activation(layer) -> str | None:
     return name.lower()
 
 
+def param_count(layer_or_model) -> int:
+    """How many values its weights hold."""
+    return int(sum(int(np.prod(w.shape)) for w in getattr(layer_or_model, "weights", [])))
+
+
 def layer_table(model, prefix: str = "", depth: int = 0) -> list[dict[str, Any]]:
     """One row per layer, nested models expanded under their own row: path, type, activation, output
     shape, parameters, trainable, and the nesting depth (0 = top level)."""
@@ -51,7 +56,7 @@ def layer_table(model, prefix: str = "", depth: int = 0) -> list[dict[str, Any]]
             "type": type(layer).__name__,
             "activation": None if is_container(layer) else layer_activation(layer),
             "output_shape": _output_shape(layer),
-            "params": int(sum(int(np.prod(w.shape)) for w in layer.weights)),
+            "params": param_count(layer),
             "trainable": bool(layer.trainable),
             "depth": depth,
         })

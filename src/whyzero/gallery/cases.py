@@ -451,18 +451,21 @@ def _regression_healthy() -> Built:
       "The same model trained on the raw targets (25..346): the loss is all scale, the outputs stay far from "
       "the targets and barely spread.")
 def _regression_target_scale() -> Built:
+    return _raw_targets(keras.optimizers.Adam(1e-3))
+
+
+def _raw_targets(optimizer: keras.optimizers.Optimizer) -> Built:
+    """The regressor trained by ``optimizer`` on the raw targets (25..346)."""
     x, y = _diabetes()
     y = y.astype(np.float32)
-    return Built(_regressor(x, y, keras.optimizers.Adam(1e-3)), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+    return Built(_regressor(x, y, optimizer), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
 @case("regression_diverged", "regression", ("gradient.exploding",),
       "The same model trained on the raw targets with plain SGD at 0.1: the loss overflowed and every weight is NaN, "
       "so is every prediction.")
 def _regression_diverged() -> Built:
-    x, y = _diabetes()
-    y = y.astype(np.float32)
-    return Built(_regressor(x, y, keras.optimizers.SGD(0.1)), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+    return _raw_targets(keras.optimizers.SGD(0.1))
 
 
 # -- digits as vectors: output activation, lambda, learning rate, initialization ---------------------
