@@ -1,10 +1,10 @@
 """One streaming pass over the batch: per-layer summaries, BatchNorm inputs, outputs, gradients.
 
 The batch goes through the model in chunks: one ``tf.function`` runs the
-forward (and backward) pass and returns the layers' outputs; each output is
-reduced at once by a small traced summary (``summarize``) and dropped,
-so only small tensors (histograms, moments, per-unit maxima) reach Python and
-whole activation tensors are never gathered.  Gradients are summed over chunks
+forward (and backward) pass and reduces each layer's output in the same graph
+by a small summary traced once per rank (``lean_vector``), so only small
+tensors (histograms, moments, per-unit maxima) leave it and whole activation
+tensors are never gathered.  Gradients are summed over chunks
 into one buffer the size of the model's weights.
 """
 
@@ -22,7 +22,7 @@ from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
-from whyzero.probes.summary import ValueSummary, finish, lean_summary, pack, strides, tensor_summary, unpack
+from whyzero.probes.summary import ValueSummary, finish, lean_summary, pack, tensor_summary, unpack
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
 # (DeepDiagnosis' saturation threshold), expressed on the activation's output.
@@ -281,13 +281,39 @@ def without_graph_rewrites() -> Iterator[None]:
 
 def _traced(key: tuple, fn, *tensors, scalars: tuple = ()):
     """``fn`` traced once per ``key``, for arguments shaped like ``tensors`` (any size, the same rank and dtype)
-    followed by ``scalars`` (dtypes), and called as ``_direct`` calls it; the tensors that are None are left out."""
+    followed by ``scalars`` (dtypes), as a concrete function ``_call`` calls; the tensors that are None are left
+    out.  Never inlined where it is called in the probe's pass: inlining ~175 summaries into ResNet50's graph took
+    ~4 s on the first chunk, and a call costs ~20 us."""
     if key not in _SUMMARIZERS:
         specs = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[:1]]
         specs += [tf.TensorSpec([], dtype) for dtype in scalars]
         specs += [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[1:] if t is not None]
-        _SUMMARIZERS[key] = _direct(tf.function(fn, input_signature=specs, autograph=False))
+        function = tf.function(fn, input_signature=specs, autograph=False, experimental_attributes={"_noinline": True})
+        _SUMMARIZERS[key] = function.get_concrete_function()
     return _SUMMARIZERS[key]
+
+
+def _call(concrete, *args, later: list | None = None):
+    """``concrete`` called as one ``PartitionedCall`` op.  The probe calls its summaries ~1,400 times (ResNet50);
+    calling the ``tf.function`` spent ~0.5 ms a call in Python matching the arguments to the signature, the op
+    0.1 ms.  While a graph is traced, ``later`` collects the functions to add to it once all its calls are made
+    (``add_later``): a call made while its function is in the graph runs shape inference through the function's
+    body, 2.3 ms a call, 0.25 ms otherwise (the vector's length is not known before it runs anyway)."""
+    if later is None or tf.executing_eagerly():
+        concrete.add_to_graph()  # eagerly: registered with the context
+        f = concrete
+    else:
+        from tensorflow.core.framework import attr_value_pb2
+
+        later.append(concrete)
+        f = attr_value_pb2.NameAttrList(name=concrete.name)
+    return tf.raw_ops.PartitionedCall(args=list(args), Tout=[t.dtype for t in concrete.outputs], f=f)
+
+
+def add_later(later: list) -> None:
+    """Adds the functions ``_call`` was told to add later to the graph being traced."""
+    for concrete in {id(c): c for c in later}.values():
+        concrete.add_to_graph()
 
 
 def _kind(t) -> tuple | None:
@@ -301,67 +327,44 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
                    lambda x, g=None: pack(tensor_summary(x, lo, hi, g, count_ones)), t, gates)
 
 
-def _direct(function):
-    """``function`` (with an input signature) called as one ``PartitionedCall`` op.  The probe calls its
-    summaries ~1,400 times (ResNet50); calling the ``tf.function`` spent ~0.5 ms a call in Python matching the
-    arguments to the signature, the op 0.1 ms."""
-    concrete = function.get_concrete_function()
-    concrete.add_to_graph()  # eagerly: registered with the context, callable by name
-    types = [t.dtype for t in concrete.outputs]
-    return lambda *args: tf.raw_ops.PartitionedCall(args=list(args), Tout=types, f=concrete)
+def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None) -> tf.Tensor:
+    """One tensor's ``lean_summary`` (traced once per rank and dtype; the flat region is an argument), eagerly or
+    inside the probe's pass (``later``: as ``_call``); ``finish`` reads it."""
+    concrete = _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates, scalars=(tf.float32, tf.float32))
+    flat = (-np.inf, np.inf) if lo is None else (lo, hi)
+    return _call(concrete, t, *(tf.constant(v, tf.float32) for v in flat), *([] if gates is None else [gates]),
+                 later=later)[0]
 
 
-def _lean_summarizer(t, gates):
-    """``lean_summary`` traced once per rank and dtype (strides and flat bounds are its arguments)."""
-    return _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates,
-                   scalars=(tf.int32, tf.int32, tf.float32, tf.float32))
-
-
-def summarize(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
-    """One tensor's ``tensor_summary``, as the dict ``ValueSummary.update`` merges: from ``lean_summary``, or from
-    ``tensor_summary`` itself for a tensor with NaN, Inf or no values."""
-    shape = tuple(int(d) for d in t.shape)
-    extra = [] if gates is None else [gates]
-    if all(shape):
-        stride, hist_stride = strides(shape)
-        flat = (-np.inf, np.inf) if lo is None else (lo, hi)
-        vector, = _lean_summarizer(t, gates)(t, *map(_constant, (stride, hist_stride, *flat)), *extra)
-        gate_n = 0 if gates is None else int(np.prod(gates.shape, dtype=np.int64))
-        part = finish(vector.numpy(), shape, stride, hist_stride, lo is not None, count_ones, gate_n)
-        if part is not None:
-            return part
-    vector, = _summarizer(t, lo, hi, gates, count_ones)(t, *extra)
+def full_summary(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
+    """``tensor_summary`` of one tensor, NaN, Inf and empty tensors included, as ``ValueSummary.update`` merges."""
+    vector, = _call(_summarizer(t, lo, hi, gates, count_ones), t, *([] if gates is None else [gates]))
     return unpack(vector.numpy())
 
 
-_CONSTANTS: dict[Any, Any] = {}
-
-
-def _constant(value):
-    """A scalar argument as a tensor made once (int32 strides, float32 flat bounds)."""
-    key = (type(value), value)
-    if key not in _CONSTANTS:
-        _CONSTANTS[key] = tf.constant(value, tf.int32 if isinstance(value, int) else tf.float32)
-    return _CONSTANTS[key]
+def summarize(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
+    """One tensor's summary, as the dict ``ValueSummary.update`` merges: from ``lean_summary``, or from
+    ``tensor_summary`` for a tensor with NaN, Inf or no values."""
+    part = finish(lean_vector(t, lo, hi, gates).numpy(), lo is not None, count_ones)
+    return full_summary(t, lo, hi, gates, count_ones) if part is None else part
 
 
 def bn_stats(t):
     """What a BatchNormalization layer receives, per channel: (values per channel, sum, sum of squares)."""
-    t = tf.cast(t, tf.float64)
+    t = tf.cast(t, tf.float64)  # float32 sums of squares lose the variance of values far from 0
     axes = list(range(len(t.shape) - 1))
-    return tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64), tf.reduce_sum(t, axes), tf.reduce_sum(tf.square(t), axes)
-
-
-def _bn_summarizer(t):
-    return _traced(("batchnorm", _kind(t)), bn_stats, t)
+    return (tf.cast(tf.size(t) // tf.shape(t)[-1], tf.float64), tf.reduce_sum(t, axes),
+            tf.square(tf.math.reduce_euclidean_norm(t, axes)))
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
             cache: dict) -> ForwardResult:
-    """The chunked pass.  The model's forward (and backward) pass is one ``tf.function`` that returns the layers'
-    outputs; each output is then summarized by a small ``tf.function`` shared by all layers of its rank.  Kept
-    apart, the model's function traces as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for
-    one function holding every layer's summary).  ``described()`` names the probed layers once it is traced."""
+    """The chunked pass.  The model's forward (and backward) pass is one ``tf.function``; each layer's output is
+    summarized in it by a call of a small function shared by all layers of its rank, never inlined.  So the pass
+    traces almost as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for one function holding
+    every layer's summary inline), and the summaries run among the model's ops, with no call from Python each
+    (ResNet50: ~0.25 s a chunk of 4 less than summarizing the returned outputs one by one).  ``described()``
+    names the probed layers once it is traced."""
     variables = list(model.trainable_variables)
     want_grads = labels is not None and loss_fn is not None and bool(variables)
     spec = feed.spec(batch)
@@ -371,37 +374,56 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
 
     def compile_pass():
         height_width = _height_width(spec) if cam else None
+        # the batch's mean gradient, summed in place chunk by chunk inside the pass: returning each chunk's
+        # gradients (ResNet50: 25M values) and adding them from Python took ~0.05 s a chunk more
+        grad_sum = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables] if want_grads \
+            else []
 
-        def traced(x, y=None):
-            """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM."""
+        def traced(x, y=None, weight=None):
+            """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM; then each
+            layer's output summarized in the same graph (the executor runs a summary as soon as its layer is done,
+            among the model's own ops) and the small vectors returned."""
             with tf.GradientTape() as tape:
                 layer_outs, bn_ins, final, scores = run(x)
                 final = tf.cast(final, tf.float32)
                 target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
                 loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
-            grads = None
+                weighted = None if y is None else loss * weight  # this chunk's share of the batch's mean loss
+            added = []
             if y is not None:
-                grads = tape.gradient(loss, variables)
-                grads = [tf.zeros(v.shape, tf.float32) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
-                         for g, v in zip(grads, variables)]
+                for acc, g in zip(grad_sum, tape.gradient(weighted, variables)):
+                    if g is not None:
+                        added.append(acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32)))
             maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width)
-            return layer_outs, bn_ins, final, maps, loss, grads
+            _, layers_, _ = described()
+            later: list = []
+            vectors = [lean_vector(t, *_flat(layer), gates, later) for (t, gates), layer in zip(layer_outs, layers_)]
+            add_later(later)
+            with tf.control_dependencies(added):
+                loss = None if loss is None else tf.identity(loss)
+            return vectors, [bn_stats(t) for t in bn_ins], final, maps, loss
 
         @tf.function(input_signature=[spec], autograph=False)
         def forward(x):
             return traced(x)[:4]
 
-        @tf.function(input_signature=[spec, label_spec] if want_grads else None, autograph=False)
-        def forward_backward(x, y):
-            return traced(x, y)
+        @tf.function(input_signature=[spec, label_spec, tf.TensorSpec([], tf.float32)] if want_grads else None,
+                     autograph=False)
+        def forward_backward(x, y, weight):
+            return traced(x, y, weight)
+
+        @tf.function(input_signature=[spec], autograph=False)
+        def layer_outputs(x):
+            """The layers' outputs themselves, for a chunk whose values were not all finite (traced if needed)."""
+            return run(x)[0]
         pass_ = forward_backward if want_grads else forward
         pass_.get_concrete_function()  # traced now: the plan is known from here on
-        return forward, forward_backward, described()
+        return forward, forward_backward, layer_outputs, grad_sum, described()
 
     if key not in cache:
         cache[key] = compile_pass()
-    forward, forward_backward, (names, layers, bn_layers) = cache[key]
-    flats = [FLAT_REGIONS.get(layer_activation(l) or "", (None, None)) for l in layers]
+    forward, forward_backward, layer_outputs, grad_sum, (names, layers, bn_layers) = cache[key]
+    flats = [_flat(l) for l in layers]
     ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
 
     probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
@@ -409,32 +431,35 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
 
     bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
                           epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
-    # summed in place by TensorFlow: in numpy, ResNet50's 25M gradients took 0.12 s a chunk, in place 0.02 s
-    grad_sum = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables] if want_grads else []
+    for acc in grad_sum:
+        acc.assign(tf.zeros_like(acc))
     outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
     with without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
         for start in range(0, n, chunk_size):
             part = feed.take(batch, start, start + chunk_size)
             x, size = feed.tensors(part), feed.rows(part)
             if want_grads:
-                layer_outs, bn_ins, out, cam_maps, loss, grads = forward_backward(
-                    x, tf.convert_to_tensor(labels[start:start + chunk_size]))
-                weight = size / n
-                loss_total += float(loss) * weight
-                for acc, g in zip(grad_sum, grads):
-                    acc.assign_add(g * weight)
-                del grads
+                vectors, bn_parts, out, cam_maps, loss = forward_backward(
+                    x, tf.convert_to_tensor(labels[start:start + chunk_size]), tf.constant(size / n, tf.float32))
+                loss_total += float(loss) * size / n
             else:
-                layer_outs, bn_ins, out, cam_maps = forward(x)
-            for i, ((t, gates), (lo, hi), one) in enumerate(zip(layer_outs, flats, ones)):
-                probes[i].values.update(summarize(t, lo, hi, gates, one))
-            del layer_outs, t  # each chunk's activations go as soon as they are summarized
-            for bn, t in zip(bns, bn_ins):
-                count, s, ss = _bn_summarizer(t)(t)
+                vectors, bn_parts, out, cam_maps = forward(x)
+            unfinished = []
+            for i, (vector, (lo, _), one) in enumerate(zip(vectors, flats, ones)):
+                summary = finish(vector.numpy(), lo is not None, one)
+                if summary is None:
+                    unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
+                else:
+                    probes[i].values.update(summary)
+            if unfinished:
+                outs = layer_outputs(x)
+                for i in unfinished:
+                    probes[i].values.update(full_summary(outs[i][0], *flats[i], outs[i][1], ones[i]))
+                del outs
+            for bn, (count, s, ss) in zip(bns, bn_parts):
                 bn.count += float(count)
                 bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
                 bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
-            del bn_ins
             outputs.append(out.numpy())
             if cam_maps is not None and sum(len(c) for c in cams) < SALIENCY_SAMPLES:
                 cams.append(cam_maps.numpy())
@@ -445,6 +470,11 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+def _flat(layer) -> tuple[float | None, float | None]:
+    """The values at or beyond which ``layer``'s output sits in its activation's flat region; (None, None): none."""
+    return FLAT_REGIONS.get(layer_activation(layer) or "", (None, None))
 
 
 def _loss_key(loss_fn) -> str | None:

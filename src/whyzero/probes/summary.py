@@ -136,78 +136,87 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     return out
 
 
-def strides(shape: tuple[int, ...]) -> tuple[int, int]:
-    """The strides of ``tensor_summary``'s two subsamples (counts, then histogram) for a tensor of ``shape``."""
-    n = int(shape[0]) if shape else 1
-    per_sample = int(np.prod(shape[1:], dtype=np.int64))
-    count = coprime_stride(n * per_sample // COUNT_MAX_VALUES, per_sample)
-    width = -(-per_sample // count)
-    return count, coprime_stride(n * width // HIST_MAX_VALUES, per_sample)
-
-
-def lean_summary(x: tf.Tensor, stride: tf.Tensor, hist_stride: tf.Tensor, flat_low: tf.Tensor,
-                 flat_high: tf.Tensor, gates: tf.Tensor | None = None) -> tf.Tensor:
+def lean_summary(x: tf.Tensor, flat_low: tf.Tensor, flat_high: tf.Tensor, gates: tf.Tensor | None = None) -> tf.Tensor:
     """``tensor_summary`` with a third of its graph, for the probe's loop over layers; ``finish`` completes it.
 
     Tracing a summary costs ~0.6 ms a graph operation, once for each kind of tensor: ~0.3 s for
-    ``tensor_summary`` (344 operations), 0.08 s for this one, which also serves every flat region.  Here the
-    strides (``strides``) and the flat region come in as arguments, what follows from small tables is left to
-    numpy, and the values are taken to be finite: ``finish`` returns None when the sums say they were not, and
-    ``tensor_summary`` cleans and counts them.
+    ``tensor_summary`` (344 operations), less than a third of it for this one, which also serves every flat region.
+    Here the flat region comes in as arguments, what follows from small tables is left to numpy, and the values
+    are taken to be finite: ``finish`` returns None when the sums say they were not, and ``tensor_summary`` cleans
+    and counts them.  The sum of squares is summed per sample over all its values at once: a reduction along the
+    innermost axis reads ~0.25 ns a value, one across positions per unit twice that.
 
     Returns:
-        One float64 vector: the sum, sum of squares and max per (sample, unit); the min; the counts per
-        sample of zeros, negatives, ones and flat values on the subsample; the saturated gates; the histogram.
+        One float64 vector: the sum and max per (sample, unit); the sum of squares per sample; the min; the counts
+        per sample of zeros, negatives, ones and flat values on the subsample; the histogram; the saturated gates;
+        then the two strides, the number of gate values, the tensor's shape and its rank (``finish`` reads them from
+        the end).
     """
     x = tf.cast(x, tf.float32)
-    n = tf.shape(x)[0]
-    cube = tf.reshape(x, [n, -1, 1 if len(x.shape) == 1 else tf.shape(x)[-1]])
+    shape = tf.shape(x, out_type=tf.int64)
+    n, per_sample = shape[0], tf.reduce_prod(shape[1:])
+    units = tf.constant(1, tf.int64) if len(x.shape) == 1 else shape[-1]
+    rows = tf.reshape(x, tf.stack([n, per_sample]))  # each sample's values (no -1: a layer may have none)
+    cube = tf.reshape(x, tf.stack([n, per_sample // tf.maximum(units, 1), units]))  # (sample, position, unit)
+    stride = _coprime_stride(n * per_sample // COUNT_MAX_VALUES, per_sample)
+    width = (per_sample + tf.cast(stride, tf.int64) - 1) // tf.cast(stride, tf.int64)
+    hist_stride = _coprime_stride(n * width // HIST_MAX_VALUES, per_sample)
     tables = []
-    for reduce in (tf.reduce_sum, tf.math.reduce_euclidean_norm, tf.reduce_max, tf.reduce_min):
+    for reduce, over in ((tf.reduce_sum, cube), (tf.reduce_max, cube), (tf.math.reduce_euclidean_norm, rows),
+                         (tf.reduce_min, x)):
         # in turn, as the NaN test orders them in tensor_summary: side by side they were no faster on two cores
         with tf.control_dependencies(tables[-1:]):
-            tables.append(reduce(cube, axis=None if reduce is tf.reduce_min else 1))
-    tables[1] = tf.square(tables[1])
+            tables.append(reduce(over, axis=None if reduce is tf.reduce_min else 1))
+    tables[2] = tf.square(tables[2])
     with tf.control_dependencies(tables[-1:]):
-        sub = tf.reshape(x, [n, -1])[:, ::stride]
+        sub = rows[:, ::stride]
     tests = [tf.equal(sub, 0.0), tf.less(sub, 0.0), tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE),
              tf.logical_or(tf.less_equal(sub, flat_low), tf.greater_equal(sub, flat_high))]
-    counts = tf.stack([tf.reduce_sum(tf.cast(test, tf.float32), axis=1) for test in tests], axis=1)  # (sample, test)
-    gate_flat = tf.zeros([1]) if gates is None else \
-        tf.reshape(tf.reduce_sum(tf.cast(tf.abs(tf.cast(gates, tf.float32)) >= GATE_FLAT, tf.float32)), [1])
+    counts = tf.reduce_sum(tf.cast(tf.stack(tests, axis=2), tf.float32), axis=1)  # (sample, test)
+    gate_n, gate_flat = (tf.zeros([1], tf.float64),) * 2 if gates is None else \
+        (tf.cast(tf.reshape(tf.size(gates), [1]), tf.float64),
+         tf.cast(tf.reshape(tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= GATE_FLAT), [1]), tf.float64))
     buckets = tf.raw_ops.Bucketize(input=sub[:, ::hist_stride], boundaries=BOUNDARIES.tolist())
     hist = tf.math.bincount(buckets, minlength=N_BINS, maxlength=N_BINS, dtype=tf.float32)
-    parts = [tf.reshape(t, [-1]) for t in tables] + [tf.reshape(counts, [-1]), gate_flat, hist]
-    return tf.cast(tf.concat(parts, 0), tf.float64)
+    parts = [tf.reshape(t, [-1]) for t in tables] + [tf.reshape(counts, [-1]), hist]
+    tail = [tf.cast(tf.stack([stride, hist_stride]), tf.float64), gate_n, tf.cast(shape, tf.float64),
+            tf.constant([len(x.shape)], tf.float64)]
+    return tf.concat([tf.cast(tf.concat(parts, 0), tf.float64), gate_flat] + tail, 0)
 
 
-def finish(vector: np.ndarray, shape: tuple[int, ...], stride: int, hist_stride: int, flat: bool, count_ones: bool,
-           gate_n: int = 0) -> dict | None:
+def finish(vector: np.ndarray, flat: bool, count_ones: bool) -> dict | None:
     """``lean_summary``'s vector as the dict ``tensor_summary`` gives (for ``ValueSummary.update``); None when the
-    tensor held NaN or Inf."""
+    tensor held NaN or Inf, or no values."""
     vector = np.asarray(vector, np.float64)
-    n = int(shape[0])
+    rank = int(vector[-1])
+    tail = vector[len(vector) - 4 - rank:-1]
+    stride, hist_stride, gate_n = (int(v) for v in tail[:3])
+    shape = tuple(int(v) for v in tail[3:])
+    n = shape[0]
     per_sample = int(np.prod(shape[1:], dtype=np.int64))
-    units = int(shape[-1]) if len(shape) > 1 else 1
+    units = shape[-1] if len(shape) > 1 else 1
+    if n * per_sample == 0:
+        return None
     cells = n * units
-    s1, s2, top = (vector[i * cells:(i + 1) * cells].reshape(n, units) for i in range(3))
-    low = vector[3 * cells]
+    s1, top = (vector[i * cells:(i + 1) * cells].reshape(n, units) for i in range(2))
+    s2 = vector[2 * cells:2 * cells + n]  # per sample
+    low = vector[2 * cells + n]
     if not (np.isfinite(s1).all() and np.isfinite(s2).all() and np.isfinite(low)):
         return None
-    at = 3 * cells + 1
+    at = 2 * cells + n + 1
     width = -(-per_sample // stride)
     counts = vector[at:at + 4 * n].reshape(n, 4) * (per_sample / width)  # scaled back to all the values
     at += 4 * n
+    hist = np.rint(vector[at:at + N_BINS] * (per_sample / -(-width // hist_stride)))
     mean = s1 / (per_sample // units)  # each sample's mean per unit
     total = lambda column: int(round(float(counts[:, column].sum())))  # noqa: E731
     return {
         "n": n * per_sample, "n_samples": n, "nan": 0, "inf": 0,
         "zero": total(0), "negative": total(1), "one": total(2) if count_ones else 0, "flat": total(3) if flat else 0,
-        "gate_n": gate_n, "gate_flat": int(vector[at]),
-        "sum": float(s1.sum()), "sumsq": float(s2.sum()), "min": float(low), "max": float(top.max()),
-        "hist": np.rint(vector[at + 1:at + 1 + N_BINS] * (per_sample / -(-width // hist_stride))),
+        "gate_n": gate_n, "gate_flat": int(vector[at + N_BINS]),
+        "sum": float(s1.sum()), "sumsq": float(s2.sum()), "min": float(low), "max": float(top.max()), "hist": hist,
         "unit_max": top.max(axis=0), "sample_sum": mean.sum(axis=0), "sample_sumsq": np.square(mean).sum(axis=0),
-        "sample_rms": np.sqrt(s2.sum(axis=1) / per_sample), "sample_zero": counts[:, 0] / per_sample,
+        "sample_rms": np.sqrt(s2 / per_sample), "sample_zero": counts[:, 0] / per_sample,
     }
 
 
