@@ -147,3 +147,41 @@ def test_the_probes_lean_summary_agrees_with_the_full_one(case):
         assert lean.gate_flat > 0
     if case == "nan_and_inf":
         assert (lean.nan, lean.inf) == (1, 1)
+
+
+def test_the_pass_summarizes_every_layer_in_its_graph_and_falls_back_on_nan_and_inf():
+    """The probe summarizes each layer inside its pass; a chunk where a layer's values are not all finite is
+    summarized again from the outputs themselves.  Either way the numbers equal numpy's on the whole batch, and the
+    gradient summed over chunks equals the batch's."""
+    import keras
+
+    from whyzero.probes.forward import run_forward
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="relu", name="hidden")(inputs)
+    out = keras.layers.Dense(2, activation="softmax", name="out")(hidden)
+    model = keras.Model(inputs, out)
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    x[7, 0] = np.inf  # chunk 2 of 3 (chunks of 4): 'hidden' gets Inf (or NaN) there
+    labels = np.arange(10) % 2
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    result = run_forward(model, x, labels, loss, chunk_size=4)
+    kernel, bias = (w.numpy() for w in model.get_layer("hidden").weights)
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = np.maximum(x @ kernel + bias, 0)
+    hidden_probe = next(p for p in result.layers if p.name == "hidden")
+    summary = hidden_probe.values
+    assert summary.n == values.size and summary.nan == int(np.isnan(values).sum())
+    assert summary.inf == int(np.isinf(values).sum()) and summary.nan + summary.inf > 0
+    finite = values[np.isfinite(values)]
+    assert summary.sum == pytest.approx(float(finite.sum()), rel=1e-5)
+    assert summary.zero == int((values == 0).sum())
+    clean = x[np.isfinite(x).all(axis=1)]
+    keep = np.isfinite(x).all(axis=1)
+    # the gradient of the mean loss over the finite samples, summed over chunks, as one pass over them gives
+    result = run_forward(model, clean, labels[keep], loss, chunk_size=4)
+    with tf.GradientTape() as tape:
+        whole = tf.reduce_mean(loss(labels[keep], model(clean)))
+    expected = tape.gradient(whole, model.get_layer("out").kernel)
+    out_probe = next(p for p in result.layers if p.name == "out")
+    assert out_probe.grad_sumsq == pytest.approx(float(np.sum(expected.numpy().astype(np.float64) ** 2)), rel=1e-4)
