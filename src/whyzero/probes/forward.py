@@ -466,7 +466,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             if progress:
                 progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
     if want_grads:
-        _attach_gradients(layers, probes, variables, [g.numpy() for g in grad_sum])
+        _attach_gradients(layers, probes, variables, grad_sum)
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
@@ -507,19 +507,31 @@ def _grad_cam(tensors, target, height_width):
 
 
 def _attach_gradients(layers, probes, variables, grad_sum) -> None:
+    """Each layer's kernels' summed gradient (``grad_sum``: variables) and weights, reduced by TensorFlow: in numpy,
+    ResNet50's 25M gradients took ~0.15 s."""
     index = {id(v): i for i, v in enumerate(variables)}
     for layer, probe_ in zip(layers, probes):
         for kernel in kernels(layer):
             i = index.get(id(kernel))
             if i is None:
                 continue
-            g = grad_sum[i]
-            finite = np.isfinite(g)
-            probe_.grad_nonfinite += int((~finite).sum())
-            probe_.grad_nonzero += int(np.count_nonzero(np.where(finite, g, 0.0)))
-            probe_.grad_sumsq += float(np.sum(np.where(finite, g, 0.0).astype(np.float64) ** 2))
-            probe_.weight_norm = float(np.sqrt(probe_.weight_norm**2 + np.sum(_np(kernel).astype(np.float64) ** 2)))
-            probe_.n_kernel += int(g.size)
+            nonfinite, nonzero, sumsq, weights = (float(t) for t in _gradient_stats(grad_sum[i], kernel))
+            probe_.grad_nonfinite += int(nonfinite)
+            probe_.grad_nonzero += int(nonzero)
+            probe_.grad_sumsq += sumsq
+            probe_.weight_norm = float(np.sqrt(probe_.weight_norm**2 + weights))
+            probe_.n_kernel += int(np.prod(kernel.shape))
+
+
+def _gradient_stats(gradient, kernel) -> tuple:
+    """(values not finite, nonzero finite values, sum of squares of the finite values) of a gradient, and the
+    kernel's sum of squares, in float64 (an exploding gradient's squares overflow float32)."""
+    g = tf.convert_to_tensor(gradient)
+    finite = tf.math.is_finite(g)
+    clean = tf.cast(tf.where(finite, g, tf.zeros_like(g)), tf.float64)
+    w = tf.cast(tf.convert_to_tensor(kernel), tf.float64)
+    return (tf.size(g, out_type=tf.int64) - tf.math.count_nonzero(finite), tf.math.count_nonzero(clean),
+            tf.reduce_sum(tf.square(clean)), tf.reduce_sum(tf.square(w)))
 
 
 def _np(variable) -> np.ndarray:
