@@ -85,6 +85,8 @@ SYMPTOMS = {
     "lstm_lr_huge": collapsed_vs_twin(0.4),
     "tagger_rare_tags": lambda b, pred, t: np.mean(pred.argmax(-1) == 0) >= 0.99,
     "regression_diverged": lambda b, pred, t: np.isnan(pred).all(),
+    "transfer_preprocessed_twice": lambda b, pred, t: one_class(b, pred, t) and collapsed_vs_twin(0.4)(b, pred, t),
+    "transfer_softmax_one_unit": lambda b, pred, t: np.all(pred == 1.0),
 }
 
 
@@ -205,3 +207,15 @@ def test_recheck_applies_new_thresholds_without_the_model(diagnosed, monkeypatch
     assert "activation.dead_relu" not in again.causes("info")
     assert again.findings[0].cause == "activation.collapse" and again.findings[0].role == "root"
     assert again.rechecked
+
+
+@pytest.mark.slow
+def test_weights_grown_far_from_their_start_on_a_right_model_are_a_note(built_cases, diagnosed):
+    """Fine-tuned hot, the head's kernel is hundreds of times its initial scale, yet the model is right: whyzero
+    notes the scale and does not call it a cause."""
+    built = built_cases("transfer_fine_tuned_hot")
+    assert accuracy(built.model, built) >= 0.9
+    notes = [f for f in diagnosed("transfer_fine_tuned_hot").findings if f.cause == "model.weight_init"]
+    assert notes and all(f.severity == "info" for f in notes)
+    assert notes[0].evidence["ratio"] > 10 and notes[0].evidence["label_accuracy"] >= 0.9
+    assert "labelled samples right" in notes[0].title

@@ -190,6 +190,14 @@ class Measurements:
             return None
         return predicted_classes(self.outputs, self.task.kind)
 
+    def label_accuracy(self) -> float | None:
+        """The share of samples (or pixels) predicted as their label's class; None without class labels."""
+        predicted = self.predicted_classes()
+        ids = self.label_ids
+        if predicted is None or ids is None or np.shape(ids) != predicted.shape or not predicted.size:
+            return None
+        return float(np.mean(predicted == ids))
+
     # -- serialization ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

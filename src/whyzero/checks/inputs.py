@@ -71,7 +71,12 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     best = evidence.get("best_match")
     if best and best != "as given":
         fix = f"Preprocess the batch as '{best}': it matches what the model remembers of its training inputs."
-    severity = CRITICAL if score >= RANGE_CRITICAL else WARNING
+    best_score = evidence.get("best_score")
+    # a middling distance is critical too when the model predicts one thing and a standard preprocessing of the
+    # same batch matches the model's memory (a batch preprocessed twice: its values squeezed near one point)
+    explained = best is not None and best != "as given" and best_score is not None \
+        and best_score < min(RANGE_WARNING, score / 2) and _output_collapsed(m)
+    severity = CRITICAL if score >= RANGE_CRITICAL or explained else WARNING
     return [Finding("input.range_mismatch", severity,
                     f"The batch is {score:.1f} units away from the {source} (0 = same distribution)",
                     evidence, fix)]

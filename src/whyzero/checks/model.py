@@ -17,6 +17,8 @@ PINNED_SHARE_WARNING = 0.1
 # relative to the layer's own fan-in/fan-out is sharper): more than 10x off either way.
 WEIGHT_SCALE_LOW = 0.1
 WEIGHT_SCALE_HIGH = 10.0
+# A model this right on its labelled samples is not predicting one thing: an odd weight scale is noted, not a cause.
+ACCURATE = 0.9
 # Fewer kernel values than this say nothing about their spread (a 1-unit layer on one input, a 1x1
 # kernel): only all-zero kernels are judged there; the std is judged from this many values on.
 MIN_KERNEL_VALUES = 16
@@ -191,6 +193,7 @@ def weight_init(m: Measurements) -> list[Finding]:
     """Per kernel: its std against the Glorot and He std of its fans; all-zero or constant kernels."""
     rows = m.memory.weights
     findings = []
+    right = m.label_accuracy()
     for row in rows:
         values = row.get("values", MIN_KERNEL_VALUES)
         if row.get("nonfinite"):
@@ -203,9 +206,15 @@ def weight_init(m: Measurements) -> list[Finding]:
         elif values < MIN_KERNEL_VALUES or row["std"] == 0:
             continue
         elif row["ratio"] < WEIGHT_SCALE_LOW or row["ratio"] > WEIGHT_SCALE_HIGH:
-            findings.append(Finding("model.weight_init", WARNING,
-                                    f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}× the "
-                                    f"Glorot/He scale ({row['expected_low']:.2g}..{row['expected_high']:.2g})",
-                                    row, "Use Glorot/He initialization; check custom weight loading.",
+            title = (f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}× the Glorot/He scale "
+                     f"({row['expected_low']:.2g}..{row['expected_high']:.2g})")
+            if right is not None and right >= ACCURATE:  # trained far from its start, and right: not the cause
+                findings.append(Finding("model.weight_init", INFO, f"{title}; the model still gets {right:.0%} of the "
+                                        "labelled samples right", dict(row, label_accuracy=right),
+                                        "Nothing to fix for predictions; a weight decay keeps weights this size "
+                                        "from saturating the activations.", layer=row["layer"]))
+                continue
+            findings.append(Finding("model.weight_init", WARNING, title, row,
+                                    "Use Glorot/He initialization; check custom weight loading.",
                                     layer=row["layer"]))
     return findings

@@ -348,6 +348,85 @@ def _mobilenet_raw() -> Built:
     return Built(_mobilenet(), x[:BATCH], y[:BATCH])
 
 
+# -- transfer learning: a backbone trained on one task, frozen, under a new head --------------------------
+def _symmetric(x: np.ndarray) -> np.ndarray:
+    return x / 127.5 - 1.0  # preprocess_input of MobileNet-style backbones
+
+
+@lru_cache(None)
+def _transfer_data():
+    """Digits 0-4 train the backbone; digits 5-9 (as classes 0-4) are the new task."""
+    x, y = _digits()
+    return (x[y < 5], y[y < 5]), (x[y >= 5], y[y >= 5] - 5)
+
+
+@lru_cache(None)
+def _backbone() -> keras.Model:
+    (x, y), _ = _transfer_data()
+    seed(0)
+    body = cnn_bn((32, 32, 3), 5)
+    body.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    fit(body, _symmetric(x), y, epochs=3)
+    return keras.Model(body.input, body.get_layer("flatten").output, name="backbone")
+
+
+def _transfer_head(units: int, activation: str, loss: str, targets: np.ndarray,
+                   optimizer: keras.optimizers.Optimizer | None = None, fine_tune: bool = False) -> keras.Model:
+    """A new head on the frozen backbone (``base(x, training=False)``), or on a trainable copy (``fine_tune``)."""
+    seed(1)
+    base = _backbone()
+    if fine_tune:
+        base = keras.models.clone_model(base)
+        base.set_weights(_backbone().get_weights())
+    base.trainable = fine_tune
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Dropout(0.2, name="dropout")(base(inputs, training=False))
+    model = keras.Model(inputs, keras.layers.Dense(units, activation=activation, name="head")(features),
+                        name="transfer")
+    model.compile(optimizer or keras.optimizers.Adam(3e-3), loss, metrics=["accuracy"])
+    _, (x, _) = _transfer_data()
+    return fit(model, _symmetric(x[BATCH:]), targets[BATCH:], epochs=3)
+
+
+@lru_cache(None)
+def _transfer_model() -> keras.Model:
+    _, (_, y) = _transfer_data()
+    return _transfer_head(5, "softmax", "sparse_categorical_crossentropy", y)
+
+
+@case("transfer_healthy", "transfer", (),
+      "A frozen backbone (trained on digits 0-4, inputs x / 127.5 - 1) under a new head for digits 5-9.")
+def _transfer_healthy() -> Built:
+    _, (x, y) = _transfer_data()
+    return Built(_transfer_model(), _symmetric(x[:BATCH]), y[:BATCH])
+
+
+@case("transfer_fine_tuned_hot", "transfer", (),
+      "The backbone fine-tuned at SGD learning rate 20: its head's weights grew 300x past their initial scale, "
+      "yet it is right; noted, not a cause.")
+def _transfer_hot() -> Built:
+    _, (x, y) = _transfer_data()
+    model = _transfer_head(5, "softmax", "sparse_categorical_crossentropy", y, keras.optimizers.SGD(20.0),
+                           fine_tune=True)
+    return Built(model, _symmetric(x[:BATCH]), y[:BATCH])
+
+
+@case("transfer_preprocessed_twice", "transfer", ("input.range_mismatch",),
+      "preprocess_input applied twice: every pixel lands near -1 and the model predicts one class.")
+def _transfer_twice() -> Built:
+    _, (x, y) = _transfer_data()
+    return Built(_transfer_model(), _symmetric(_symmetric(x[:BATCH])), y[:BATCH])
+
+
+@case("transfer_softmax_one_unit", "transfer", ("model.output_activation",),
+      "A binary head built as Dense(1, activation='softmax'): a softmax over one unit is always 1.")
+def _transfer_softmax_one() -> Built:
+    _, (x, y) = _transfer_data()
+    targets = (y >= 2).astype(np.float32)
+    return Built(_transfer_head(1, "softmax", "binary_crossentropy", targets), _symmetric(x[:BATCH]),
+                 targets[:BATCH])
+
+
 # -- tabular: features on different scales ------------------------------------------------------------
 @lru_cache(None)
 def _cancer():
