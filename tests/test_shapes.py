@@ -82,6 +82,24 @@ def test_token_ids_beyond_the_vocabulary_are_invalid_inputs():
     assert found and found[0].evidence["invalid_ids"] == 1 and found[0].evidence["vocabulary"] == 10
 
 
+def test_token_ids_scaled_like_features_are_named_and_probed_as_the_model_reads_them():
+    """Ids divided by the vocabulary size (0.02..0.98) all truncate to id 0 inside the Embedding: the model
+    predicts one thing, and whyzero says why rather than "outside the vocabulary"."""
+    inputs = keras.Input((6,))
+    h = keras.layers.Embedding(50, 4, name="embedding")(inputs)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling1D()(h))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    scaled = (RNG.integers(1, 50, (16, 6)) / 50).astype("float32")
+    pred = model.predict(scaled, verbose=0)
+    assert np.allclose(pred, pred[0])  # the symptom: one prediction for every input
+    d = whyzero.diagnose(model, scaled, labels=RNG.integers(0, 3, 16))
+    found = d.find("input.invalid_values")
+    assert found and found[0].evidence["fractional_ids"] == 96 and "not whole numbers" in found[0].title
+    assert d.findings[0].cause == "input.invalid_values"
+    assert any(f.cause == "output.constant" for f in d.findings)
+
+
 def test_mixed_precision_summaries_are_float32():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:

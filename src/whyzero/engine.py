@@ -497,17 +497,21 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
 
 
 def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) -> tuple[np.ndarray, dict]:
-    """Token ids outside an Embedding's vocabulary crash the model: count them, probe with them clipped."""
+    """Token ids outside an Embedding's vocabulary crash the model: count them, probe with them clipped.  Ids that
+    are not whole numbers (scaled like features) are counted too, and fed as they are: the Embedding truncates
+    them itself, as it did for the user."""
     embedding = embedding_input(loaded.model) if loaded.has_layers else None
     if embedding is None or batch.dtype.kind not in "iuf":
         return batch, {}
-    bad = (batch < 0) | (batch >= embedding["input_dim"]) | (np.round(batch) != batch)
-    found = {"invalid_ids": int(bad.sum()), "values": int(batch.size), "max_id": float(np.max(batch))}
-    if not bad.any():
+    outside = (batch < 0) | (batch >= embedding["input_dim"])
+    fractional = np.round(batch) != batch
+    found = {"invalid_ids": int((outside | fractional).sum()), "fractional_ids": int(fractional.sum()),
+             "values": int(batch.size), "max_id": float(np.max(batch)), "min_id": float(np.min(batch))}
+    if not outside.any():
         return batch, found
-    notes.append(f"{int(bad.sum())} token ids were outside the vocabulary of '{embedding['layer']}': the model was "
+    notes.append(f"{int(outside.sum())} token ids were outside the vocabulary of '{embedding['layer']}': the model was "
                  "probed with them clipped to it")
-    return np.clip(np.round(batch), 0, embedding["input_dim"] - 1).astype(batch.dtype), found
+    return np.clip(batch, 0, embedding["input_dim"] - 1).astype(batch.dtype), found
 
 
 def embedding_input(model) -> dict[str, Any] | None:
