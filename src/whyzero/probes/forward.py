@@ -22,7 +22,16 @@ from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
-from whyzero.probes.summary import ValueSummary, finish, lean_summary, pack, tensor_summary, unpack
+from whyzero.probes.summary import (
+    ValueSummary,
+    dynamic_strides,
+    finish,
+    lean_summary,
+    pack,
+    strides,
+    tensor_summary,
+    unpack,
+)
 
 # Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
 # (DeepDiagnosis' saturation threshold), expressed on the activation's output.
@@ -327,13 +336,20 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
                    lambda x, g=None: pack(tensor_summary(x, lo, hi, g, count_ones)), t, gates)
 
 
-def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None) -> tf.Tensor:
-    """One tensor's ``lean_summary`` (traced once per rank and dtype; the flat region is an argument), eagerly or
-    inside the probe's pass (``later``: as ``_call``); ``finish`` reads it."""
-    concrete = _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates, scalars=(tf.float32, tf.float32))
+def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samples: int | None = None) -> tf.Tensor:
+    """One tensor's ``lean_summary`` (traced once per rank and dtype; strides and flat region are arguments),
+    eagerly or inside the probe's pass (``later``: as ``_call``); ``finish`` reads it.  In the pass the strides are
+    set for chunks of ``samples`` (a smaller last chunk is counted on fewer values)."""
+    concrete = _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates,
+                       scalars=(tf.int32, tf.int32, tf.float32, tf.float32))
     flat = (-np.inf, np.inf) if lo is None else (lo, hi)
-    return _call(concrete, t, *(tf.constant(v, tf.float32) for v in flat), *([] if gates is None else [gates]),
-                 later=later)[0]
+    per_sample = t.shape[1:]
+    if per_sample.is_fully_defined() and (samples or t.shape[0]):
+        steps = [tf.constant(s, tf.int32) for s in strides((samples or int(t.shape[0]), *per_sample.as_list()))]
+    else:
+        steps = list(dynamic_strides(t))
+    return _call(concrete, t, *steps, *(tf.constant(v, tf.float32) for v in flat),
+                 *([] if gates is None else [gates]), later=later)[0]
 
 
 def full_summary(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
@@ -370,7 +386,8 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     spec = feed.spec(batch)
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
-    key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn))
+    samples = min(chunk_size, feed.rows(batch))  # the most a chunk holds: the strides of the layers' subsamples
+    key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples)
 
     def compile_pass():
         height_width = _height_width(spec) if cam else None
@@ -397,7 +414,8 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width)
             _, layers_, _ = described()
             later: list = []
-            vectors = [lean_vector(t, *_flat(layer), gates, later) for (t, gates), layer in zip(layer_outs, layers_)]
+            vectors = [lean_vector(t, *_flat(layer), gates, later, samples)
+                       for (t, gates), layer in zip(layer_outs, layers_)]
             add_later(later)
             with tf.control_dependencies(added):
                 loss = None if loss is None else tf.identity(loss)

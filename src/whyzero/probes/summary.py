@@ -136,15 +136,35 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     return out
 
 
-def lean_summary(x: tf.Tensor, flat_low: tf.Tensor, flat_high: tf.Tensor, gates: tf.Tensor | None = None) -> tf.Tensor:
-    """``tensor_summary`` with a third of its graph, for the probe's loop over layers; ``finish`` completes it.
+def strides(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The strides of the two subsamples (counts, then histogram) for a tensor of ``shape`` (batch first): at most
+    ``COUNT_MAX_VALUES`` and ``HIST_MAX_VALUES`` values, each stride sharing no factor with a sample's size."""
+    n = int(shape[0]) if shape else 1
+    per_sample = int(np.prod(shape[1:], dtype=np.int64))
+    count = coprime_stride(n * per_sample // COUNT_MAX_VALUES, per_sample)
+    width = -(-per_sample // count)
+    return count, coprime_stride(n * width // HIST_MAX_VALUES, per_sample)
 
-    Tracing a summary costs ~0.6 ms a graph operation, once for each kind of tensor: ~0.3 s for
-    ``tensor_summary`` (344 operations), less than a third of it for this one, which also serves every flat region.
-    Here the flat region comes in as arguments, what follows from small tables is left to numpy, and the values
-    are taken to be finite: ``finish`` returns None when the sums say they were not, and ``tensor_summary`` cleans
-    and counts them.  The sum of squares is summed per sample over all its values at once: a reduction along the
-    innermost axis reads ~0.25 ns a value, one across positions per unit twice that.
+
+def dynamic_strides(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``strides`` in the graph, for a tensor whose size per sample is known only when it runs."""
+    shape = tf.shape(x, out_type=tf.int64)
+    n, per_sample = shape[0], tf.reduce_prod(shape[1:])
+    stride = _coprime_stride(n * per_sample // COUNT_MAX_VALUES, per_sample)
+    width = (per_sample + tf.cast(stride, tf.int64) - 1) // tf.cast(stride, tf.int64)
+    return stride, _coprime_stride(n * width // HIST_MAX_VALUES, per_sample)
+
+
+def lean_summary(x: tf.Tensor, stride: tf.Tensor, hist_stride: tf.Tensor, flat_low: tf.Tensor, flat_high: tf.Tensor,
+                 gates: tf.Tensor | None = None) -> tf.Tensor:
+    """``tensor_summary`` in a fraction of its graph, for the probe's pass; ``finish`` completes it.
+
+    The probe calls it once per layer inside its pass, and each call's graph is set up when the pass first runs
+    (~4 ms for 230 operations, ~0.6 s for MobileNetV2's layers): so the strides (``strides``) and the flat region
+    come in as arguments, what follows from small tables is left to numpy, and the values are taken to be finite:
+    ``finish`` returns None when the sums say they were not, and ``tensor_summary`` cleans and counts them.  The
+    sum of squares is summed per sample over all its values at once: a reduction along the innermost axis reads
+    ~0.25 ns a value, one across positions per unit twice that.
 
     Returns:
         One float64 vector: the sum and max per (sample, unit); the sum of squares per sample; the min; the counts
@@ -153,35 +173,33 @@ def lean_summary(x: tf.Tensor, flat_low: tf.Tensor, flat_high: tf.Tensor, gates:
         the end).
     """
     x = tf.cast(x, tf.float32)
-    shape = tf.shape(x, out_type=tf.int64)
-    n, per_sample = shape[0], tf.reduce_prod(shape[1:])
-    units = tf.constant(1, tf.int64) if len(x.shape) == 1 else shape[-1]
+    shape = tf.shape(x)
+    n = shape[0]
+    per_sample = tf.reduce_prod(shape[1:])
     rows = tf.reshape(x, tf.stack([n, per_sample]))  # each sample's values (no -1: a layer may have none)
-    cube = tf.reshape(x, tf.stack([n, per_sample // tf.maximum(units, 1), units]))  # (sample, position, unit)
-    stride = _coprime_stride(n * per_sample // COUNT_MAX_VALUES, per_sample)
-    width = (per_sample + tf.cast(stride, tf.int64) - 1) // tf.cast(stride, tf.int64)
-    hist_stride = _coprime_stride(n * width // HIST_MAX_VALUES, per_sample)
+    units = 1 if len(x.shape) == 1 else shape[-1]
+    cube = tf.reshape(rows, tf.stack([n, per_sample // tf.maximum(units, 1), units]))  # (sample, position, unit)
     tables = []
     for reduce, over in ((tf.reduce_sum, cube), (tf.reduce_max, cube), (tf.math.reduce_euclidean_norm, rows),
-                         (tf.reduce_min, x)):
+                         (tf.reduce_min, rows)):
         # in turn, as the NaN test orders them in tensor_summary: side by side they were no faster on two cores
         with tf.control_dependencies(tables[-1:]):
             tables.append(reduce(over, axis=None if reduce is tf.reduce_min else 1))
-    tables[2] = tf.square(tables[2])
     with tf.control_dependencies(tables[-1:]):
         sub = rows[:, ::stride]
-    tests = [tf.equal(sub, 0.0), tf.less(sub, 0.0), tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE),
-             tf.logical_or(tf.less_equal(sub, flat_low), tf.greater_equal(sub, flat_high))]
-    counts = tf.reduce_sum(tf.cast(tf.stack(tests, axis=2), tf.float32), axis=1)  # (sample, test)
-    gate_n, gate_flat = (tf.zeros([1], tf.float64),) * 2 if gates is None else \
-        (tf.cast(tf.reshape(tf.size(gates), [1]), tf.float64),
-         tf.cast(tf.reshape(tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= GATE_FLAT), [1]), tf.float64))
-    buckets = tf.raw_ops.Bucketize(input=sub[:, ::hist_stride], boundaries=BOUNDARIES.tolist())
-    hist = tf.math.bincount(buckets, minlength=N_BINS, maxlength=N_BINS, dtype=tf.float32)
-    parts = [tf.reshape(t, [-1]) for t in tables] + [tf.reshape(counts, [-1]), hist]
-    tail = [tf.cast(tf.stack([stride, hist_stride]), tf.float64), gate_n, tf.cast(shape, tf.float64),
-            tf.constant([len(x.shape)], tf.float64)]
-    return tf.concat([tf.cast(tf.concat(parts, 0), tf.float64), gate_flat] + tail, 0)
+    tests = tf.stack([tf.equal(sub, 0.0), tf.less(sub, 0.0), tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE),
+                      tf.logical_or(tf.less_equal(sub, flat_low), tf.greater_equal(sub, flat_high))], axis=2)
+    counts = tf.reduce_sum(tf.cast(tests, tf.float32), axis=1)  # (sample, test)
+    buckets = tf.raw_ops.Bucketize(input=tf.reshape(sub[:, ::hist_stride], [-1]), boundaries=BOUNDARIES.tolist())
+    hist = tf.raw_ops.Bincount(arr=buckets, size=N_BINS, weights=tf.zeros([0], tf.float32))
+    gate_n, gate_flat = (tf.zeros([], tf.int64),) * 2 if gates is None else \
+        (tf.size(gates, out_type=tf.int64), tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= GATE_FLAT))
+    parts = [tf.reshape(tables[0], [-1]), tf.reshape(tables[1], [-1]), tf.square(tables[2]), tf.reshape(tables[3], [1]),
+             tf.reshape(counts, [-1]), hist]
+    # counts and sizes in float64: exact up to 2**53
+    tail = tf.concat([tf.stack([gate_flat, tf.cast(stride, tf.int64), tf.cast(hist_stride, tf.int64), gate_n]),
+                      tf.cast(shape, tf.int64), tf.constant([len(x.shape)], tf.int64)], 0)
+    return tf.concat([tf.cast(tf.concat(parts, 0), tf.float64), tf.cast(tail, tf.float64)], 0)
 
 
 def finish(vector: np.ndarray, flat: bool, count_ones: bool) -> dict | None:
@@ -189,9 +207,9 @@ def finish(vector: np.ndarray, flat: bool, count_ones: bool) -> dict | None:
     tensor held NaN or Inf, or no values."""
     vector = np.asarray(vector, np.float64)
     rank = int(vector[-1])
-    tail = vector[len(vector) - 4 - rank:-1]
-    stride, hist_stride, gate_n = (int(v) for v in tail[:3])
-    shape = tuple(int(v) for v in tail[3:])
+    tail = vector[len(vector) - 5 - rank:-1]
+    gate_flat, stride, hist_stride, gate_n = (int(v) for v in tail[:4])
+    shape = tuple(int(v) for v in tail[4:])
     n = shape[0]
     per_sample = int(np.prod(shape[1:], dtype=np.int64))
     units = shape[-1] if len(shape) > 1 else 1
@@ -213,7 +231,7 @@ def finish(vector: np.ndarray, flat: bool, count_ones: bool) -> dict | None:
     return {
         "n": n * per_sample, "n_samples": n, "nan": 0, "inf": 0,
         "zero": total(0), "negative": total(1), "one": total(2) if count_ones else 0, "flat": total(3) if flat else 0,
-        "gate_n": gate_n, "gate_flat": int(vector[at + N_BINS]),
+        "gate_n": gate_n, "gate_flat": gate_flat,
         "sum": float(s1.sum()), "sumsq": float(s2.sum()), "min": float(low), "max": float(top.max()), "hist": hist,
         "unit_max": top.max(axis=0), "sample_sum": mean.sum(axis=0), "sample_sumsq": np.square(mean).sum(axis=0),
         "sample_rms": np.sqrt(s2 / per_sample), "sample_zero": counts[:, 0] / per_sample,
