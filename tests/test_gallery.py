@@ -219,3 +219,11 @@ def test_weights_grown_far_from_their_start_on_a_right_model_are_a_note(built_ca
     assert notes and all(f.severity == "info" for f in notes)
     assert notes[0].evidence["ratio"] > 10 and notes[0].evidence["label_accuracy"] >= 0.9
     assert "labelled samples right" in notes[0].title
+
+
+@pytest.mark.slow
+def test_a_batch_preprocessed_twice_is_named_as_squeezed(diagnosed):
+    first = diagnosed("transfer_preprocessed_twice").findings[0]
+    assert first.cause == "input.range_mismatch" and first.severity == "critical"
+    assert "every value lies within [-1.01, -0.992]" in first.title
+    assert "preprocessed twice" in first.fix and first.proof["fixed"] and first.proof["after"]["majority_share"] < 0.5

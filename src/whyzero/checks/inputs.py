@@ -26,6 +26,8 @@ DOUBLE_SCALE_FRACTION = 0.05
 # (seed 001: 0..1 next to 1000..10000).
 SCALE_RATIO_WARNING = 100.0
 SCALE_RATIO_CRITICAL = 1e4
+# Images whose every value lies within a span this narrow were squeezed, typically by a preprocessing applied twice.
+SQUEEZED_SPAN = 0.05
 # Share of all-constant samples (all-black images from a broken loader).
 CONSTANT_SAMPLES_WARNING = 0.25
 
@@ -71,15 +73,20 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     best = evidence.get("best_match")
     if best and best != "as given":
         fix = f"Preprocess the batch as '{best}': it matches what the model remembers of its training inputs."
+    low, high = float(stats.min.min()), float(stats.max.max())
+    title = f"The batch is {score:.1f} units away from the {source} (0 = same distribution)"
+    if m.is_image and high - low < SQUEEZED_SPAN:  # x / 255 / 255, or x / 127.5 - 1 twice
+        title += f"; every value lies within [{low:.3g}, {high:.3g}]"
+        fix = (f"Every pixel lies within [{low:.3g}, {high:.3g}]: the batch looks preprocessed twice. Preprocess "
+               "the raw pixels once" + (f", as '{best}': that matches what the model remembers." if best and
+                                        best != "as given" else ", as in training."))
     best_score = evidence.get("best_score")
     # a middling distance is critical too when the model predicts one thing and a standard preprocessing of the
     # same batch matches the model's memory (a batch preprocessed twice: its values squeezed near one point)
     explained = best is not None and best != "as given" and best_score is not None \
         and best_score < min(RANGE_WARNING, score / 2) and _output_collapsed(m)
     severity = CRITICAL if score >= RANGE_CRITICAL or explained else WARNING
-    return [Finding("input.range_mismatch", severity,
-                    f"The batch is {score:.1f} units away from the {source} (0 = same distribution)",
-                    evidence, fix)]
+    return [Finding("input.range_mismatch", severity, title, evidence, fix)]
 
 
 def _range_from_labels(m: Measurements) -> list[Finding]:
