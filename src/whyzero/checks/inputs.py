@@ -269,20 +269,19 @@ def invalid_values(m: Measurements) -> list[Finding]:
         evidence = {"invalid_ids": embedding["invalid_ids"], "values": embedding["values"],
                     "max_id": embedding["max_id"], "vocabulary": embedding["input_dim"],
                     "fractional_ids": embedding.get("fractional_ids", 0)}
+        layer = embedding["layer"]
         if 2 * evidence["fractional_ids"] >= evidence["invalid_ids"]:  # ids scaled like features
-            low, high = embedding.get("min_id", 0.0), embedding["max_id"]
-            findings.append(Finding("input.invalid_values", CRITICAL,
-                                    f"{evidence['fractional_ids']} of {evidence['values']} token ids are not whole "
-                                    f"numbers (from {low:.3g} to {high:.3g}): '{embedding['layer']}' truncates each "
-                                    "to the whole number below it", evidence,
-                                    "Feed the token ids as the tokenizer gives them: scaling them like features "
-                                    "(ids / vocabulary size) maps them all to a few ids.", layer=embedding["layer"]))
+            title = (f"{evidence['fractional_ids']} of {evidence['values']} token ids are not whole numbers (from "
+                     f"{embedding.get('min_id', 0.0):.3g} to {embedding['max_id']:.3g}): '{layer}' truncates each to "
+                     "the whole number below it")
+            fix = ("Feed the token ids as the tokenizer gives them: scaling them like features (ids / vocabulary "
+                   "size) maps them all to a few ids.")
         else:
-            findings.append(Finding("input.invalid_values", CRITICAL,
-                                    f"{embedding['invalid_ids']} token ids fall outside the vocabulary of "
-                                    f"'{embedding['layer']}' (0..{embedding['input_dim'] - 1})", evidence,
-                                    "Tokenize with the vocabulary the model was trained with (and its size); "
-                                    "map unknown tokens to the OOV id.", layer=embedding["layer"]))
+            title = f"{embedding['invalid_ids']} token ids fall outside the vocabulary of '{layer}' " \
+                    f"(0..{embedding['input_dim'] - 1})"
+            fix = ("Tokenize with the vocabulary the model was trained with (and its size); map unknown tokens to the "
+                   "OOV id.")
+        findings.append(Finding("input.invalid_values", CRITICAL, title, evidence, fix, layer=layer))
     share = stats.constant_samples / max(stats.samples, 1)
     if float(np.max(stats.std)) == 0.0:
         findings.append(Finding("input.invalid_values", CRITICAL,

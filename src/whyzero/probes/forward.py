@@ -406,19 +406,16 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
                 target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
                 loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
                 weighted = None if y is None else loss * weight  # this chunk's share of the batch's mean loss
-            added = []
-            if y is not None:
+            if y is not None:  # a traced function runs its assignments in order: no control dependencies needed
                 for acc, g in zip(grad_sum, tape.gradient(weighted, variables)):
                     if g is not None:
-                        added.append(acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32)))
+                        acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32))
             maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width)
             _, layers_, _ = described()
             later: list = []
             vectors = [lean_vector(t, *_flat(layer), gates, later, samples)
                        for (t, gates), layer in zip(layer_outs, layers_)]
             add_later(later)
-            with tf.control_dependencies(added):
-                loss = None if loss is None else tf.identity(loss)
             return vectors, [bn_stats(t) for t in bn_ins], final, maps, loss
 
         @tf.function(input_signature=[spec], autograph=False)

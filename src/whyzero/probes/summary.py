@@ -91,12 +91,13 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
                    lambda: tf.reduce_max(tf.where(tf.math.is_finite(cube), cube, -np.inf)))
     rows = tf.reshape(x, [n_samples, -1])  # each sample's values
     values_per_sample = tf.shape(rows)[1]
-    sub = rows[:, ::_coprime_stride(tf.size(rows, out_type=tf.int64) // COUNT_MAX_VALUES, values_per_sample)]
+    stride, hist_stride = dynamic_strides(x)
+    sub = rows[:, ::stride]
     scale = tf.cast(values_per_sample, tf.float64) / tf.cast(tf.maximum(tf.shape(sub)[1], 1), tf.float64)
     per_row = lambda m: tf.reduce_sum(tf.cast(m, tf.float64), axis=1) * scale  # noqa: E731 - counts per sample
     as_int = lambda t: tf.cast(tf.round(tf.reduce_sum(t)), tf.int64)  # noqa: E731
     zeros = per_row(tf.equal(sub, 0.0))
-    binned = sub[:, ::_coprime_stride(tf.size(sub, out_type=tf.int64) // HIST_MAX_VALUES, values_per_sample)]
+    binned = sub[:, ::hist_stride]
     binned = tf.where(tf.math.is_finite(binned), binned, tf.zeros_like(binned))
     hist = tf.math.bincount(tf.cast(tf.raw_ops.Bucketize(input=binned, boundaries=BOUNDARIES.tolist()), tf.int32),
                             minlength=N_BINS, maxlength=N_BINS, dtype=tf.float64)
