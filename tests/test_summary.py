@@ -110,7 +110,8 @@ def test_roc_auc_and_threshold():
     assert cut == 0.03 and balanced == 1.0
 
 
-@pytest.mark.parametrize("case", ["relu_huge", "sigmoid_flat", "rank1", "sequence_gates", "nan_and_inf", "empty"])
+@pytest.mark.parametrize("case", ["relu_huge", "sigmoid_flat", "edges", "hard_sigmoid_edges", "rank1", "sequence_gates",
+                                  "nan_and_inf", "empty"])
 def test_the_probes_lean_summary_agrees_with_the_full_one(case):
     """The probe summarizes each layer with ``lean_summary`` (a third of the graph, NaN-free values) and falls back
     to ``tensor_summary`` for NaN / Inf: either way a user sees the same numbers."""
@@ -123,6 +124,14 @@ def test_the_probes_lean_summary_agrees_with_the_full_one(case):
     elif case == "sigmoid_flat":
         x = 1 / (1 + np.exp(-rng.normal(0, 8, size=(3, 20, 16))))
         lo, hi = 1 / (1 + np.exp(5)), 1 / (1 + np.exp(-5))
+    elif case in ("edges", "hard_sigmoid_edges"):  # the values where a count's test changes, and their neighbours
+        lo, hi = (0.0, 1.0) if case == "hard_sigmoid_edges" else (1 / (1 + np.exp(5)), 1 / (1 + np.exp(-5)))
+        f32 = np.float32
+        edges = [f32(v) for v in (0.0, -0.0, 1.0, lo, hi, -lo, 2.0, -3.0)]
+        near = [np.nextafter(v, f32(t)) for v in edges for t in (-np.inf, np.inf)]
+        near += [np.nextafter(v, f32(t)) for v in near for t in (-np.inf, np.inf)]
+        x = np.array(edges + near, np.float32).reshape(1, -1)
+        x = np.where((x != 0) & (np.abs(x) < np.finfo(np.float32).tiny), 0, x)  # no denormals: flushed to 0
     elif case == "rank1":
         x = rng.uniform(size=(9,))
     elif case == "sequence_gates":
@@ -143,6 +152,11 @@ def test_the_probes_lean_summary_agrees_with_the_full_one(case):
         assert np.allclose(got, expected, rtol=1e-6, atol=1e-9, equal_nan=True), name
     if case == "sigmoid_flat":
         assert lean.flat > 0
+    if case in ("edges", "hard_sigmoid_edges"):
+        values = x.numpy()
+        assert (lean.zero, lean.negative) == (np.sum(values == 0), np.sum(values < 0))
+        assert lean.one == np.sum(np.abs(values - np.float32(1)) <= np.float32(1.2e-7)) > 1
+        assert lean.flat == np.sum((values <= np.float32(lo)) | (values >= np.float32(hi)))
     if case == "sequence_gates":
         assert lean.gate_flat > 0
     if case == "nan_and_inf":

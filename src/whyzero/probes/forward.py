@@ -23,12 +23,11 @@ from whyzero.model_info import is_custom, kernels, layer_activation
 from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.summary import (
+    Layout,
     ValueSummary,
-    dynamic_strides,
     finish,
     lean_summary,
     pack,
-    strides,
     tensor_summary,
     unpack,
 )
@@ -288,14 +287,14 @@ def without_graph_rewrites() -> Iterator[None]:
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
-def _traced(key: tuple, fn, *tensors, scalars: tuple = ()):
+def _traced(key: tuple, fn, *tensors, vectors: int = 0):
     """``fn`` traced once per ``key``, for arguments shaped like ``tensors`` (any size, the same rank and dtype)
-    followed by ``scalars`` (dtypes), as a concrete function ``_call`` calls; the tensors that are None are left
-    out.  Never inlined where it is called in the probe's pass: inlining ~175 summaries into ResNet50's graph took
-    ~4 s on the first chunk, and a call costs ~20 us."""
+    with ``vectors`` int32 vectors after the first, as a concrete function ``_call`` calls; the tensors that are
+    None are left out.  Never inlined where it is called in the probe's pass: inlining ~175 summaries into
+    ResNet50's graph took ~4 s on the first chunk, and a call costs ~20 us."""
     if key not in _SUMMARIZERS:
         specs = [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[:1]]
-        specs += [tf.TensorSpec([], dtype) for dtype in scalars]
+        specs += [tf.TensorSpec([None], tf.int32)] * vectors
         specs += [tf.TensorSpec([None] * len(t.shape), t.dtype) for t in tensors[1:] if t is not None]
         function = tf.function(fn, input_signature=specs, autograph=False, experimental_attributes={"_noinline": True})
         _SUMMARIZERS[key] = function.get_concrete_function()
@@ -336,20 +335,33 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
                    lambda x, g=None: pack(tensor_summary(x, lo, hi, g, count_ones)), t, gates)
 
 
-def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samples: int | None = None) -> tf.Tensor:
-    """One tensor's ``lean_summary`` (traced once per rank and dtype; strides and flat region are arguments),
-    eagerly or inside the probe's pass (``later``: as ``_call``); ``finish`` reads it.  In the pass the strides are
-    set for chunks of ``samples`` (a smaller last chunk is counted on fewer values)."""
-    concrete = _traced(("lean", _kind(t), _kind(gates)), lean_summary, t, gates,
-                       scalars=(tf.int32, tf.int32, tf.float32, tf.float32))
-    flat = (-np.inf, np.inf) if lo is None else (lo, hi)
-    per_sample = t.shape[1:]
-    if per_sample.is_fully_defined() and (samples or t.shape[0]):
-        steps = [tf.constant(s, tf.int32) for s in strides((samples or int(t.shape[0]), *per_sample.as_list()))]
-    else:
-        steps = list(dynamic_strides(t))
-    return _call(concrete, t, *steps, *(tf.constant(v, tf.float32) for v in flat),
-                 *([] if gates is None else [gates]), later=later)[0]
+def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samples: int | None = None
+                ) -> tuple[tf.Tensor, Layout | None]:
+    """One tensor's summary as one vector, eagerly or inside the probe's pass (``later``: as ``_call``), and how to
+    read it: ``lean_summary`` (traced once per rank, dtype and flat region) with its ``Layout`` (strides set for
+    chunks of ``samples``; a smaller last chunk is counted on fewer values), which ``finish`` reads; or, for a
+    tensor whose sample shape is known only when it runs, ``tensor_summary`` packed, with None (``unpack``)."""
+    layout = Layout.of(t.shape, samples, gates)
+    if layout is None:
+        return _call(_summarizer(t, lo, hi, gates, True), t, *([] if gates is None else [gates]), later=later)[0], None
+
+    def lean(x, *args):
+        return lean_summary(x, *args[:6], *args[6:], flat_low=lo, flat_high=hi)
+
+    concrete = _traced(("lean", _kind(t), _kind(gates), lo, hi), lean, t, gates, vectors=6)
+    arguments = [tf.constant(a) for a in layout.arguments()]
+    return _call(concrete, t, *arguments, *([] if gates is None else [gates]), later=later)[0], layout
+
+
+def read(vector: np.ndarray, layout: Layout | None, flat: bool, count_ones: bool) -> dict | None:
+    """``lean_vector``'s vector as the dict ``ValueSummary.update`` merges; None when its values were not all
+    finite (``full_summary`` counts them)."""
+    if layout is None:
+        summary = unpack(vector)
+        if not count_ones:
+            summary["one"] = 0
+        return summary
+    return finish(vector, layout, flat, count_ones)
 
 
 def full_summary(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
@@ -361,7 +373,8 @@ def full_summary(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> di
 def summarize(t, lo=None, hi=None, gates=None, count_ones: bool = True) -> dict:
     """One tensor's summary, as the dict ``ValueSummary.update`` merges: from ``lean_summary``, or from
     ``tensor_summary`` for a tensor with NaN, Inf or no values."""
-    part = finish(lean_vector(t, lo, hi, gates).numpy(), lo is not None, count_ones)
+    vector, layout = lean_vector(t, lo, hi, gates)
+    part = read(vector.numpy(), layout, lo is not None, count_ones)
     return full_summary(t, lo, hi, gates, count_ones) if part is None else part
 
 
@@ -395,6 +408,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
         # gradients (ResNet50: 25M values) and adding them from Python took ~0.05 s a chunk more
         grad_sum = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables] if want_grads \
             else []
+        layouts: list = []
 
         def traced(x, y=None, weight=None):
             """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM; then each
@@ -416,7 +430,8 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             vectors = [lean_vector(t, *_flat(layer), gates, later, samples)
                        for (t, gates), layer in zip(layer_outs, layers_)]
             add_later(later)
-            return vectors, [bn_stats(t) for t in bn_ins], final, maps, loss
+            layouts[:] = [layout for _, layout in vectors]  # the same for every trace of the pass
+            return [v for v, _ in vectors], [bn_stats(t) for t in bn_ins], final, maps, loss
 
         @tf.function(input_signature=[spec], autograph=False)
         def forward(x):
@@ -433,11 +448,11 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             return run(x)[0]
         pass_ = forward_backward if want_grads else forward
         pass_.get_concrete_function()  # traced now: the plan is known from here on
-        return forward, forward_backward, layer_outputs, grad_sum, described()
+        return forward, forward_backward, layer_outputs, grad_sum, described(), layouts
 
     if key not in cache:
         cache[key] = compile_pass()
-    forward, forward_backward, layer_outputs, grad_sum, (names, layers, bn_layers) = cache[key]
+    forward, forward_backward, layer_outputs, grad_sum, (names, layers, bn_layers), layouts = cache[key]
     flats = [_flat(l) for l in layers]
     ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
 
@@ -460,8 +475,8 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             else:
                 vectors, bn_parts, out, cam_maps = forward(x)
             unfinished = []
-            for i, (vector, (lo, _), one) in enumerate(zip(vectors, flats, ones)):
-                summary = finish(vector.numpy(), lo is not None, one)
+            for i, (vector, layout, (lo, _), one) in enumerate(zip(vectors, layouts, flats, ones)):
+                summary = read(vector.numpy(), layout, lo is not None, one)
                 if summary is None:
                     unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
                 else:
