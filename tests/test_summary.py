@@ -201,3 +201,29 @@ def test_the_pass_summarizes_every_layer_in_its_graph_and_falls_back_on_nan_and_
     expected = tape.gradient(whole, model.get_layer("out").kernel)
     out_probe = next(p for p in result.layers if p.name == "out")
     assert out_probe.grad_sumsq == pytest.approx(float(np.sum(expected.numpy().astype(np.float64) ** 2)), rel=1e-4)
+
+
+def test_the_pass_counts_a_huge_layer_on_one_budget_shared_by_its_chunks():
+    """A layer far past COUNT_MAX_VALUES, streamed in chunks (the last one smaller): its shares come from a
+    subsample the chunks share (within a fraction of a percent of numpy's on the whole batch, per sample too), its
+    moments and per-unit maxima stay exact."""
+    import keras
+
+    from whyzero.probes.forward import run_forward
+    from whyzero.probes.summary import COUNT_MAX_VALUES
+
+    inputs = keras.Input((48, 48, 3))
+    conv = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv")(inputs)
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(conv))
+    model = keras.Model(inputs, out)
+    x = np.random.default_rng(4).normal(size=(26, 48, 48, 3)).astype(np.float32)
+    values = keras.Model(inputs, conv).predict(x, verbose=0).astype(np.float64)
+    assert values.size > 20 * COUNT_MAX_VALUES and 0.2 < np.mean(values == 0) < 0.8
+    probe = next(p for p in run_forward(model, x, None, None, chunk_size=4).layers if p.name == "conv").values
+    assert probe.n == values.size and probe.n_samples == 26
+    assert probe.share("zero") == pytest.approx(np.mean(values == 0), abs=0.005)
+    assert np.allclose(probe.sample_zero, np.mean(values.reshape(26, -1) == 0, axis=1), atol=0.03)
+    assert probe.mean == pytest.approx(values.mean(), rel=1e-5)
+    assert probe.rms == pytest.approx(np.sqrt(np.mean(values ** 2)), rel=1e-5)
+    assert np.allclose(probe.unit_max, values.max(axis=(0, 1, 2)), rtol=1e-6)
+    assert probe.hist.sum() == pytest.approx(values.size, rel=0.01)

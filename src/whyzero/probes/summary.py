@@ -25,9 +25,11 @@ N_BINS = len(BOUNDARIES) + 1
 # Values within two float32 steps of 1.0 count as pinned at 1: 1 / (1 + exp(-big)) often lands on
 # 0.99999994 rather than 1.0 exactly.
 ONE_TOLERANCE = 1.2e-7
-# Values of one tensor (per chunk) counted exactly (zeros, negatives, ones, flat, histogram); beyond this the
-# counts come from an even subsample of each sample's values, scaled back.  Moments and extremes are always exact.
-COUNT_MAX_VALUES = 1 << 15
+# Values of one tensor (per batch: the probe's chunks share it) counted exactly (zeros, negatives, ones, flat,
+# histogram); beyond this the counts come from an even subsample of each sample's values, scaled back, read in
+# groups of up to GROUP_MAX neighbouring units (one cache line of float32).  Moments and extremes are always exact.
+COUNT_MAX_VALUES = 1 << 16
+GROUP_MAX = 16
 # ... and the histogram, which is only drawn, on at most this many of them (binning costs ~35 ns a value; ResNet50's
 # 1,408 layer summaries took ~0.1 s less than at 2**13).  Merged over the chunks the 164 bins still hold ten
 # thousand values and more.
@@ -137,20 +139,21 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     return out
 
 
-def strides(shape: tuple[int, ...]) -> tuple[int, int, int]:
+def strides(shape: tuple[int, ...], batch: int | None = None) -> tuple[int, int, int]:
     """The two subsamples (counts, then histogram) of a tensor of ``shape`` (batch first), as ``(stride,
-    hist_stride, group)`` for ``subsample``: at most ``COUNT_MAX_VALUES`` and ``HIST_MAX_VALUES`` values.
+    hist_stride, group)`` for ``subsample``: at most ``COUNT_MAX_VALUES`` values counted over a batch of ``batch``
+    samples (the tensor's own by default; a chunk of it takes its share), and ``HIST_MAX_VALUES`` of them binned.
 
-    The counts read each sample's values in groups of ``group`` neighbours, every ``stride``-th group: a group is a
-    position's units where the batch's units fit the budget (read together, they cost a fraction of values picked
-    one by one: MobileNetV2's 150 layers ~0.15 s a batch less), single values otherwise.  The histogram bins every
-    ``hist_stride``-th of those.  Each stride shares no factor with the number of groups or of values a sample
-    has, so every unit and every column of an image is visited."""
+    The counts read each sample's values in groups of ``group`` neighbouring units (the most, up to ``GROUP_MAX``,
+    that divides the units: a cache line read whole, where values picked one by one cost a line each; MobileNetV2's
+    150 layers ~0.15 s a batch less), every ``stride``-th group.  The histogram bins every ``hist_stride``-th of
+    those.  Each stride shares no factor with the number of groups or of values a sample has, so every unit and
+    every column of an image is visited."""
     n = int(shape[0]) if shape else 1
     per_sample = int(np.prod(shape[1:], dtype=np.int64))
     units = int(shape[-1]) if len(shape) > 1 else 1
-    target = n * per_sample // COUNT_MAX_VALUES
-    group = units if target > 1 and 0 < n * units <= COUNT_MAX_VALUES else 1
+    target = max(batch or n, n) * per_sample // COUNT_MAX_VALUES
+    group = max(d for d in range(1, GROUP_MAX + 1) if units % d == 0) if target > 1 and units > 0 else 1
     stride = coprime_stride(target, per_sample // group)
     width = -(-(per_sample // group) // stride) * group
     return stride, coprime_stride(n * width // HIST_MAX_VALUES, per_sample), group
@@ -162,7 +165,9 @@ def dynamic_strides(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     n, per_sample = shape[0], tf.reduce_prod(shape[1:])
     units = shape[-1] if len(x.shape) > 1 else tf.constant(1, tf.int64)
     target = n * per_sample // COUNT_MAX_VALUES
-    group = tf.where((target > 1) & (n * units <= COUNT_MAX_VALUES) & (units > 0), units, 1)
+    sizes = tf.range(GROUP_MAX, 0, -1, dtype=tf.int64)
+    divides = tf.equal(tf.math.floormod(tf.maximum(units, 1), sizes), 0)
+    group = tf.where((target > 1) & (units > 0), sizes[tf.argmax(tf.cast(divides, tf.int32))], 1)
     stride = _coprime_stride(target, per_sample // group)
     width = (per_sample // group + tf.cast(stride, tf.int64) - 1) // tf.cast(stride, tf.int64) * group
     return stride, _coprime_stride(n * width // HIST_MAX_VALUES, per_sample), tf.cast(group, tf.int32)
@@ -213,16 +218,16 @@ class Layout:
     gate_values: int | None = None  # the gate pre-activations' values per sample, for a recurrent layer
 
     @classmethod
-    def of(cls, shape, samples: int | None = None, gates=None) -> Layout | None:
-        """For a tensor of ``shape`` (batch first) in chunks of at most ``samples``; None when a sample's shape is not
-        known before the tensor is computed, or holds no values."""
+    def of(cls, shape, samples: int | None = None, gates=None, batch: int | None = None) -> Layout | None:
+        """For a tensor of ``shape`` (batch first) in chunks of at most ``samples`` of a batch of ``batch``; None when
+        a sample's shape is not known before the tensor is computed, or holds no values."""
         shape = tf.TensorShape(shape)
         gate_shape = None if gates is None else tf.TensorShape(gates.shape)[1:]
         if shape.rank is None or not shape[1:].is_fully_defined() or shape[1:].num_elements() == 0 \
                 or (gate_shape is not None and not gate_shape.is_fully_defined()):
             return None
         per_sample = tuple(int(d) for d in shape[1:])
-        stride, hist_stride, group = strides((samples or shape[0] or 1, *per_sample))
+        stride, hist_stride, group = strides((samples or shape[0] or 1, *per_sample), batch)
         return cls(per_sample, stride, hist_stride, group,
                    None if gate_shape is None else int(gate_shape.num_elements()))
 
