@@ -227,3 +227,24 @@ def test_the_pass_counts_a_huge_layer_on_one_budget_shared_by_its_chunks():
     assert probe.rms == pytest.approx(np.sqrt(np.mean(values ** 2)), rel=1e-5)
     assert np.allclose(probe.unit_max, values.max(axis=(0, 1, 2)), rtol=1e-6)
     assert probe.hist.sum() == pytest.approx(values.size, rel=0.01)
+
+
+def test_a_layer_whose_sample_shape_is_known_only_when_it_runs_is_summarized_in_the_pass_too():
+    """A layer whose output's sample shape the trace cannot know (a reshape to a shape computed in the graph) has no
+    fixed layout for the lean summary: the pass summarizes it with the full one, and the numbers are numpy's."""
+    import keras
+
+    from whyzero.probes.forward import run_forward
+
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    flat = keras.layers.Lambda(lambda t: tf.reshape(t, tf.stack([tf.shape(t)[0], -1])), output_shape=(8,),
+                               name="dynamic")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(flat))
+    x = np.random.default_rng(5).normal(size=(10, 6)).astype(np.float32)
+    values = keras.Model(inputs, hidden).predict(x, verbose=0).astype(np.float64)
+    result = run_forward(model, x, np.arange(10) % 3, keras.losses.SparseCategoricalCrossentropy(), chunk_size=4)
+    dynamic = next(p for p in result.layers if p.name == "dynamic").values
+    assert (dynamic.n, dynamic.n_samples, dynamic.zero) == (values.size, 10, int(np.sum(values == 0)))
+    assert dynamic.mean == pytest.approx(values.mean(), rel=1e-5) and dynamic.one == 0
+    assert np.allclose(dynamic.unit_max, values.max(axis=0), rtol=1e-6)
