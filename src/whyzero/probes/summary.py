@@ -81,7 +81,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     # costs four to five of them.  So the moments, extremes and per-unit maxima are reductions of the values
     # (sums of squares as squared Euclidean norms), and what needs an element-wise test (zeros, negatives,
     # ones, the flat region, the histogram) is counted on an even subsample of each sample's values, at most
-    # COUNT_MAX_VALUES per chunk: exact below that, within a fraction of a percent above.
+    # COUNT_MAX_VALUES: exact below that, within a fraction of a percent above.
     s2 = tf.square(tf.math.reduce_euclidean_norm(clean, axis=1))
     top = tf.reduce_max(clean, axis=1)
     nan = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_nan(cube)))
