@@ -248,3 +248,19 @@ def test_a_layer_whose_sample_shape_is_known_only_when_it_runs_is_summarized_in_
     assert (dynamic.n, dynamic.n_samples, dynamic.zero) == (values.size, 10, int(np.sum(values == 0)))
     assert dynamic.mean == pytest.approx(values.mean(), rel=1e-5) and dynamic.one == 0
     assert np.allclose(dynamic.unit_max, values.max(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 40, 40, 8), (30, 5)])
+def test_batchnorm_input_statistics_stay_exact_far_from_zero(shape):
+    """What a BatchNormalization layer receives (per channel: count, sum, sum of squares) is summed in float32
+    around each sample's own mean and combined in float64: a thousand standard deviations from 0, the mean and the
+    variance still match numpy's float64 ones."""
+    from whyzero.probes.forward import bn_stats
+
+    rng = np.random.default_rng(6)
+    x = (1000.0 + rng.normal(size=shape) * np.linspace(0.5, 2.0, shape[-1])).astype(np.float32)
+    count, total, squares = (np.asarray(v, np.float64) for v in bn_stats(tf.constant(x)))
+    flat = x.astype(np.float64).reshape(-1, shape[-1])
+    assert count == len(flat)
+    assert np.allclose(total / count, flat.mean(0), rtol=1e-6)
+    assert np.allclose(squares / count - (total / count) ** 2, flat.var(0), rtol=1e-4)
