@@ -264,3 +264,15 @@ def test_batchnorm_input_statistics_stay_exact_far_from_zero(shape):
     assert count == len(flat)
     assert np.allclose(total / count, flat.mean(0), rtol=1e-6)
     assert np.allclose(squares / count - (total / count) ** 2, flat.var(0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [32, 512])
+def test_the_count_subsample_keeps_a_budget_per_batch_and_enough_values_per_sample(batch):
+    """MobileNetV2's widest layer in chunks of 7: the chunks of a batch share about COUNT_MAX_VALUES counted values,
+    and every sample keeps about SAMPLE_COUNT_MIN of its own at least (its shares feed the per-sample drill-down)."""
+    from whyzero.probes.summary import COUNT_MAX_VALUES, SAMPLE_COUNT_MIN, Layout
+
+    layout = Layout.of((7, 112, 112, 96), samples=7, batch=batch)
+    assert layout.group == 16 and layout.values % layout.group == 0
+    assert layout.width >= 0.9 * SAMPLE_COUNT_MIN  # the stride rounds up to a prime
+    assert layout.width * batch <= 1.1 * max(COUNT_MAX_VALUES, batch * SAMPLE_COUNT_MIN)

@@ -30,6 +30,9 @@ ONE_TOLERANCE = 1.2e-7
 # groups of up to GROUP_MAX neighbouring units (one cache line of float32).  Moments and extremes are always exact.
 COUNT_MAX_VALUES = 1 << 16
 GROUP_MAX = 16
+# ... and about this many of each sample's values at least: its own shares feed the per-sample drill-down (a big batch
+# spreads COUNT_MAX_VALUES thin: 512 samples would get 128 values each)
+SAMPLE_COUNT_MIN = 1 << 11
 # ... and the histogram, which is only drawn, on at most this many of them (binning costs ~35 ns a value; ResNet50's
 # 1,408 layer summaries took ~0.1 s less than at 2**13).  Merged over the chunks the 164 bins still hold ten
 # thousand values and more.
@@ -141,8 +144,9 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
 
 def strides(shape: tuple[int, ...], batch: int | None = None) -> tuple[int, int, int]:
     """The two subsamples (counts, then histogram) of a tensor of ``shape`` (batch first), as ``(stride,
-    hist_stride, group)`` for ``subsample``: at most ``COUNT_MAX_VALUES`` values counted over a batch of ``batch``
-    samples (the tensor's own by default; a chunk of it takes its share), and ``HIST_MAX_VALUES`` of them binned.
+    hist_stride, group)`` for ``subsample``: about ``COUNT_MAX_VALUES`` values counted over a batch of ``batch``
+    samples (the tensor's own by default; a chunk of it takes its share), ``SAMPLE_COUNT_MIN`` a sample at least,
+    and ``HIST_MAX_VALUES`` of them binned.
 
     The counts read each sample's values in groups of ``group`` neighbouring units (the most, up to ``GROUP_MAX``,
     that divides the units: a cache line read whole, where values picked one by one cost a line each; MobileNetV2's
@@ -152,7 +156,8 @@ def strides(shape: tuple[int, ...], batch: int | None = None) -> tuple[int, int,
     n = int(shape[0]) if shape else 1
     per_sample = int(np.prod(shape[1:], dtype=np.int64))
     units = int(shape[-1]) if len(shape) > 1 else 1
-    target = max(batch or n, n) * per_sample // COUNT_MAX_VALUES
+    everyone = max(batch or n, n)
+    target = everyone * per_sample // max(COUNT_MAX_VALUES, everyone * SAMPLE_COUNT_MIN)
     group = max(d for d in range(1, GROUP_MAX + 1) if units % d == 0) if target > 1 and units > 0 else 1
     stride = coprime_stride(target, per_sample // group)
     width = -(-(per_sample // group) // stride) * group
@@ -164,7 +169,7 @@ def dynamic_strides(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     shape = tf.shape(x, out_type=tf.int64)
     n, per_sample = shape[0], tf.reduce_prod(shape[1:])
     units = shape[-1] if len(x.shape) > 1 else tf.constant(1, tf.int64)
-    target = n * per_sample // COUNT_MAX_VALUES
+    target = n * per_sample // tf.maximum(tf.constant(COUNT_MAX_VALUES, tf.int64), n * SAMPLE_COUNT_MIN)
     sizes = tf.range(GROUP_MAX, 0, -1, dtype=tf.int64)
     divides = tf.equal(tf.math.floormod(tf.maximum(units, 1), sizes), 0)
     group = tf.where((target > 1) & (units > 0), sizes[tf.argmax(tf.cast(divides, tf.int32))], 1)
