@@ -348,7 +348,7 @@ def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samp
         return _call(_summarizer(t, lo, hi, gates, True), t, *([] if gates is None else [gates]), later=later)[0], None
 
     def lean(x, *args):
-        return lean_summary(x, *args[:6], *args[6:], flat_low=lo, flat_high=hi)
+        return lean_summary(x, *args, flat_low=lo, flat_high=hi)
 
     concrete = _traced(("lean", _kind(t), _kind(gates), lo, hi), lean, t, gates, vectors=6)
     constants = {} if constants is None else constants

@@ -314,7 +314,8 @@ def finish(vector: np.ndarray, layout: Layout, flat: bool, count_ones: bool) -> 
     vector = np.asarray(vector, np.float64)
     units, per_sample = layout.units, layout.values
     columns = 2 * units + 6
-    rows_end = len(vector) - N_BINS - (layout.gate_values is not None)
+    gates = layout.gate_values is not None
+    rows_end = len(vector) - N_BINS - gates
     n = rows_end // columns
     if n == 0:
         return None
@@ -325,7 +326,6 @@ def finish(vector: np.ndarray, layout: Layout, flat: bool, count_ones: bool) -> 
         return None
     counts = table[:, 2 * units:2 * units + 4] * (per_sample / layout.width)  # scaled back to all the values
     hist = np.rint(vector[rows_end:rows_end + N_BINS] * (per_sample / -(-layout.width // layout.hist_stride)))
-    gates = layout.gate_values is not None
     mean = s1 / (per_sample // units)  # each sample's mean per unit
     total = lambda column: int(round(float(counts[:, column].sum())))  # noqa: E731
     return {
