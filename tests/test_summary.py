@@ -276,3 +276,23 @@ def test_the_count_subsample_keeps_a_budget_per_batch_and_enough_values_per_samp
     assert layout.group == 16 and layout.values % layout.group == 0
     assert layout.width >= 0.9 * SAMPLE_COUNT_MIN  # the stride rounds up to a prime
     assert layout.width * batch <= 1.1 * max(COUNT_MAX_VALUES, batch * SAMPLE_COUNT_MIN)
+
+
+@pytest.mark.parametrize("case", ["normal", "vanishing", "exploding", "nan_and_inf", "zeros", "empty", "float16"])
+def test_gradient_statistics_match_float64_from_vanishing_to_exploding(case):
+    """A kernel's gradient: its non-finite values, nonzero values and sum of squares as numpy gives them in
+    float64, where float32 squares would underflow (1e-25) or overflow (1e25)."""
+    from whyzero.probes.forward import _gradient_stats
+
+    rng = np.random.default_rng(3)
+    values = {"normal": rng.normal(size=(3, 3, 64, 64)), "vanishing": rng.normal(size=(256, 64)) * 1e-25,
+              "exploding": rng.normal(size=(256, 64)) * 1e25, "nan_and_inf": np.array([1.5, np.nan, np.inf, 0, -2]),
+              "zeros": np.zeros((8, 8)), "empty": np.zeros((0, 4)), "float16": rng.normal(size=(32, 8))}[case]
+    values = values.astype(np.float16 if case == "float16" else np.float32)
+    exact = values.astype(np.float64).ravel()
+    finite = np.isfinite(exact)
+    clean = np.where(finite, exact, 0.0)
+    nonfinite, nonzero, sumsq = _gradient_stats(values)
+    assert (nonfinite, nonzero) == (int((~finite).sum()), int(np.count_nonzero(clean)))
+    assert sumsq == pytest.approx(float(np.dot(clean, clean)), rel=1e-5, abs=0.0)
+    assert (sumsq > 0) == bool(np.count_nonzero(clean))
