@@ -131,3 +131,26 @@ def test_nan_weights_explain_what_they_compute_and_a_wrong_output_explains_them(
     ], {"dense1": 0, "dense2": 1})
     assert d.findings[0].cause == "model.output_activation" and d.findings[0].role == "root"
     assert d.findings[2].title == "weights NaN" and d.findings[2].role == "consequence"
+
+
+def test_a_deep_stack_of_sigmoids_is_named_by_its_vanishing_gradient_not_its_collapse():
+    """Twelve sigmoid layers contract the samples' differences forward as they shrink the gradients backward:
+    the vanishing gradient (fix: ReLU-family activations) is the root and the collapse sits under it.  With no
+    sigmoid stack, a collapse still explains the small gradients after it."""
+    depth = {"dense": 0, "dense_4": 4}
+
+    def found(squashing):
+        return diagnose_literal([
+            Finding("activation.collapse", "critical", "collapse", layer="dense_4"),
+            Finding("gradient.vanishing", "critical", "vanishing", {"ratio": 3.7e-7, "squashing_layers": squashing},
+                    layer="dense"),
+            Finding("output.constant", "critical", "constant"),
+        ], depth).findings
+
+    stack = found(12)
+    assert [(f.cause, f.role) for f in stack[:2]] == [("gradient.vanishing", "root"), ("output.constant", "symptom")]
+    collapse = next(f for f in stack if f.cause == "activation.collapse")
+    assert collapse.role == "consequence" and collapse.severity == "warning"
+    relu = found(0)
+    assert relu[0].cause == "activation.collapse" and relu[0].role == "root"
+    assert next(f for f in relu if f.cause == "gradient.vanishing").role == "consequence"

@@ -320,3 +320,71 @@ def test_a_relu_output_for_targets_that_are_often_negative_is_the_output_activat
     counts = with_(case(kind="regression", outputs_=RNG.random((32, 1)) * 5, labels_=np.abs(targets) * 5,
                         activation="relu", loss=mse), output_shape=[32, 1])
     assert model.output_activation(counts) == []
+
+
+def test_sparse_features_on_one_range_are_not_disparate_but_far_apart_ranges_are():
+    """Flattened digit pixels: an edge pixel lit once in 256 samples has a tiny std (0.004 against 0.45) on the
+    same 0..1 range as the rest; features whose ranges differ by 1e3 as well are still disparate."""
+    from whyzero.checks.inputs import feature_scale_disparity
+
+    rng = np.random.default_rng(0)
+    pixels = rng.random((256, 6))
+    pixels[:, 0] = 0.0
+    pixels[7, 0] = 1 / 16  # lit once
+    pixels[:, 1] = 0.25  # constant, not zero: its float std is round-off, not a scale
+    assert feature_scale_disparity(measured(batch=pixels)) == []
+    mixed = pixels.copy()
+    mixed[:, 2] *= 1e3
+    found = feature_scale_disparity(measured(batch=mixed))
+    assert found[0].cause == "input.feature_scale_disparity"
+    # the smaller of the two ratios: ranges 1/16 against ~1e3, where the stds are 7e4 apart
+    assert found[0].evidence["range_ratio"] == pytest.approx(16 * np.ptp(mixed[:, 2]))
+    assert found[0].evidence["std_ratio"] > found[0].evidence["range_ratio"]
+    assert found[0].evidence["largest_feature"] == 2
+
+
+def test_imbalanced_labels_are_a_note_when_the_model_finds_the_rare_class_and_a_warning_when_it_does_not():
+    from whyzero.checks.labels import imbalance
+
+    ids = (np.arange(200) < 14).astype(int)  # 7% positive
+    finds = (ids * 0.9 + 0.05).reshape(-1, 1)  # every positive scored 0.95, every negative 0.05
+    m = with_(measured(outputs=finds), label_ids=ids)
+    note = imbalance(m)
+    assert [(f.cause, f.severity) for f in note] == [("labels.imbalance", "info")]
+    assert note[0].evidence["minority_recall"] == 1.0
+    misses = with_(measured(outputs=np.full((200, 1), 0.05)), label_ids=ids)
+    warned = imbalance(misses)
+    assert [(f.cause, f.severity) for f in warned] == [("labels.imbalance", "warning")]
+    assert warned[0].evidence["minority_recall"] == 0.0
+
+
+def test_a_regression_onto_targets_in_the_hundred_thousands_may_have_large_kernels():
+    """Kernels 50x the Glorot scale are a warning on a model that explains little, a note on one that fits its
+    targets (R² 0.99): a regression onto house prices needs them that large."""
+    rng = np.random.default_rng(0)
+    targets = 2e5 + 5e4 * rng.normal(size=(64, 1))
+    row = {"layer": "out", "type": "Dense", "std": 50.0, "mean": 0.0, "values": 320, "nonfinite": 0,
+           "expected_low": 0.3, "expected_high": 1.0, "ratio": 50.0, "fan_in": 32, "fan_out": 1}
+    fits = with_(measured(outputs=targets + 5e3 * rng.normal(size=(64, 1)), labels=targets, kind="regression"),
+                 memory=ModelMemory(weights=[row]))
+    assert fits.label_r2() > 0.9
+    assert [(f.cause, f.severity) for f in weight_init(fits)] == [("model.weight_init", "info")]
+    flat = with_(measured(outputs=np.full((64, 1), 2e5), labels=targets, kind="regression"),
+                 memory=ModelMemory(weights=[row]))
+    assert [(f.cause, f.severity) for f in weight_init(flat)] == [("model.weight_init", "warning")]
+
+
+def test_one_sided_scores_are_a_threshold_fault_only_when_the_rare_class_goes_unpredicted():
+    """7% positives: a model scoring 5% of the samples above 0.5 finds most of them (95% on one side is the
+    labels' own balance); one that scores none of them above 0.5, though they rank first, has a shifted
+    threshold."""
+    from whyzero.checks.outputs import threshold
+
+    ids = (np.arange(200) < 14).astype(int)
+    ranked = np.where(ids == 1, 0.3, 0.02)
+    ranked[:10] = 0.9  # 10 of the 14 positives above 0.5: 5% of the samples
+    m = case(outputs_=ranked.reshape(-1, 1), ids=ids)
+    assert threshold(m) == []
+    shifted = case(outputs_=np.where(ids == 1, 0.3, 0.02).reshape(-1, 1), ids=ids)
+    found = threshold(shifted)
+    assert found[0].cause == "output.threshold" and found[0].evidence["share_above_0_5"] == 0.0

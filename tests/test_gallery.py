@@ -66,6 +66,7 @@ SYMPTOMS = {
     "binary_zero_init": constant,
     "binary_dead_relu": constant,
     "sigmoid_stack_tiny_weights": constant,
+    "sigmoid_stack_deep": constant,
     "sigmoid_saturated": one_class,
     "relu_exploding": lambda b, pred, t: np.mean((pred == 0) | (pred == 1)) > 0.5,
     "stale_head": constant,

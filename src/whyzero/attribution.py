@@ -110,6 +110,10 @@ def explains(a: Finding, b: Finding, depth: dict[str, int]) -> bool:
         return b.cause in _DATA_EFFECTS | {"model.weight_init"}
     if a.cause == "model.output_activation" and b.cause in _ACTIVATIONS and a.layer and b.layer == a.layer:
         return True  # the final layer's own activation: its collapse, dead or saturated units follow from it
+    if a.cause == "gradient.vanishing" and b.cause == "activation.collapse":
+        return _squashing_stack(a)  # one contraction seen from both ends: the stack of sigmoids is the cause
+    if a.cause == "activation.collapse" and b.cause == "gradient.vanishing" and _squashing_stack(b):
+        return False
     if _diverged(b):  # what drives a training to NaN: its step, or a loss fed what it cannot take the log of
         return a.cause in ("training.learning_rate_high", "model.output_activation", "model.loss_mismatch")
     same_kind_later = a.cause == b.cause and a.cause in _LAYER_LOCAL and _before(a, b, depth, strict=True)
@@ -118,6 +122,16 @@ def explains(a: Finding, b: Finding, depth: dict[str, int]) -> bool:
     if a.cause in _LAYER_LOCAL and b.cause in _LAYER_LOCAL and not _before(a, b, depth):
         return False
     return _scale_agrees(a, b)
+
+
+# A stack of this many sigmoid or tanh layers contracts the samples' differences forward as it shrinks the
+# gradients backward: when both are found, the vanishing gradient (fix: ReLU-family activations) explains the
+# collapse rather than the reverse.
+SQUASHING_STACK = 3
+
+
+def _squashing_stack(vanishing: Finding) -> bool:
+    return vanishing.evidence.get("squashing_layers", 0) >= SQUASHING_STACK
 
 
 def _diverged(a: Finding) -> bool:

@@ -201,6 +201,35 @@ class Measurements:
             return None
         return float(np.mean(predicted == ids))
 
+    def label_r2(self) -> float | None:
+        """For regression, the share of the targets' variance the predictions explain (R²); None without
+        targets shaped like the outputs, or targets that do not vary."""
+        if self.outputs is None or self.labels is None or self.task.kind != "regression":
+            return None
+        pred, true = np.asarray(self.outputs, np.float64), np.asarray(self.labels, np.float64)
+        if pred.size != true.size or pred.size < 2:
+            return None
+        pred, true = pred.reshape(-1), true.reshape(-1)
+        keep = np.isfinite(pred) & np.isfinite(true)
+        spread = float(np.var(true[keep])) if keep.any() else 0.0
+        if spread <= 0:
+            return None
+        return float(1.0 - np.mean((pred[keep] - true[keep]) ** 2) / spread)
+
+    def minority_recall(self) -> float | None:
+        """The mean, over the classes other than the labels' most common one, of the share of their samples (or
+        pixels) predicted right; None without predictions and class labels, or with one class."""
+        predicted, ids = self.predicted_classes(), self.label_ids
+        if predicted is None or ids is None or np.shape(ids) != predicted.shape or not predicted.size:
+            return None
+        ids, predicted = np.asarray(ids).reshape(-1).astype(int), predicted.reshape(-1)
+        present = np.unique(ids[ids >= 0])
+        if present.size < 2:
+            return None
+        counts = np.array([np.sum(ids == c) for c in present])
+        rare = present[present != present[counts.argmax()]]
+        return float(np.mean([np.mean(predicted[ids == c] == c) for c in rare]))
+
     # -- serialization ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

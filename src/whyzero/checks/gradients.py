@@ -82,6 +82,16 @@ def growth_per_layer(values: list[float]) -> tuple[float, float]:
     return float(total ** (1.0 / (len(positive) - 1))), float(total)
 
 
+# sigmoid and tanh: derivatives of at most 1/4 and 1, and a contraction of the samples' differences
+SQUASHING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "softsign"})
+
+
+def squashing_layers(m: Measurements, rows: list[dict]) -> int:
+    """How many of the layers with a kernel before the last one squash their output (sigmoid, tanh)."""
+    activation = {p.name: p.activation for p in m.layers}
+    return sum(activation.get(r["layer"]) in SQUASHING for r in rows[:-1])
+
+
 def _has_batchnorm(m: Measurements) -> bool:
     return any(p.type == "BatchNormalization" for p in m.layers)
 
@@ -122,7 +132,8 @@ def vanishing_exploding(m: Measurements) -> list[Finding]:
         return []  # exactly zero gradients are gradient.zero
     ratio = first / last
     evidence = {"first_layer": rows[0]["layer"], "last_layer": rows[-1]["layer"], "first_norm": first,
-                "last_norm": last, "ratio": ratio, "targets": m.gradient_labels}
+                "last_norm": last, "ratio": ratio, "targets": m.gradient_labels,
+                "squashing_layers": squashing_layers(m, rows)}
     early_fix = "Use ReLU-family activations, Glorot/He initialization" + (
         " or residual connections." if _has_batchnorm(m) else ", BatchNormalization or residual connections.")
     if ratio < VANISHING_RATIO and first < VANISHING_FIRST:

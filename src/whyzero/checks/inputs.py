@@ -235,21 +235,27 @@ def channel_order(m: Measurements) -> list[Finding]:
 
 @check("input.feature_scale_disparity")
 def feature_scale_disparity(m: Measurements) -> list[Finding]:
-    """The ratio of the largest to the smallest per-feature std of a tabular batch."""
+    """The ratio of the largest to the smallest scale among the features of a tabular batch that vary, in std and
+    in range (max - min): both must be far apart.  A sparse feature (a pixel at the edge of the digits, a rare
+    flag) has a tiny std on the same 0..1 range as the rest: its std alone would call 0..1 pixels disparate."""
     stats = m.input_stats
     if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.normalization or takes_token_ids(m):
         return []
-    std = stats.std
-    positive = std[std > 0]
-    if positive.size < 2:
+    std, spans = stats.std, np.asarray(stats.max, np.float64) - np.asarray(stats.min, np.float64)
+    varying = (spans > 0) & (std > 0) & np.isfinite(spans)  # exactly constant features have no scale
+    if varying.sum() < 2:
         return []
-    ratio = float(positive.max() / positive.min())
+    std_ratio = float(std[varying].max() / std[varying].min())
+    range_ratio = float(spans[varying].max() / spans[varying].min())
+    ratio = min(std_ratio, range_ratio)
     if ratio < SCALE_RATIO_WARNING:
         return []
+    small, large = np.where(varying, std, np.inf), np.where(varying, std, -np.inf)
     return [Finding("input.feature_scale_disparity", CRITICAL if ratio >= SCALE_RATIO_CRITICAL else WARNING,
-                    f"Feature scales differ by {times(ratio)} (std from {positive.min():.3g} to {positive.max():.3g})",
-                    {"std_ratio": ratio, "largest_feature": int(np.argmax(std)), "smallest_feature":
-                     int(np.argmin(np.where(std > 0, std, np.inf))), "feature_std": std.tolist()[:64],
+                    f"Feature scales differ by {times(ratio)} (std from {std[varying].min():.3g} to "
+                    f"{std[varying].max():.3g}, range from {spans[varying].min():.3g} to {spans[varying].max():.3g})",
+                    {"std_ratio": std_ratio, "range_ratio": range_ratio, "largest_feature": int(np.argmax(large)),
+                     "smallest_feature": int(np.argmin(small)), "feature_std": std.tolist()[:64],
                      "feature_min": stats.min.tolist()[:64], "feature_max": stats.max.tolist()[:64]},
                     "Standardize each feature ((x - mean) / std from the training set) or add a Normalization layer.")]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, WARNING
+from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 
 # TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
 PERPLEXITY_WARNING = 0.5
+# Imbalanced labels are only a note when the model finds at least this share of the rarer classes' samples (the
+# mean of their recalls): the imbalance is then not why its predictions are flat.
+RARE_RECALL_OK = 0.5
 
 
 def _targets(m: Measurements) -> np.ndarray | None:
@@ -69,11 +72,20 @@ def imbalance(m: Measurements) -> list[Finding]:
     weights = suggested_class_weights(counts)
     unit = "labels" if m.task.kind != "segmentation" else \
         "mask pixels" if m.positions_word == "pixels" else "per-position labels"
-    return [Finding("labels.imbalance", WARNING,
-                    f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} "
-                    f"(normalized perplexity {perplexity:.2f})",
-                    {"class_shares": shares[:50].tolist(), "normalized_perplexity": perplexity,
-                     "suggested_class_weights": weights[:50].tolist()},
+    title = f"The {unit} are imbalanced: class {int(shares.argmax())} holds {shares.max():.0%} " \
+            f"(normalized perplexity {perplexity:.2f})"
+    evidence = {"class_shares": shares[:50].tolist(), "normalized_perplexity": perplexity,
+                "suggested_class_weights": weights[:50].tolist()}
+    recall = m.minority_recall()
+    if recall is not None and recall >= RARE_RECALL_OK:
+        # imbalanced data the model has learned: the rarer classes are found, so it is not why anything is flat
+        return [Finding("labels.imbalance", INFO, f"{title}; the model still finds {recall:.0%} of the rarer "
+                        "classes' " + ("samples" if m.task.kind != "segmentation" else unit),
+                        dict(evidence, minority_recall=recall),
+                        "Nothing to fix for predictions; class weights may still raise the rarer classes' recall.")]
+    if recall is not None:
+        evidence["minority_recall"] = recall
+    return [Finding("labels.imbalance", WARNING, title, evidence,
                     "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
 
 

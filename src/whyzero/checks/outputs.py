@@ -28,6 +28,8 @@ OTHER_CLASSES_MIN = 0.005
 MISSED_SHARE = 0.9
 # A threshold problem: ROC AUC this high with all scores on one side of 0.5.
 SEPARABLE_AUC = 0.8
+# ... and only when the class the scores leave out is predicted for fewer than this share of the samples it holds
+RARE_PREDICTED_SHARE = 0.5
 ONE_SIDE_SHARE = 0.95
 # Loss within this relative distance of the label-prior entropy.
 PRIOR_TOLERANCE = 0.05
@@ -191,6 +193,11 @@ def threshold(m: Measurements) -> list[Finding]:
     positive = float(np.mean(scores > 0.5))
     if min(positive, 1 - positive) > 1 - ONE_SIDE_SHARE:
         return []
+    labelled = float(np.mean(truth == 1))
+    # the class the scores leave out, predicted against labelled
+    avoided, held = (positive, labelled) if positive < 0.5 else (1 - positive, 1 - labelled)
+    if avoided >= RARE_PREDICTED_SHARE * held:
+        return []  # a rare class predicted about as often as it is labelled: one-sided scores are the labels' own
     auc = roc_auc(scores, truth)
     if not auc >= SEPARABLE_AUC:
         return []

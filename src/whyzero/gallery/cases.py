@@ -457,6 +457,20 @@ def _tabular_unscaled() -> Built:
     return Built(_cancer_model(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
+@case("tabular_imbalanced_healthy", "tabular", (),
+      "A rare positive class (7% of rows, generated) that the MLP has learned to find: imbalanced labels, and "
+      "nothing flat about the predictions.")
+def _tabular_imbalanced_healthy() -> Built:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1600, 12)).astype(np.float32)
+    y = ((x[:, 0] + 0.3 * rng.normal(size=len(x))) > 1.5).astype(np.int64)
+    seed(0)
+    model = mlp(12, (16,))
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return Built(fit(model, x[4 * BATCH:], y[4 * BATCH:], epochs=20), x[:4 * BATCH], y[:4 * BATCH],
+                 train_inputs=x[4 * BATCH:])
+
+
 # -- tabular: shape features never normalized (small values far from zero) ---------------------------
 SHAPE_FEATURES = [4, 8, 9, 24, 28, 29]  # smoothness, symmetry, fractal dimension (mean and worst): ~0.1 +- 0.02
 
@@ -545,6 +559,20 @@ def _raw_targets(optimizer: keras.optimizers.Optimizer) -> Built:
       "so is every prediction.")
 def _regression_diverged() -> Built:
     return _raw_targets(keras.optimizers.SGD(0.1))
+
+
+@case("regression_prices_healthy", "regression", (),
+      "Prices around 200,000 (generated from eight standardized features) fitted by a ReLU MLP on the raw targets: "
+      "its output kernel is far above the Glorot scale, as a model reaching 1e5 needs.")
+def _regression_prices_healthy() -> Built:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1200, 8)).astype(np.float32)
+    y = (2e5 + 5e4 * x[:, 0] + 3e4 * x[:, 1] - 2e4 * x[:, 2] + 5e3 * rng.normal(size=len(x))).astype(np.float32)
+    seed(0)
+    model = mlp(8, (32,), out_activation=None, name="prices")
+    model.compile(keras.optimizers.Adam(5e-2), "mse")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=100), x[:BATCH], y[:BATCH],
+                 train_inputs=x[BATCH:])
 
 
 # -- digits as vectors: output activation, lambda, learning rate, initialization ---------------------
@@ -704,6 +732,29 @@ def _deep_healthy() -> Built:
     model = mlp(64, (32,) * 8, kernel_initializer="he_normal", name="deep_relu")
     model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
     return Built(fit(model, x[BATCH:], y[BATCH:], epochs=8), x[:BATCH], y[:BATCH])
+
+
+@case("sigmoid_stack_deep", "deep", ("gradient.vanishing", "activation.collapse"),
+      "Twelve sigmoid layers, Glorot-initialized and trained with SGD: each layer shrinks the gradient (a "
+      "sigmoid's slope is at most 1/4) and the samples' differences with it.", seed_ref="002",
+      roots=("gradient.vanishing",))
+def _sigmoid_stack_deep() -> Built:
+    seed(0)
+    x, y = _binary_digits()
+    model = mlp(64, (64,) * 12, activation="sigmoid", name="sigmoid_deep")
+    model.compile(keras.optimizers.SGD(1e-2), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=3), x[:BATCH], y[:BATCH])
+
+
+@case("digits_pixels_healthy", "deep", (),
+      "The 64 digit pixels as features (0..1) for a ReLU MLP over the ten classes, diagnosed on 256 samples: the "
+      "pixels at the edge are lit in a handful of them (tiny std, the same 0..1 range).")
+def _digits_pixels_healthy() -> Built:
+    seed(0)
+    x, y = data.digits_vectors()
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_pixels")
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    return Built(fit(model, x[4 * BATCH:], y[4 * BATCH:], epochs=10), x[:4 * BATCH], y[:4 * BATCH])
 
 
 # -- ImageNet-style heads ------------------------------------------------------------------------------
