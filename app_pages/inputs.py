@@ -8,15 +8,22 @@ from whyzero.ui import render
 d = render.panel_page("inputs")
 s = d.summaries["inputs"]
 left, right = st.columns(2)
-left.subheader("Batch statistics")
+text = s.get("dtype") == "text"
+left.subheader("Text lengths" if text else "Batch statistics")
 left.dataframe(pd.DataFrame(s["table"]), hide_index=True)
+if text:
+    left.caption("The model reads raw text: the batch is measured by each text's length in words and characters; "
+                 "the checks of input values do not apply.")
 if s.get("train_table"):
     right.subheader("Training statistics")
     right.dataframe(pd.DataFrame(s["train_table"]), hide_index=True)
 else:
     right.info(f"No training reference given. Compared with: {s.get('memory_source') or 'nothing the model holds'}.")
-right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
-              f"constant samples {s['constant_samples']}")
+if text:
+    right.caption(f"dtype text · {s['constant_samples']} empty texts" if s['constant_samples'] else "dtype text")
+else:
+    right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
+                  f"constant samples {s['constant_samples']}")
 if s.get("whatif"):
     w = s["whatif"]
     st.subheader("Preprocessing what-if")
@@ -24,6 +31,9 @@ if s.get("whatif"):
     table = pd.DataFrame([{k: c[k] for k in ("name", "score", "output_mean", "output_spread", "top_class_share")}
                           for c in w["candidates"]])
     st.dataframe(table.rename(columns={"score": "distance to memory"}), hide_index=True)
+if s.get("texts"):
+    st.subheader("The first texts, as given")
+    st.dataframe(pd.DataFrame({"sample": range(len(s["texts"])), "text": s["texts"]}), hide_index=True)
 if s.get("thumbnails"):
     st.subheader("Samples as the model sees them (min-max scaled for display)")
     render.image_grid(s["thumbnails"])

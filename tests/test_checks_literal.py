@@ -388,3 +388,20 @@ def test_one_sided_scores_are_a_threshold_fault_only_when_the_rare_class_goes_un
     shifted = case(outputs_=np.where(ids == 1, 0.3, 0.02).reshape(-1, 1), ids=ids)
     found = threshold(shifted)
     assert found[0].cause == "output.threshold" and found[0].evidence["share_above_0_5"] == 0.0
+
+
+def test_a_batch_of_one_class_is_a_note_not_an_imbalance():
+    """A batch picked from class 3 alone (a user checking one class) holds no evidence of the training labels'
+    balance; a batch where class 3 is 97% of the labels does."""
+    from whyzero.checks.labels import imbalance
+
+    threes = np.full(100, 3)
+    m = with_(measured(outputs=np.eye(10)[threes]), label_ids=threes)
+    m.task = Task("multiclass", 10, "softmax", True)
+    note = imbalance(m)
+    assert [(f.cause, f.severity) for f in note] == [("labels.imbalance", "info")]
+    assert note[0].evidence["single_class"] == 3
+    mostly = threes.copy()
+    mostly[:3] = 0
+    m.label_ids = mostly
+    assert [(f.cause, f.severity) for f in imbalance(m)] == [("labels.imbalance", "warning")]

@@ -455,3 +455,57 @@ def test_an_untrained_model_gets_no_label_what_if():
     images = np.random.default_rng(0).uniform(0, 1, (32, 16, 16, 3)).astype("float32")
     d = whyzero.diagnose(model, images, labels=np.arange(32) % 4)
     assert d.summaries["inputs"]["whatif"] is None
+
+
+WORDS = np.array(["good", "bad", "fine", "awful", "great", "poor", "nice", "meh"])
+
+
+def text_model(head_units: int, head_activation: str, epochs: int):
+    """Raw strings into TextVectorization, an Embedding, a pooled score: the shape of Keras' text tutorial."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    texts = np.array([" ".join(rng.choice(WORDS, 6)) for _ in range(400)])
+    labels = np.array([int(sum(w in ("good", "great", "nice", "fine") for w in t.split()) > 3) for t in texts])
+    keras.utils.set_random_seed(0)
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=6)
+    vectorize.adapt(texts)
+    inputs = keras.Input((1,), dtype="string")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 8)(vectorize(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(head_units, activation=head_activation, name="head")(h))
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    if epochs:
+        model.fit(tf.constant(texts[:, None]), labels, epochs=epochs, verbose=0)
+    return model, texts[:128, None], labels[:128], model(tf.constant(texts[:128, None])).numpy()
+
+
+def test_a_model_that_reads_raw_text_is_diagnosed_from_its_strings(tmp_path, capsys):
+    """A TextVectorization model takes the texts themselves: its layers are probed from the strings, the input
+    statistics are the texts' lengths, and the checks of input values say they do not apply."""
+    model, texts, labels, pred = text_model(1, "sigmoid", epochs=20)
+    assert np.mean((pred[:, 0] > 0.5) == labels) >= 0.8  # healthy: right on most texts
+    d = whyzero.diagnose(model, texts.astype(object), labels=labels)  # a list of Python strings, as people hold them
+    assert d.is_clean, [(f.cause, f.severity) for f in d.findings]
+    assert [row["channel"] for row in d.summaries["inputs"]["table"]] == ["words", "characters"]
+    assert d.summaries["inputs"]["table"][0]["mean"] == 6 and d.summaries["inputs"]["texts"][0] == texts[0, 0]
+    assert "embedding" in [layer["name"] for layer in d.summaries["measurements"]["layers"]]
+    skipped = {s["check"]: s["reason"] for s in d.summaries["skipped"]}
+    assert "text inputs" in skipped["unnormalized"]
+
+    broken, texts, labels, pred = text_model(1, "softmax", epochs=0)  # softmax over one unit: always 1.0
+    assert np.all(pred == 1.0)
+    model_path = tmp_path / "text.keras"
+    broken.save(model_path)
+    np.save(tmp_path / "texts.npy", texts)
+    np.save(tmp_path / "labels.npy", labels)
+    args = ["diagnose", str(model_path), "--inputs", str(tmp_path / "texts.npy"), "--labels",
+            str(tmp_path / "labels.npy"), "--quiet", "--json", str(tmp_path / "d.json")]
+    assert cli.main(args) == 0
+    found = json.loads((tmp_path / "d.json").read_text())["findings"]
+    assert found[0]["cause"] == "model.output_activation" and found[0]["role"] == "root"
+
+
+def test_text_for_a_model_that_reads_numbers_is_one_line():
+    model = dense_classifier()
+    with pytest.raises(whyzero.WhyzeroError, match="Expected a numeric batch. Received: dtype <U"):
+        whyzero.diagnose(model, np.array([["a"] * 8] * 4))

@@ -14,7 +14,7 @@ from whyzero.config import settings
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.errors import WhyzeroError
-from whyzero.feed import MultiInput, assemble, choose_primary, take
+from whyzero.feed import MultiInput, assemble, choose_primary, is_text, take, text_features
 from whyzero.loading.data import (
     LoadedInputs,
     load_inputs,
@@ -364,15 +364,39 @@ def _check_batch(batch: np.ndarray, loaded: LoadedModel, index: int = 0, name: s
                            f"Received: {name}")
     if len(batch) == 0:
         raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
+    if batch.dtype.kind in "OUS" and _takes_text(loaded, index):
+        return _as_text(batch, name)
     if batch.dtype.kind not in "fiub":
         raise WhyzeroError(f"Expected a numeric batch. Received: dtype {batch.dtype}")
     return batch
+
+
+def _takes_text(loaded: LoadedModel, index: int) -> bool:
+    """Whether the model's input ``index`` is a string tensor (raw text into a ``TextVectorization`` layer)."""
+    inputs = _model_inputs(loaded) if loaded.has_layers else []
+    return index < len(inputs) and "string" in str(getattr(inputs[index], "dtype", ""))
+
+
+def _as_text(batch: np.ndarray, name: str) -> np.ndarray:
+    """A batch of strings as a numpy unicode array (bytes decoded as UTF-8); anything else in it is refused."""
+    flat = batch.reshape(-1)
+    if batch.dtype.kind == "O" and not all(isinstance(v, (str, bytes)) for v in flat):
+        kinds = sorted({type(v).__name__ for v in flat if not isinstance(v, (str, bytes))})
+        raise WhyzeroError(f"Expected text (strings) for a model that reads text. Received: {name} holding "
+                           f"{', '.join(kinds[:3])}")
+    if batch.dtype.kind == "S" or (batch.dtype.kind == "O" and any(isinstance(v, bytes) for v in flat)):
+        flat = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat], dtype=str)
+        return flat.reshape(batch.shape)
+    return batch.astype(str)
 
 
 def _check_reference(reference: InputStats | None, batch: np.ndarray) -> None:
     """The training reference must describe inputs like the batch: as many channels or features."""
     if reference is None:
         return
+    if is_text(batch):
+        raise WhyzeroError("Training statistics are compared for numeric inputs only. Received: a training "
+                           "reference for a model that reads text")
     expected = InputStats.of(batch[:2]).channels
     if reference.channels != expected:
         raise WhyzeroError(f"Expected training inputs with {expected} channels or features, like the batch "
@@ -410,7 +434,10 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
-    input_stats = InputStats.of(batch)
+    text = is_text(batch)
+    input_stats = InputStats.of(text_features(batch) if text else batch)
+    if text:
+        input_stats.dtype, input_stats.shape = "text", list(batch.shape[1:])
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)

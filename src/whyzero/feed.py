@@ -53,6 +53,19 @@ def take(feed: Feed, start: int, stop: int) -> Feed:
     return [a[start:stop] for a in feed] if isinstance(feed, list) else feed[start:stop]
 
 
+def is_text(array: np.ndarray) -> bool:
+    """A batch of strings (a model that reads raw text through a ``TextVectorization`` layer)."""
+    return np.asarray(array).dtype.kind in "US"
+
+
+def text_features(array: np.ndarray) -> np.ndarray:
+    """What the input statistics read of a text batch: each sample's words and characters, (N, 2)."""
+    flat = np.asarray(array).reshape(len(array), -1)
+    words = [sum(len(str(v).split()) for v in row) for row in flat]
+    chars = [sum(len(str(v)) for v in row) for row in flat]
+    return np.stack([np.asarray(words, np.float32), np.asarray(chars, np.float32)], 1)
+
+
 def tensors(feed: Feed) -> Any:
     import tensorflow as tf
 
@@ -64,7 +77,7 @@ def spec(feed: Feed) -> Any:
     import tensorflow as tf
 
     def one(a: np.ndarray):
-        return tf.TensorSpec([None, *a.shape[1:]], tf.as_dtype(a.dtype))
+        return tf.TensorSpec([None, *a.shape[1:]], tf.string if is_text(a) else tf.as_dtype(a.dtype))
 
     return [one(a) for a in feed] if isinstance(feed, list) else one(feed)
 

@@ -96,7 +96,9 @@ def _symlog_axis(fig: go.Figure, d: Diagnosis, counts=None, axis: str = "xaxis")
 def input_histograms(d: Diagnosis) -> go.Figure:
     s = d.summaries["inputs"]
     fig = go.Figure()
-    names = ["R", "G", "B"] if len(s["hist"]) == 3 else [f"ch {i}" for i in range(len(s["hist"]))]
+    text = s.get("dtype") == "text"
+    names = ["words", "characters"] if text else ["R", "G", "B"] if len(s["hist"]) == 3 else \
+        [f"ch {i}" for i in range(len(s["hist"]))]
     for i, counts in enumerate(s["hist"][:8]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75)
@@ -106,6 +108,9 @@ def input_histograms(d: Diagnosis) -> go.Figure:
                         line={"dash": "dash"})
     fig.update_layout(barmode="overlay")
     _symlog_axis(fig, d, s["hist"] + (s.get("train_hist") or []))
+    if text:
+        return _layout(fig, d, "Text lengths (batch): words and characters per sample", "length (symmetric log bins)",
+                       "share of samples")
     title = "Input values per channel" + (" (batch vs training)" if s.get("train_hist") else " (batch)")
     return _layout(fig, d, title, "value (symmetric log bins)", "share of values")
 

@@ -201,6 +201,11 @@ class Measurements:
             return None
         return float(np.mean(predicted == ids))
 
+    @property
+    def is_text(self) -> bool:
+        """A batch of raw text: its input statistics are the texts' lengths (words, characters)."""
+        return self.input_stats.dtype == "text"
+
     def label_r2(self) -> float | None:
         """For regression, the share of the targets' variance the predictions explain (R²); None without
         targets shaped like the outputs, or targets that do not vary."""

@@ -44,9 +44,21 @@ def build_summaries(m: Measurements, batch: np.ndarray, outputs: np.ndarray, lab
             "model": {"weights": m.memory.weights}}
 
 
+# A text batch's statistics: each sample's length in words and in characters (``feed.text_features``); the
+# first texts are shown cut to this many characters.
+TEXT_FEATURES = ("words", "characters")
+TEXT_SHOWN_CHARS = 300
+
+
 def _inputs(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
     stats, train, memory = m.input_stats, m.train_stats, m.memory
-    return {"table": stats.table(), "hist": stats.hist.tolist(), "dtype": stats.dtype,
+    table = stats.table()
+    if m.is_text:  # the statistics are of each text's length
+        for row, name in zip(table, TEXT_FEATURES):
+            row["channel"] = name
+    return {"table": table, "hist": stats.hist.tolist(), "dtype": stats.dtype,
+            "texts": [" | ".join(str(v) for v in np.ravel(row))[:TEXT_SHOWN_CHARS] for row in batch[:THUMBNAILS]]
+            if m.is_text else [],
             "integer_share": stats.integer_share, "constant_samples": stats.constant_samples,
             "train_table": train.table() if train is not None else None,
             "train_hist": train.hist.tolist() if train is not None else None,

@@ -66,6 +66,13 @@ def imbalance(m: Measurements) -> list[Finding]:
     k = max(int(ids.max()) + 1, 2)  # classes the labels use: a 1000-way output is not 998 empty classes
     counts = np.bincount(ids, minlength=k)
     shares = counts / max(counts.sum(), 1)
+    if np.count_nonzero(counts) == 1 and m.task.kind != "segmentation":
+        # a batch picked from one class (every image a cat) says nothing of the training set's balance
+        only = int(ids[0])
+        return [Finding("labels.imbalance", INFO, f"Every label in the batch is class {only}: the batch cannot show "
+                        "how balanced the training labels are", {"class_shares": shares[:50].tolist(),
+                                                                 "single_class": only},
+                        "Give a batch with several classes to judge their balance.")]
     perplexity = normalized_perplexity(shares, k)
     if perplexity >= PERPLEXITY_WARNING:
         return []

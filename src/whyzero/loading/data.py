@@ -55,7 +55,7 @@ def load_inputs(inputs: Any, preprocess: str = "none", size: tuple[int, int] | N
     if not path.exists():
         raise WhyzeroError(f"No inputs at that path. Received: {path}")
     if path.suffix in (".npy", ".npz"):
-        return LoadedInputs(_read_array(path), source=path.name)
+        return LoadedInputs(_read_array(path, text=True), source=path.name)
     if path.suffix == ".csv":
         return LoadedInputs(_read_csv(path), source=path.name)
     if path.is_dir():
@@ -72,8 +72,10 @@ def load_inputs(inputs: Any, preprocess: str = "none", size: tuple[int, int] | N
                        f"Received: {path.name}")
 
 
-def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "batch", "arr_0")) -> np.ndarray:
-    """A numeric array from ``.npy`` or ``.npz`` (the first of ``keys`` present), bounded before it is read."""
+def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "batch", "arr_0"),
+                text: bool = False) -> np.ndarray:
+    """A numeric array from ``.npy`` or ``.npz`` (the first of ``keys`` present), bounded before it is read;
+    ``text``: strings too (a batch for a model that reads raw text; never Python objects)."""
     safety.check_file_size(path)
     if path.suffix == ".npz":
         safety.check_npz_file(path)
@@ -94,8 +96,9 @@ def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "b
                            f"Received: {path.name}") from None
     if data.size == 0:
         raise WhyzeroError(f"The array is empty (shape {data.shape}). Received: {path.name}")
-    if data.dtype.kind not in "biuf":
-        raise WhyzeroError(f"Expected a numeric array. Received: {path.name} of dtype {data.dtype}")
+    if data.dtype.kind not in ("biufUS" if text else "biuf"):
+        raise WhyzeroError(f"Expected a numeric array{' or strings' if text else ''}. Received: {path.name} of "
+                           f"dtype {data.dtype}")
     return data
 
 
