@@ -10,6 +10,7 @@ from whyzero.checks.model import weight_init
 from whyzero.measurements import LayerRecord, LayerValues, Measurements, ModelMemory, Task
 from whyzero.probes.inputs import InputStats
 from whyzero.proofs import standardize
+from whyzero.targets import label_ids
 
 
 def values(array: np.ndarray) -> LayerValues:
@@ -405,3 +406,20 @@ def test_a_batch_of_one_class_is_a_note_not_an_imbalance():
     mostly[:3] = 0
     m.label_ids = mostly
     assert [(f.cause, f.severity) for f in imbalance(m)] == [("labels.imbalance", "warning")]
+
+
+def test_minus_one_plus_one_labels_are_an_encoding_for_a_hinge_loss_or_a_tanh_output_only():
+    """-1/+1 targets are how a tanh output with a hinge loss is trained (read as classes 0 and 1, decided at 0);
+    the same labels into a sigmoid trained with cross-entropy are a fault."""
+    from whyzero.checks.labels import encoding
+
+    signed = np.where(BINARY == 1, 1.0, -1.0)
+    scores = np.where(BINARY == 1, 0.8, -0.7).reshape(-1, 1)  # a tanh output, right on every sample
+    hinge = case(outputs_=scores, labels_=signed, activation="tanh",
+                 loss={"name": "hinge", "raw": "hinge", "known": False, "from_logits": False})
+    hinge.label_ids = label_ids(hinge.task, signed, None)
+    assert encoding(hinge) == []
+    assert hinge.label_ids.tolist() == BINARY.tolist() and hinge.label_accuracy() == 1.0
+    bce = case(labels_=signed, loss={"name": "binary_crossentropy", "raw": "binary_crossentropy", "known": True,
+                                     "from_logits": False})
+    assert [(f.cause, f.severity) for f in encoding(bce)] == [("labels.encoding", "critical")]

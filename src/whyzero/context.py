@@ -55,4 +55,4 @@ class Context:
         """
         if self.task.kind == "regression":
             return None
-        return predicted_classes(self.outputs, self.task.kind)
+        return predicted_classes(self.outputs, self.task.kind, self.task.activation)

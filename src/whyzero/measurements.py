@@ -191,7 +191,7 @@ class Measurements:
         """
         if self.outputs is None or self.task.kind == "regression":
             return None
-        return predicted_classes(self.outputs, self.task.kind)
+        return predicted_classes(self.outputs, self.task.kind, self.task.activation)
 
     def label_accuracy(self) -> float | None:
         """The share of samples (or pixels) predicted as their label's class; None without class labels."""
@@ -318,13 +318,20 @@ def _other_inputs(ctx) -> list[dict[str, Any]]:
             for i, (name, array) in enumerate(zip(multi.names, multi.arrays)) if i != multi.primary]
 
 
-def predicted_classes(outputs: np.ndarray, kind: str) -> np.ndarray:
-    """One place decides predicted classes: argmax over the last axis, or > 0.5 for one unit."""
+def predicted_classes(outputs: np.ndarray, kind: str, activation: str | None = None) -> np.ndarray:
+    """One place decides predicted classes: argmax over the last axis, or, for one unit, > 0.5 (> 0 for a tanh
+    output: -1/+1 targets, a hinge loss)."""
     out = np.asarray(outputs)
+    cut = decision_cut(activation)
     if kind == "segmentation":
-        return (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+        return (out[..., 0] > cut).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
     flat = out.reshape(len(out), -1)
-    return (flat[:, 0] > 0.5).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+    return (flat[:, 0] > cut).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
+
+
+def decision_cut(activation: str | None) -> float:
+    """Where one output unit decides between its two classes: 0 for tanh (-1..1), 0.5 otherwise."""
+    return 0.0 if activation == "tanh" else 0.5
 
 
 def bounded(value: np.ndarray | None) -> np.ndarray | None:

@@ -77,7 +77,7 @@ def _samples(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
     for i in range(kept):
         row: dict[str, Any] = {"index": i}
         if m.task.kind in ("binary", "multiclass"):
-            pred = int(predicted_classes(out[i:i + 1], m.task.kind)[0])
+            pred = int(predicted_classes(out[i:i + 1], m.task.kind, m.task.activation)[0])
             row["predicted"] = pred
             row["score"] = float(flat[i, 0] if flat.shape[1] == 1 else flat[i, pred])
         elif m.task.kind == "regression":
@@ -169,7 +169,7 @@ def _outputs(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
     if task.kind == "binary":
         summary["scores"] = per_sample[:SCORES_KEPT, 0].tolist()
     if task.kind in ("binary", "multiclass", "segmentation"):
-        pred = predicted_classes(outputs, task.kind)
+        pred = predicted_classes(outputs, task.kind, task.activation)
         k = task.n_classes
         summary["predicted_shares"] = (np.bincount(pred.reshape(-1), minlength=k)[:k] / pred.size).tolist()
         if ids is not None and ids.size:

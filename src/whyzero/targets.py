@@ -77,7 +77,15 @@ def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -
     flat = labels.reshape(len(labels), -1)[:, 0]
     if np.any(np.round(flat) != flat):
         return None
+    if signed_binary(task, flat):
+        return (flat > 0).astype(np.int64)  # -1/+1 targets: class 0 and class 1
     return flat.astype(np.int64)
+
+
+def signed_binary(task: Task, labels: np.ndarray) -> bool:
+    """-1/+1 labels for one output unit (a tanh output, or a hinge loss, which reads 0/1 labels as -1/+1 too)."""
+    values = set(np.unique(np.asarray(labels)).tolist())
+    return task.kind == "binary" and -1 in values and values <= {-1, 1}
 
 
 def loss_for_gradients(task: Task, loss: dict | None):

@@ -8,6 +8,7 @@ from whyzero.causes import CRITICAL, INFO, WARNING
 from whyzero.checks import check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
+from whyzero.targets import signed_binary
 
 # TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
 PERPLEXITY_WARNING = 0.5
@@ -123,6 +124,9 @@ def encoding(m: Measurements) -> list[Finding]:
                         f"{fractional:.1%} of the {what} values are fractional (interpolated), e.g. "
                         f"{', '.join(f'{v:.3g}' for v in uniques[(np.round(uniques) != uniques)][:3])}",
                         evidence, "Resize masks with nearest-neighbour interpolation, never bilinear.")]
+    hinge = "hinge" in str((m.loss or {}).get("raw", "")).lower()
+    if signed_binary(m.task, flat) and (hinge or m.task.activation == "tanh"):
+        return []  # -1/+1 targets, as a hinge loss or a tanh output reads them
     outside = (flat < 0) | (flat > k - 1)
     if outside.any():
         hint = " (0/255 masks: divide by 255)" if set(uniques.tolist()) <= {0, 255} else ""
