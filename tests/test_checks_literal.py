@@ -397,7 +397,8 @@ def test_a_batch_of_one_class_is_a_note_not_an_imbalance():
     from whyzero.checks.labels import imbalance
 
     threes = np.full(100, 3)
-    m = with_(measured(outputs=np.eye(10)[threes]), label_ids=threes)
+    sure = np.linspace(0.5, 0.99, 100)[:, None]  # the model's confidence varies from image to image
+    m = with_(measured(outputs=np.eye(10)[threes] * sure + (1 - sure) / 10), label_ids=threes)
     m.task = Task("multiclass", 10, "softmax", True)
     note = imbalance(m)
     assert [(f.cause, f.severity) for f in note] == [("labels.imbalance", "info")]
@@ -406,6 +407,11 @@ def test_a_batch_of_one_class_is_a_note_not_an_imbalance():
     mostly[:3] = 0
     m.label_ids = mostly
     assert [(f.cause, f.severity) for f in imbalance(m)] == [("labels.imbalance", "warning")]
+    # labels all 0 and a model that learned to say 0 for everything: a label-loading bug, as likely as not
+    zeros = np.zeros(100, int)
+    flat = with_(measured(outputs=np.tile(np.eye(10)[0] * 0.9 + 0.01, (100, 1))), label_ids=zeros)
+    flat.task = Task("multiclass", 10, "softmax", True)
+    assert [(f.cause, f.severity) for f in imbalance(flat)] == [("labels.imbalance", "warning")]
 
 
 def test_minus_one_plus_one_labels_are_an_encoding_for_a_hinge_loss_or_a_tanh_output_only():

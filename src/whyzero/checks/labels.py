@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
-from whyzero.checks import check
+from whyzero.checks import Skipped, check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 from whyzero.targets import signed_binary
@@ -67,8 +67,9 @@ def imbalance(m: Measurements) -> list[Finding]:
     k = max(int(ids.max()) + 1, 2)  # classes the labels use: a 1000-way output is not 998 empty classes
     counts = np.bincount(ids, minlength=k)
     shares = counts / max(counts.sum(), 1)
-    if np.count_nonzero(counts) == 1 and m.task.kind != "segmentation":
-        # a batch picked from one class (every image a cat) says nothing of the training set's balance
+    if np.count_nonzero(counts) == 1 and m.task.kind != "segmentation" and not _flat_outputs(m):
+        # a batch picked from one class (every image a cat) says nothing of the training set's balance; with
+        # flat predictions it may say the training labels were one class too (a label-loading bug): a warning
         only = int(ids[0])
         return [Finding("labels.imbalance", INFO, f"Every label in the batch is class {only}: the batch cannot show "
                         "how balanced the training labels are", {"class_shares": shares[:50].tolist(),
@@ -95,6 +96,14 @@ def imbalance(m: Measurements) -> list[Finding]:
         evidence["minority_recall"] = recall
     return [Finding("labels.imbalance", WARNING, title, evidence,
                     "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
+
+
+def _flat_outputs(m: Measurements) -> bool:
+    """Whether the predictions are constant or barely vary (``output.constant`` finds them so)."""
+    from whyzero.checks.outputs import constant
+
+    found = constant(m) if m.outputs is not None else []
+    return bool(found) and not isinstance(found, Skipped)
 
 
 @check("labels.encoding", needs=("labels", "masks"))
