@@ -391,27 +391,27 @@ def test_one_sided_scores_are_a_threshold_fault_only_when_the_rare_class_goes_un
     assert found[0].cause == "output.threshold" and found[0].evidence["share_above_0_5"] == 0.0
 
 
-def test_a_batch_of_one_class_is_a_note_not_an_imbalance():
-    """A batch picked from class 3 alone (a user checking one class) holds no evidence of the training labels'
-    balance; a batch where class 3 is 97% of the labels does."""
+def test_a_batch_of_one_class_is_a_note_unless_the_model_says_that_class_for_all_of_it():
+    """A batch picked from class 3 alone holds no evidence of the training labels' balance when the model still
+    predicts other classes for part of it; when it predicts class 3 for all of it, labels that are all one class
+    (a label-loading bug) may be what it learned from: a warning, as for 97% of one class."""
     from whyzero.checks.labels import imbalance
 
     threes = np.full(100, 3)
-    sure = np.linspace(0.5, 0.99, 100)[:, None]  # the model's confidence varies from image to image
-    m = with_(measured(outputs=np.eye(10)[threes] * sure + (1 - sure) / 10), label_ids=threes)
+    guesses = np.eye(10)[np.where(np.arange(100) < 70, 3, 5)] * 0.8 + 0.02  # class 3 for 70 of them
+    m = with_(measured(outputs=guesses), label_ids=threes)
     m.task = Task("multiclass", 10, "softmax", True)
     note = imbalance(m)
     assert [(f.cause, f.severity) for f in note] == [("labels.imbalance", "info")]
-    assert note[0].evidence["single_class"] == 3
+    assert note[0].evidence["single_class"] == 3 and note[0].evidence["predicted_share"] == 0.7
+    m.outputs = np.eye(10)[threes] * 0.8 + 0.02
+    agreed = imbalance(m)
+    assert [(f.cause, f.severity) for f in agreed] == [("labels.imbalance", "warning")]
+    assert "that is all it could learn" in agreed[0].title
     mostly = threes.copy()
     mostly[:3] = 0
     m.label_ids = mostly
     assert [(f.cause, f.severity) for f in imbalance(m)] == [("labels.imbalance", "warning")]
-    # labels all 0 and a model that learned to say 0 for everything: a label-loading bug, as likely as not
-    zeros = np.zeros(100, int)
-    flat = with_(measured(outputs=np.tile(np.eye(10)[0] * 0.9 + 0.01, (100, 1))), label_ids=zeros)
-    flat.task = Task("multiclass", 10, "softmax", True)
-    assert [(f.cause, f.severity) for f in imbalance(flat)] == [("labels.imbalance", "warning")]
 
 
 def test_minus_one_plus_one_labels_are_an_encoding_for_a_hinge_loss_or_a_tanh_output_only():

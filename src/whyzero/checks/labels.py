@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from whyzero.causes import CRITICAL, INFO, WARNING
-from whyzero.checks import Skipped, check
+from whyzero.checks import check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 from whyzero.targets import signed_binary
@@ -67,14 +67,8 @@ def imbalance(m: Measurements) -> list[Finding]:
     k = max(int(ids.max()) + 1, 2)  # classes the labels use: a 1000-way output is not 998 empty classes
     counts = np.bincount(ids, minlength=k)
     shares = counts / max(counts.sum(), 1)
-    if np.count_nonzero(counts) == 1 and m.task.kind != "segmentation" and not _flat_outputs(m):
-        # a batch picked from one class (every image a cat) says nothing of the training set's balance; with
-        # flat predictions it may say the training labels were one class too (a label-loading bug): a warning
-        only = int(ids[0])
-        return [Finding("labels.imbalance", INFO, f"Every label in the batch is class {only}: the batch cannot show "
-                        "how balanced the training labels are", {"class_shares": shares[:50].tolist(),
-                                                                 "single_class": only},
-                        "Give a batch with several classes to judge their balance.")]
+    if np.count_nonzero(counts) == 1 and m.task.kind != "segmentation":
+        return _one_class(m, int(ids[0]), shares)
     perplexity = normalized_perplexity(shares, k)
     if perplexity >= PERPLEXITY_WARNING:
         return []
@@ -98,12 +92,26 @@ def imbalance(m: Measurements) -> list[Finding]:
                     "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
 
 
-def _flat_outputs(m: Measurements) -> bool:
-    """Whether the predictions are constant or barely vary (``output.constant`` finds them so)."""
-    from whyzero.checks.outputs import constant
+# A batch whose labels are all one class is a warning when the model predicts that class for this share of it.
+ONE_CLASS_AGREES = 0.9
 
-    found = constant(m) if m.outputs is not None else []
-    return bool(found) and not isinstance(found, Skipped)
+
+def _one_class(m: Measurements, only: int, shares: np.ndarray) -> list[Finding]:
+    """Labels that are all one class.  A batch picked from one class (every image a cat) says nothing of the
+    training labels' balance: a note when the model still predicts other classes for some of it.  When it predicts
+    that class for nearly all, the labels may be what it learned from (a label-loading bug leaves them all 0)."""
+    predicted = m.predicted_classes()
+    agrees = None if predicted is None or predicted.size != m.label_ids.size else float(np.mean(predicted == only))
+    evidence = {"class_shares": shares[:50].tolist(), "single_class": only, "predicted_share": agrees}
+    if agrees is not None and agrees >= ONE_CLASS_AGREES:
+        return [Finding("labels.imbalance", WARNING,
+                        f"Every label in the batch is class {only}, and the model predicts it for {agrees:.0%}: if "
+                        "the training labels were one class too, that is all it could learn", evidence,
+                        "Check how the training labels are loaded (a path parsed wrong, a column misread); "
+                        "if the batch was picked from one class, give one with several.")]
+    return [Finding("labels.imbalance", INFO, f"Every label in the batch is class {only}: the batch cannot show "
+                    "how balanced the training labels are", evidence,
+                    "Give a batch with several classes to judge their balance.")]
 
 
 @check("labels.encoding", needs=("labels", "masks"))
