@@ -471,7 +471,7 @@ def text_model(head_units: int, head_activation: str, epochs: int):
     vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=6)
     vectorize.adapt(texts)
     inputs = keras.Input((1,), dtype="string")
-    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 8)(vectorize(inputs)))
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 8, name="embed")(vectorize(inputs)))
     model = keras.Model(inputs, keras.layers.Dense(head_units, activation=head_activation, name="head")(h))
     model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
     if epochs:
@@ -488,7 +488,7 @@ def test_a_model_that_reads_raw_text_is_diagnosed_from_its_strings(tmp_path, cap
     assert d.is_clean, [(f.cause, f.severity) for f in d.findings]
     assert [row["channel"] for row in d.summaries["inputs"]["table"]] == ["words", "characters"]
     assert d.summaries["inputs"]["table"][0]["mean"] == 6 and d.summaries["inputs"]["texts"][0] == texts[0, 0]
-    assert "embedding" in [layer["name"] for layer in d.summaries["measurements"]["layers"]]
+    assert "embed" in [layer["name"] for layer in d.summaries["measurements"]["layers"]]
     skipped = {s["check"]: s["reason"] for s in d.summaries["skipped"]}
     assert "text inputs" in skipped["unnormalized"]
 

@@ -205,13 +205,14 @@ def test_the_pass_summarizes_every_layer_in_its_graph_and_falls_back_on_nan_and_
 
 def test_the_pass_counts_a_huge_layer_on_one_budget_shared_by_its_chunks():
     """A layer far past COUNT_MAX_VALUES, streamed in chunks (the last one smaller): its shares come from a
-    subsample the chunks share (within a fraction of a percent of numpy's on the whole batch, per sample too), its
-    moments and per-unit maxima stay exact."""
+    subsample the chunks share (within a fraction of a percent of numpy's on the whole batch, a few percent per
+    sample), its moments and per-unit maxima stay exact."""
     import keras
 
     from whyzero.probes.forward import run_forward
-    from whyzero.probes.summary import COUNT_MAX_VALUES
+    from whyzero.probes.summary import COUNT_MAX_VALUES, SAMPLE_COUNT_MIN
 
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((48, 48, 3))
     conv = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv")(inputs)
     out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(conv))
@@ -222,7 +223,9 @@ def test_the_pass_counts_a_huge_layer_on_one_budget_shared_by_its_chunks():
     probe = next(p for p in run_forward(model, x, None, None, chunk_size=4).layers if p.name == "conv").values
     assert probe.n == values.size and probe.n_samples == 26
     assert probe.share("zero") == pytest.approx(np.mean(values == 0), abs=0.005)
-    assert np.allclose(probe.sample_zero, np.mean(values.reshape(26, -1) == 0, axis=1), atol=0.03)
+    # each sample's share from its ~2^11 counted values: within 4 standard errors of a share near 1/2
+    per_sample_error = np.sqrt(0.25 / SAMPLE_COUNT_MIN)
+    assert np.allclose(probe.sample_zero, np.mean(values.reshape(26, -1) == 0, axis=1), atol=4 * per_sample_error)
     assert probe.mean == pytest.approx(values.mean(), rel=1e-5)
     assert probe.rms == pytest.approx(np.sqrt(np.mean(values ** 2)), rel=1e-5)
     assert np.allclose(probe.unit_max, values.max(axis=(0, 1, 2)), rtol=1e-6)
