@@ -88,6 +88,10 @@ with right:
                           caption=f"{s.get('saliency_method')}: yellow = drives the predicted class most")
     elif d.inputs.get("is_image"):
         st.info(f"Saliency maps are kept for the first {len(maps)} images; open one of those.")
+    texts = d.summaries["inputs"].get("texts") or []
+    if selected < len(texts):
+        st.markdown("**The text, as given**")
+        st.text(texts[selected])
 for name, build in (("sample_size", figures.sample_size), ("sample_dead", figures.sample_dead)):
     render.figure(build(d, selected), d, f"{name}_{selected}")
 st.caption("Healthy: the sample's line follows the batch's; a sample that drops to zero or blows up at a layer "
