@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import predictions
 
 import whyzero
 from whyzero import cli
@@ -509,3 +510,30 @@ def test_text_for_a_model_that_reads_numbers_is_one_line():
     model = dense_classifier()
     with pytest.raises(whyzero.WhyzeroError, match="Expected a numeric batch. Received: dtype <U"):
         whyzero.diagnose(model, np.array([["a"] * 8] * 4))
+
+
+def test_one_hot_masks_are_read_as_class_ids_and_rgb_masks_are_not():
+    """A 3-class segmenter trained with categorical cross-entropy on one-hot masks (N, H, W, 3): the masks are
+    its classes, not an RGB image; a mask with a black background and coloured regions stays an RGB mask."""
+    from scipy.ndimage import uniform_filter
+
+    from whyzero.engine import _one_hot_masks
+
+    rng = np.random.default_rng(0)
+    smooth = uniform_filter(rng.normal(size=(240, 24, 24)), size=(1, 7, 7))
+    classes = np.digitize(smooth, [-0.1, 0.1])
+    x = (smooth[..., None] * 5).astype("float32")
+    one_hot = np.eye(3, dtype="float32")[classes]
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((24, 24, 1))
+    h = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, activation="softmax")(h))
+    model.compile(keras.optimizers.Adam(3e-3), "categorical_crossentropy")
+    model.fit(x, one_hot, epochs=6, verbose=0)
+    assert np.mean(predictions(model, x[:48]).argmax(-1) == classes[:48]) >= 0.8  # healthy
+    d = whyzero.diagnose(model, x[:48], masks=one_hot[:48])
+    assert d.is_clean, [(f.cause, f.severity, f.title) for f in d.findings]
+    assert any("one-hot over 3 classes" in note for note in d.notes)
+    rgb = np.zeros((2, 4, 4, 3), np.uint8)
+    rgb[:, :2, :2] = (1, 0, 0)  # a red region on black: not one class a pixel
+    assert _one_hot_masks(rgb, []) is rgb

@@ -98,7 +98,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
         batch = batch[:limit]
         multi = None if multi is None else multi.truncate(limit)
     label_arr = load_labels(_labels_of_head(labels, loaded), batch_in.names)
-    mask_arr = load_masks(masks)
+    mask_arr = _one_hot_masks(load_masks(masks), notes)
     label_arr = None if label_arr is None else label_arr[:limit]
     mask_arr = None if mask_arr is None else mask_arr[:limit]
     _check_alignment(batch, label_arr, mask_arr)
@@ -388,6 +388,18 @@ def _as_text(batch: np.ndarray, name: str) -> np.ndarray:
         flat = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat], dtype=str)
         return flat.reshape(batch.shape)
     return batch.astype(str)
+
+
+def _one_hot_masks(masks: np.ndarray | None, notes: list[str]) -> np.ndarray | None:
+    """Masks one-hot over K >= 2 classes, (N, H, W, K) of 0/1 with one 1 a pixel (as categorical cross-entropy
+    trains on them), as the class ids every check reads; anything else as it is (an RGB mask's black background
+    sums to 0, its colours to more than 1)."""
+    if masks is None or masks.ndim != 4 or masks.shape[-1] < 2:
+        return masks
+    if not (np.isin(masks, (0, 1)).all() and (masks.sum(-1) == 1).all()):
+        return masks
+    notes.append(f"the masks are one-hot over {masks.shape[-1]} classes {tuple(masks.shape)}: read as class ids")
+    return masks.argmax(-1).astype(np.int64)
 
 
 def _check_reference(reference: InputStats | None, batch: np.ndarray) -> None:
