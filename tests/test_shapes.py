@@ -537,3 +537,27 @@ def test_one_hot_masks_are_read_as_class_ids_and_rgb_masks_are_not():
     rgb = np.zeros((2, 4, 4, 3), np.uint8)
     rgb[:, :2, :2] = (1, 0, 0)  # a red region on black: not one class a pixel
     assert _one_hot_masks(rgb, []) is rgb
+
+
+def test_a_text_input_beside_a_numeric_one_is_measured_by_length_and_not_value_checked():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    texts = np.array([" ".join(rng.choice(WORDS[:4], 5)) for _ in range(200)])
+    numbers = rng.normal(size=(200, 3)).astype("float32")
+    labels = (numbers[:, 0] > 0).astype("int64")
+    vectorize = keras.layers.TextVectorization(max_tokens=10, output_sequence_length=5)
+    vectorize.adapt(texts)
+    keras.utils.set_random_seed(0)
+    text_in, number_in = keras.Input((1,), dtype="string", name="text"), keras.Input((3,), name="num")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(10, 4)(vectorize(text_in)))
+    joined = keras.layers.Concatenate()([h, keras.layers.Dense(8, activation="relu")(number_in)])
+    model = keras.Model([text_in, number_in], keras.layers.Dense(1, activation="sigmoid")(joined))
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    model.fit({"text": tf.constant(texts[:, None]), "num": numbers}, labels, epochs=10, verbose=0)
+    pred = model({"text": tf.constant(texts[:64, None]), "num": tf.constant(numbers[:64])}).numpy()
+    assert np.mean((pred[:, 0] > 0.5) == labels[:64]) >= 0.9  # healthy
+    d = whyzero.diagnose(model, {"text": texts[:64, None], "num": numbers[:64]}, labels=labels[:64])
+    assert d.is_clean, [(f.cause, f.severity, f.title) for f in d.findings]
+    other = d.summaries["measurements"]["other_inputs"][0]
+    assert other["name"] == "text" and other["stats"]["count"] == [64, 64]  # words and characters of 64 texts

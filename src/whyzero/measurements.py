@@ -314,7 +314,10 @@ def _other_inputs(ctx) -> list[dict[str, Any]]:
     multi = getattr(ctx, "multi", None)
     if multi is None:
         return []
-    return [{"name": name, "shape": list(array.shape), "dtype": str(array.dtype), "stats": InputStats.of(array)}
+    from whyzero.feed import is_text, text_features
+
+    return [{"name": name, "shape": list(array.shape), "dtype": str(array.dtype),
+             "stats": InputStats.of(text_features(array) if is_text(array) else array)}
             for i, (name, array) in enumerate(zip(multi.names, multi.arrays)) if i != multi.primary]
 
 

@@ -84,8 +84,19 @@ def run_all(m: Measurements) -> CheckRun:
         else:
             run.findings.extend(result)
     for other in m.other_inputs:
+        if _is_text_dtype(other["dtype"]):
+            continue  # a text input: its lengths are measured, its values are not numbers to check
         run.findings.extend(_input_checks_on(m, other, run))
     return run
+
+
+def _is_text_dtype(dtype: str) -> bool:
+    import numpy as np
+
+    try:
+        return np.dtype(dtype).kind in "US"
+    except TypeError:
+        return False
 
 
 def _call(r: Registered, m: Measurements, run: CheckRun, where: str = "") -> CheckResult | None:
