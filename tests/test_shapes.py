@@ -504,6 +504,8 @@ def test_a_model_that_reads_raw_text_is_diagnosed_from_its_strings(tmp_path, cap
     assert cli.main(args) == 0
     found = json.loads((tmp_path / "d.json").read_text())["findings"]
     assert found[0]["cause"] == "model.output_activation" and found[0]["role"] == "root"
+    assert cli.main(["stats", str(tmp_path / "texts.npy"), "--out", str(tmp_path / "s.json")]) == 2
+    assert "numeric inputs. Received: text" in capsys.readouterr().err
 
 
 def test_text_for_a_model_that_reads_numbers_is_one_line():

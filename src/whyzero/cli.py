@@ -188,6 +188,8 @@ def _stats(args) -> int:
     from whyzero.probes.inputs import InputStats
 
     batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
+    if batch.dtype.kind in "US":
+        raise WhyzeroError(f"Training statistics are for numeric inputs. Received: text (dtype {batch.dtype})")
     stats = InputStats.of(batch)
     stats.save(args.out)
     print(f"wrote statistics of {stats.samples} samples, {stats.channels} channels to {args.out}")
