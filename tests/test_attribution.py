@@ -154,3 +154,22 @@ def test_a_deep_stack_of_sigmoids_is_named_by_its_vanishing_gradient_not_its_col
     relu = found(0)
     assert relu[0].cause == "activation.collapse" and relu[0].role == "root"
     assert next(f for f in relu if f.cause == "gradient.vanishing").role == "consequence"
+
+
+def test_inputs_trained_on_unscaled_explain_the_kernels_they_blew_up_but_not_tiny_ones():
+    """A flat MLP trained with SGD on raw 0..255 pixels: the first kernel grew to 1000x the Glorot scale.  The
+    inputs the model was trained on unscaled explain it; they cannot explain kernels 100x too small."""
+    def found(ratio):
+        return diagnose_literal([
+            Finding("model.weight_init", "critical", "kernel", {"ratio": ratio, "std": 180.0 * ratio / 1e3},
+                    layer="dense"),
+            Finding("input.unnormalized", "critical", "raw pixels"),
+            Finding("output.constant", "critical", "constant"),
+        ], {"dense": 0}).findings
+
+    grown = found(1e3)
+    assert [(f.cause, f.role) for f in grown[:2]] == [("input.unnormalized", "root"), ("output.constant", "symptom")]
+    kernel = next(f for f in grown if f.cause == "model.weight_init")
+    assert kernel.role == "consequence" and kernel.severity == "warning"
+    tiny = next(f for f in found(1e-2) if f.cause == "model.weight_init")
+    assert tiny.role == "root" and tiny.severity == "critical"

@@ -24,10 +24,15 @@ _DATA_EFFECTS = _ACTIVATIONS | _GRADIENTS | _LEARNING_RATE | _OUTPUTS | {"output
 _INPUTS = {"input.range_mismatch", "input.dtype_mismatch", "input.channel_order", "input.double_normalization",
            "input.feature_scale_disparity", "input.unnormalized"}
 
+# Input faults that training saw too (the same scale in training and at inference), unlike a mismatch at inference.
+_TRAINED_UNSCALED = {"input.unnormalized", "input.feature_scale_disparity"}
+
 # What each cause, found, can explain when it is found beside it.
 EXPLAINS: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "input.invalid_values": _INPUTS | _DATA_EFFECTS,
     **{cause: _DATA_EFFECTS for cause in _INPUTS},
+    # inputs the model was also trained on unscaled: their gradients blow the first kernels up (see _scale_agrees)
+    **{cause: _DATA_EFFECTS | {"model.weight_init"} for cause in _TRAINED_UNSCALED},
     "labels.target_scale": _DATA_EFFECTS,
     "labels.encoding": {"output.majority_class", "training.loss_at_prior", "labels.imbalance"} | _GRADIENTS
     | _LEARNING_RATE,
@@ -147,8 +152,8 @@ def _scale_agrees(a: Finding, b: Finding) -> bool:
         return _weights_small(a)  # large kernels scale ReLU inputs both ways; they do not silence units
     if a.cause == "model.weight_init" and b.cause == "training.learning_rate_low":
         return not _weights_small(a)
-    if a.cause == "training.learning_rate_high" and b.cause == "model.weight_init":
-        return not _weights_small(b)
+    if a.cause in ("training.learning_rate_high", *_TRAINED_UNSCALED) and b.cause == "model.weight_init":
+        return not _weights_small(b)  # steps that blow weights up; nothing makes them tiny
     return True
 
 
