@@ -20,7 +20,7 @@ if s.get("train_table"):
 else:
     right.info(f"No training reference given. Compared with: {s.get('memory_source') or 'nothing the model holds'}.")
 if text:
-    right.caption(f"dtype text · {s['constant_samples']} empty texts" if s['constant_samples'] else "dtype text")
+    right.caption(f"dtype text · {s['empty_texts']} empty texts" if s.get("empty_texts") else "dtype text")
 else:
     right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
                   f"constant samples {s['constant_samples']}")

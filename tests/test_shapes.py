@@ -489,6 +489,7 @@ def test_a_model_that_reads_raw_text_is_diagnosed_from_its_strings(tmp_path, cap
     assert d.is_clean, [(f.cause, f.severity) for f in d.findings]
     assert [row["channel"] for row in d.summaries["inputs"]["table"]] == ["words", "characters"]
     assert d.summaries["inputs"]["table"][0]["mean"] == 6 and d.summaries["inputs"]["texts"][0] == texts[0, 0]
+    assert d.summaries["inputs"]["empty_texts"] == 0
     assert "embed" in [layer["name"] for layer in d.summaries["measurements"]["layers"]]
     skipped = {s["check"]: s["reason"] for s in d.summaries["skipped"]}
     assert "text inputs" in skipped["unnormalized"]

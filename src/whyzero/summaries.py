@@ -59,6 +59,8 @@ def _inputs(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
     return {"table": table, "hist": stats.hist.tolist(), "dtype": stats.dtype,
             "texts": [" | ".join(str(v) for v in np.ravel(row))[:TEXT_SHOWN_CHARS] for row in batch[:THUMBNAILS]]
             if m.is_text else [],
+            "empty_texts": int(sum(not "".join(str(v) for v in np.ravel(row)).strip() for row in batch))
+            if m.is_text else 0,
             "integer_share": stats.integer_share, "constant_samples": stats.constant_samples,
             "train_table": train.table() if train is not None else None,
             "train_hist": train.hist.tolist() if train is not None else None,
