@@ -429,3 +429,12 @@ def test_minus_one_plus_one_labels_are_an_encoding_for_a_hinge_loss_or_a_tanh_ou
     bce = case(labels_=signed, loss={"name": "binary_crossentropy", "raw": "binary_crossentropy", "known": True,
                                      "from_logits": False})
     assert [(f.cause, f.severity) for f in encoding(bce)] == [("labels.encoding", "critical")]
+
+
+def test_a_tanh_unit_decides_halfway_between_its_targets():
+    from whyzero.measurements import decision_cut
+
+    tanh = Task("binary", 2, "tanh", False)
+    assert decision_cut(tanh, np.array([-1.0, 1.0, 1.0])) == 0.0 and decision_cut(tanh, None) == 0.0
+    assert decision_cut(tanh, np.array([0, 1, 1])) == 0.5  # trained on 0/1: halfway is 0.5
+    assert decision_cut(Task("binary", 2, "sigmoid", True), np.array([-1.0, 1.0])) == 0.5

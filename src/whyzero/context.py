@@ -9,7 +9,7 @@ import numpy as np
 
 from whyzero.feed import MultiInput
 from whyzero.loading.models import LoadedModel
-from whyzero.measurements import ModelMemory, Task, predicted_classes
+from whyzero.measurements import ModelMemory, Task, decision_cut, predicted_classes
 from whyzero.probes.forward import ForwardResult
 from whyzero.probes.inputs import InputStats
 
@@ -55,4 +55,4 @@ class Context:
         """
         if self.task.kind == "regression":
             return None
-        return predicted_classes(self.outputs, self.task.kind, self.task.activation)
+        return predicted_classes(self.outputs, self.task.kind, decision_cut(self.task, self.labels))

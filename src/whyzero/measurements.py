@@ -191,7 +191,7 @@ class Measurements:
         """
         if self.outputs is None or self.task.kind == "regression":
             return None
-        return predicted_classes(self.outputs, self.task.kind, self.task.activation)
+        return predicted_classes(self.outputs, self.task.kind, decision_cut(self.task, self.labels))
 
     def label_accuracy(self) -> float | None:
         """The share of samples (or pixels) predicted as their label's class; None without class labels."""
@@ -321,20 +321,22 @@ def _other_inputs(ctx) -> list[dict[str, Any]]:
             for i, (name, array) in enumerate(zip(multi.names, multi.arrays)) if i != multi.primary]
 
 
-def predicted_classes(outputs: np.ndarray, kind: str, activation: str | None = None) -> np.ndarray:
-    """One place decides predicted classes: argmax over the last axis, or, for one unit, > 0.5 (> 0 for a tanh
-    output: -1/+1 targets, a hinge loss)."""
+def predicted_classes(outputs: np.ndarray, kind: str, cut: float = 0.5) -> np.ndarray:
+    """One place decides predicted classes: argmax over the last axis, or, for one unit, > ``cut`` (0.5; 0 for a
+    tanh unit trained on -1/+1, see ``decision_cut``)."""
     out = np.asarray(outputs)
-    cut = decision_cut(activation)
     if kind == "segmentation":
         return (out[..., 0] > cut).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
     flat = out.reshape(len(out), -1)
     return (flat[:, 0] > cut).astype(int) if flat.shape[1] == 1 else flat.argmax(1)
 
 
-def decision_cut(activation: str | None) -> float:
-    """Where one output unit decides between its two classes: 0 for tanh (-1..1), 0.5 otherwise."""
-    return 0.0 if activation == "tanh" else 0.5
+def decision_cut(task: Task, labels: np.ndarray | None) -> float:
+    """Where one output unit decides between its two classes: halfway between its targets, so 0 for a tanh unit
+    whose labels are -1/+1 (a hinge loss) or unknown, 0.5 otherwise (0/1 labels, a sigmoid)."""
+    if task.activation != "tanh":
+        return 0.5
+    return 0.0 if labels is None or np.any(np.asarray(labels) < 0) else 0.5
 
 
 def bounded(value: np.ndarray | None) -> np.ndarray | None:

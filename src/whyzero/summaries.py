@@ -21,7 +21,7 @@ from whyzero.checks.labels import (
     shares_of,
     suggested_class_weights,
 )
-from whyzero.measurements import Measurements, predicted_classes
+from whyzero.measurements import Measurements, decision_cut, predicted_classes
 from whyzero.probes.summary import ONE_TOLERANCE
 
 THUMBNAILS = 8
@@ -79,7 +79,7 @@ def _samples(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
     for i in range(kept):
         row: dict[str, Any] = {"index": i}
         if m.task.kind in ("binary", "multiclass"):
-            pred = int(predicted_classes(out[i:i + 1], m.task.kind, m.task.activation)[0])
+            pred = int(predicted_classes(out[i:i + 1], m.task.kind, decision_cut(m.task, m.labels))[0])
             row["predicted"] = pred
             row["score"] = float(flat[i, 0] if flat.shape[1] == 1 else flat[i, pred])
         elif m.task.kind == "regression":
@@ -171,7 +171,7 @@ def _outputs(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
     if task.kind == "binary":
         summary["scores"] = per_sample[:SCORES_KEPT, 0].tolist()
     if task.kind in ("binary", "multiclass", "segmentation"):
-        pred = predicted_classes(outputs, task.kind, task.activation)
+        pred = predicted_classes(outputs, task.kind, decision_cut(task, m.labels))
         k = task.n_classes
         summary["predicted_shares"] = (np.bincount(pred.reshape(-1), minlength=k)[:k] / pred.size).tolist()
         if ids is not None and ids.size:
