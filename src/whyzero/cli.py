@@ -188,7 +188,9 @@ def _stats(args) -> int:
     from whyzero.probes.inputs import InputStats
 
     batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
-    if batch.dtype.kind in "US":
+    from whyzero.feed import is_text
+
+    if is_text(batch):
         raise WhyzeroError(f"Training statistics are for numeric inputs. Received: text (dtype {batch.dtype})")
     stats = InputStats.of(batch)
     stats.save(args.out)

@@ -75,11 +75,13 @@ def _samples(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.nd
     kept = min(len(outputs), max((len(r.values.sample_rms) for r in m.layers), default=0) or THUMBNAILS)
     out = np.asarray(outputs[:kept], np.float64)
     flat = out.reshape(len(out), -1)
+    classified = m.task.kind in ("binary", "multiclass")
+    predicted = predicted_classes(out, m.task.kind, decision_cut(m.task, m.labels)) if classified and kept else None
     rows = []
     for i in range(kept):
         row: dict[str, Any] = {"index": i}
-        if m.task.kind in ("binary", "multiclass"):
-            pred = int(predicted_classes(out[i:i + 1], m.task.kind, decision_cut(m.task, m.labels))[0])
+        if classified:
+            pred = int(predicted[i])
             row["predicted"] = pred
             row["score"] = float(flat[i, 0] if flat.shape[1] == 1 else flat[i, pred])
         elif m.task.kind == "regression":
