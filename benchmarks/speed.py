@@ -134,7 +134,7 @@ def main() -> None:
         print(f"{kind} ({args.samples} samples): forward+backward {base['wall_s']:.1f} s / "
               f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
               f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
-        print("    all runs (s): " + "; ".join(f"{mode} " + ", ".join(f"{r['wall_s']:.1f}" for r in rs)
+        print("    all runs (s): " + "; ".join(f"{mode} " + ", ".join(f"{r['wall_s']:.2f}" for r in rs)
                                            for mode, rs in runs.items()))
         print(f"    stages (start s): {ours['stages']}")
         if ours.get("findings"):

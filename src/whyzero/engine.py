@@ -40,7 +40,7 @@ from whyzero.model_info import (
     output_activation,
     param_count,
 )
-from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, static_outputs
+from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, runs_eagerly, static_outputs
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
@@ -424,19 +424,29 @@ def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.nda
         raise WhyzeroError(f"Expected masks of shape (N, H, W). Received: masks of shape {tuple(masks.shape)}")
 
 
-def chunk_size(model, batch: np.ndarray) -> int:
-    """Samples per forward pass: as many as fit ``chunk_mb`` of one sample's activations (float32)."""
-    config = settings()
+def activation_bytes(model, exact: bool = False) -> int | None:
+    """One sample's activations (float32), from the layers' output shapes (an unknown length counted as 1); None
+    when no layer's is known (a subclassed model), or, ``exact``, when one is not (or has an unknown length)."""
     from whyzero.probes.capture import leaf_layers
 
-    per_sample = 0
+    per_sample, known = 0, False
     for _, layer in leaf_layers(model):
         try:
             shape = layer.output.shape[1:]
         except (AttributeError, ValueError, RuntimeError):
+            if exact:
+                return None
             continue
-        per_sample += int(np.prod([d or 1 for d in shape])) * 4
-    per_sample = max(per_sample, batch[0].nbytes if len(batch) else 1)
+        if exact and None in tuple(shape):
+            return None
+        per_sample, known = per_sample + int(np.prod([d or 1 for d in shape])) * 4, True
+    return per_sample if known else None
+
+
+def chunk_size(model, batch: np.ndarray) -> int:
+    """Samples per forward pass: as many as fit ``chunk_mb`` of one sample's activations (float32)."""
+    config = settings()
+    per_sample = max(activation_bytes(model) or 0, batch[0].nbytes if len(batch) else 1)
     fit = int(config.chunk_mb * 2**20 // per_sample)
     return int(np.clip(fit, 1, config.chunk_size))
 
@@ -481,14 +491,16 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
                      "at warning")
     cam = task.kind if is_image and multi is None else None
+    per_sample = activation_bytes(model, exact=True)
+    eager = per_sample is not None and runs_eagerly(model, per_sample * len(batch))
     try:
         forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam, plan=plan,
-                              cache=loaded.passes)
+                              cache=loaded.passes, eager=eager)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
         forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam, plan=plan,
-                              cache=loaded.passes)
+                              cache=loaded.passes, eager=eager)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels, per_position)

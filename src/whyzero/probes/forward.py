@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -214,7 +214,7 @@ def first_output(out):
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
                 max_batchnorm: int = 8, saliency_of: str | None = None, plan: _Plan | None = None,
-                cache: dict | None = None) -> ForwardResult:
+                cache: dict | None = None, eager: bool = False) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
     Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
@@ -232,6 +232,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
             class the first samples' Grad-CAM maps explain; None for none.
         plan: from ``dry_run`` on the same model, when it has been run already.
         cache: where the compiled pass is kept for a later call on the same model (``LoadedModel.passes``).
+        eager: run each chunk op by op instead of as one traced function (``runs_eagerly``: a small model, whose
+            pass takes less time than tracing it would).
     """
     if can_capture(model):
         found = {"plan": plan}  # without a dry run, the plan is read off the call traced first
@@ -268,7 +270,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         def described():
             return names, layers, bn_layers
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, saliency_of,
-                   {} if cache is None else cache)
+                   {} if cache is None else cache, eager)
 
 
 _SUMMARIZERS: dict[tuple, Any] = {}
@@ -336,21 +338,25 @@ def _summarizer(t, lo, hi, gates, count_ones: bool):
 
 
 def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samples: int | None = None,
-                batch: int | None = None, constants: dict | None = None) -> tuple[tf.Tensor, Layout | None]:
+                batch: int | None = None, constants: dict | None = None,
+                segments: int = 1) -> tuple[tf.Tensor, Layout | None]:
     """One tensor's summary as one vector, eagerly or inside the probe's pass (``later``: as ``_call``), and how to
     read it: ``lean_summary`` (traced once per rank, dtype and flat region) with its ``Layout`` (strides set for
     chunks of ``samples`` of a batch of ``batch``; a smaller last chunk is counted on fewer values), which
     ``finish`` reads; or, for a tensor whose sample shape is known only when it runs, ``tensor_summary`` packed,
     with None (``unpack``).  ``constants``: the layouts' arguments already in the graph being traced (MobileNetV2's
-    155 layers have 40 layouts; a constant took ~0.2 ms to add)."""
+    155 layers have 40 layouts; a constant took ~0.2 ms to add).  ``segments``: ``t`` holds that many layers'
+    outputs of one layout, stacked along the batch (``Layout.segment`` splits the vector)."""
     layout = Layout.of(t.shape, samples, gates, batch)
+    if layout is not None and segments > 1:
+        layout = replace(layout, segments=segments)
     if layout is None:
         return _call(_summarizer(t, lo, hi, gates, True), t, *([] if gates is None else [gates]), later=later)[0], None
 
     def lean(x, *args):
         return lean_summary(x, *args, flat_low=lo, flat_high=hi)
 
-    concrete = _traced(("lean", _kind(t), _kind(gates), lo, hi), lean, t, gates, vectors=6)
+    concrete = _traced(("lean", _kind(t), _kind(gates), lo, hi), lean, t, gates, vectors=7)
     constants = {} if constants is None else constants
     if layout not in constants:
         constants[layout] = [tf.constant(a) for a in layout.arguments()]
@@ -402,13 +408,13 @@ def bn_stats(t):
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
-            cache: dict) -> ForwardResult:
+            cache: dict, eager: bool = False) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function``; each layer's output is
     summarized in it by a call of a small function shared by all layers of its rank, never inlined.  So the pass
     traces almost as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for one function holding
     every layer's summary inline), and the summaries run among the model's ops, with no call from Python each
     (ResNet50: ~0.25 s a chunk of 4 less than summarizing the returned outputs one by one).  ``described()``
-    names the probed layers once it is traced."""
+    names the probed layers once it is traced (or, ``eager``, once the first chunk has run op by op)."""
     # the gradients read are the kernels' (``_attach_gradients``); left out, a bias's or a scale's costs the
     # backward pass a reduction over its layer's whole output gradient (ResNet50: 53 of them a chunk)
     variables = [v for v in model.trainable_variables if len(v.shape) >= 2] or list(model.trainable_variables)
@@ -421,7 +427,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     # took MobileNetV2 (5 chunks) ~0.1 s more for shares a fraction of a percent closer; set for the batch's size
     # rounded up to a power of 2, so that batches of about the same size share the pass
     everyone = max(samples, 1 << max(feed.rows(batch) - 1, 0).bit_length())
-    key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone)
+    key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone, eager)
 
     def compile_pass():
         height_width = _height_width(spec) if cam else None
@@ -435,7 +441,9 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM; then each
             layer's output summarized in the same graph (the executor runs a summary as soon as its layer is done,
             among the model's own ops) and the small vectors returned."""
-            with tf.GradientTape() as tape:
+            # eagerly, Grad-CAM's gradient comes from the same tape (``tf.gradients`` needs a graph)
+            eagerly = tf.executing_eagerly()
+            with tf.GradientTape(persistent=eagerly and height_width is not None) as tape:
                 layer_outs, bn_ins, final, scores = run(x)
                 final = tf.cast(final, tf.float32)
                 target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
@@ -445,15 +453,27 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
                 for acc, g in zip(grad_sum, tape.gradient(weighted, variables)):
                     if g is not None:
                         acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32))
-            maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width)
+            maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width,
+                                                         tape if eagerly else None)
+            del tape
             _, layers_, _ = described()
             later: list = []
             constants: dict = {}
-            vectors = [lean_vector(t, *_flat(layer), gates, later, samples, everyone, constants)
-                       for (t, gates), layer in zip(layer_outs, layers_)]
+            stacks = _stacks(layer_outs, [_flat(layer) for layer in layers_], samples, everyone)
+            vectors = []
+            for members in stacks:
+                t, gates = layer_outs[members[0]]
+                if len(members) > 1:
+                    t = tf.concat([layer_outs[i][0] for i in members], 0)
+                vectors.append(lean_vector(t, *_flat(layers_[members[0]]), gates, later, samples, everyone,
+                                           constants, segments=len(members)))
             add_later(later)
-            layouts[:] = [layout for _, layout in vectors]  # the same for every trace of the pass
+            # the same for every trace of the pass
+            layouts[:] = [(members, layout) for members, (_, layout) in zip(stacks, vectors)]
             return [v for v, _ in vectors], [bn_stats(t) for t in bn_ins], final, maps, loss
+
+        if eager:  # no trace and no graph to set up: each op runs as it is called
+            return (lambda x: traced(x)[:4]), traced, (lambda x: run(x)[0]), grad_sum, layouts, described
 
         @tf.function(input_signature=[spec], autograph=False)
         def forward(x):
@@ -470,19 +490,14 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             return run(x)[0]
         pass_ = forward_backward if want_grads else forward
         pass_.get_concrete_function()  # traced now: the plan is known from here on
-        return forward, forward_backward, layer_outputs, grad_sum, described(), layouts
+        return forward, forward_backward, layer_outputs, grad_sum, layouts, described
 
     if key not in cache:
         cache[key] = compile_pass()
-    forward, forward_backward, layer_outputs, grad_sum, (names, layers, bn_layers), layouts = cache[key]
-    flats = [_flat(l) for l in layers]
-    ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
-
-    probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
-    from whyzero.memory import steps_share
-
-    bns = [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
-                          epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
+    # ``described`` as the pass was compiled: a cached pass runs the ``run`` it was compiled with
+    forward, forward_backward, layer_outputs, grad_sum, layouts, described = cache[key]
+    probes: list[LayerProbe] = []
+    bns: list[BatchNormInput] = []
     for acc in grad_sum:
         acc.assign(tf.zeros_like(acc))
     outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
@@ -496,13 +511,22 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
                 loss_total += float(loss) * size / n
             else:
                 vectors, bn_parts, out, cam_maps = forward(x)
+            if start == 0:  # the probed layers are known once the pass has been traced or run
+                names, layers, bn_layers = described()
+                flats = [_flat(l) for l in layers]
+                ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
+                probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
+                bns = _batchnorm_inputs(bn_layers, model)
             unfinished = []
-            for i, (vector, layout, (lo, _), one) in enumerate(zip(vectors, layouts, flats, ones)):
-                summary = read(vector.numpy(), layout, lo is not None, one)
-                if summary is None:
-                    unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
-                else:
-                    probes[i].values.update(summary)
+            for vector, (members, layout) in zip(vectors, layouts):
+                parts = [vector.numpy()] if layout is None else layout.segment(vector.numpy())
+                alone = layout if layout is None or layout.segments == 1 else replace(layout, segments=1)
+                for i, part in zip(members, parts):
+                    summary = read(part, alone, flats[i][0] is not None, ones[i])
+                    if summary is None:
+                        unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
+                    else:
+                        probes[i].values.update(summary)
             if unfinished:
                 outs = layer_outputs(x)
                 for i in unfinished:
@@ -522,6 +546,51 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+# layers' outputs of at most this many bytes a chunk are summarized together with the others of their layout and
+# flat region, stacked along the batch: a call of the summary costs ~1 ms when the pass first runs (the deep MLP's
+# 25 were half its first chunk), and stacking copies the values
+STACK_MAX_BYTES = 1 << 20
+
+
+def _stacks(outs: list, flats: list, samples: int, batch: int) -> list[list[int]]:
+    """The probed layers in the groups one call of the summary reads (``lean_vector``'s ``segments``), in the order
+    of their first layer: small outputs (``STACK_MAX_BYTES``) of the same layout, dtype and flat region together,
+    every other output alone (a recurrent layer's, with its gates, too)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, ((t, gates), (lo, hi)) in enumerate(zip(outs, flats)):
+        layout = None if gates is not None else Layout.of(t.shape, samples, None, batch)
+        small = layout is not None and samples * layout.values * t.dtype.size <= STACK_MAX_BYTES
+        groups.setdefault((layout, lo, hi, t.dtype.name) if small else ("alone", i), []).append(i)
+    return list(groups.values())
+
+
+def _batchnorm_inputs(bn_layers: list, model) -> list[BatchNormInput]:
+    from whyzero.memory import steps_share
+
+    return [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
+                           epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
+
+
+# the batch's activations (``activation_bytes``) at most this big are probed op by op (``runs_eagerly``): the deep MLP
+# (24 Dense layers of 256 units, 32 samples: 0.8 MB) in 0.24 s instead of 0.33 s, a 28x28 CNN on 32 samples (7 MB)
+# in 0.39 s instead of 0.44 s; on 64 (14 MB) either took 0.43 s, on 256 (56 MB) eagerly 0.73 s against 0.53 s
+EAGER_MAX_BYTES = 8 << 20
+
+
+def runs_eagerly(model, activation_bytes: int) -> bool:
+    """Whether the probe runs the model op by op (``run_forward``'s ``eager``) rather than tracing its pass.
+
+    Tracing the pass and setting its graph up costs ~10 ms a layer, once; running it op by op costs the model's
+    eager overhead on every chunk and runs convolutions' backward slower.  So a batch whose activations are small
+    (``EAGER_MAX_BYTES``) runs eagerly, unless the model has a recurrent layer (its loop would run step by step in
+    Python)."""
+    if activation_bytes > EAGER_MAX_BYTES:
+        return False
+    from whyzero.probes.capture import leaf_layers
+
+    return not any(hasattr(layer, "cell") or hasattr(layer, "forward_layer") for _, layer in leaf_layers(model))
 
 
 def _flat(layer) -> tuple[float | None, float | None]:
@@ -546,15 +615,15 @@ def _height_width(spec) -> tuple[int, int] | None:
     return int(shape[1]), int(shape[2])
 
 
-def _grad_cam(tensors, target, height_width):
+def _grad_cam(tensors, target, height_width, tape=None):
     """Grad-CAM (Selvaraju et al., 2017) maps (N, h, w) on the last spatial feature map, for the class each
     sample is predicted as; None without a feature map the score depends on.  ``tf.gradients`` builds the
     backward of the head alone; a second gradient on the pass's tape traced the whole backward again (MobileNetV2:
-    +0.6 s)."""
+    +0.6 s).  Eagerly, from ``tape`` (persistent)."""
     features = last_feature_map(tensors, *height_width)
     if features is None:
         return None
-    grads = tf.gradients(target, features)[0]
+    grads = tf.gradients(target, features)[0] if tape is None else tape.gradient(target, features)
     return None if grads is None else grad_cam(features, grads)
 
 
