@@ -9,6 +9,7 @@ holds and merges the results in Python.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -238,7 +239,7 @@ class Layout:
         return cls(per_sample, stride, hist_stride, group,
                    None if gate_shape is None else int(gate_shape.num_elements()))
 
-    @property
+    @cached_property  # read for every layer of every chunk (``finish``)
     def values(self) -> int:
         return int(np.prod(self.per_sample, dtype=np.int64))
 
@@ -246,7 +247,7 @@ class Layout:
     def units(self) -> int:
         return self.per_sample[-1] if self.per_sample else 1
 
-    @property
+    @cached_property
     def width(self) -> int:
         """Values a sample has in the counts' subsample."""
         return -(-(self.values // self.group) // self.stride) * self.group
