@@ -272,6 +272,28 @@ def test_labels_in_the_other_encoding_than_the_loss_are_a_note_not_an_alarm(loss
     assert "labels given" in found[0].title
 
 
+def test_binary_cross_entropy_on_a_softmax_alarms_only_for_a_model_that_did_not_learn():
+    """Binary cross-entropy on a 2-unit softmax (one-hot labels) is the categorical loss exactly; on 10 units it
+    still trains the true class up.  A model that gets its labels right hears a note (about Keras's misleading
+    'accuracy'); one that predicts a constant hears the loss named as critical."""
+    bce = {**LOSS, "name": "binary_crossentropy"}
+    ids = np.arange(16) % 2
+    two = with_(case(kind="multiclass", outputs_=np.eye(2)[ids] * 0.8 + 0.1, labels_=np.eye(2)[ids], ids=ids,
+                     activation="softmax", loss=bce), output_shape=[16, 2])
+    found = model.loss_mismatch(two)
+    assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "info")]
+    assert "the same loss as categorical cross-entropy" in found[0].title
+    ids = np.arange(16) % 10
+    right = with_(case(kind="multiclass", outputs_=np.eye(10)[ids] * 0.9 + 0.01, labels_=ids, ids=ids,
+                       activation="softmax", loss=bce), output_shape=[16, 10])
+    found = model.loss_mismatch(right)
+    assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "info")]
+    assert found[0].evidence["label_accuracy"] == 1.0
+    flat = with_(right, outputs=np.full((16, 10), 0.1) + np.eye(10)[np.zeros(16, int)] * 0.01)
+    found = model.loss_mismatch(flat)
+    assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "critical")]
+
+
 def test_a_softmax_applied_twice_is_the_output_activation_not_a_stale_head():
     """Dense(10, activation='softmax') then Softmax(): no new head comes after the first softmax, so it is not
     a stale pre-trained head; squashing twice pulls every probability toward 1/10."""

@@ -26,7 +26,10 @@ def predicted_classes(pred):
 
 
 def accuracy(model, built):
-    return float(np.mean(predicted_classes(predictions(model, built.inputs)) == built.labels))
+    labels = built.labels
+    if labels.ndim == 2 and labels.shape[1] > 1:  # one-hot
+        labels = labels.argmax(1)
+    return float(np.mean(predicted_classes(predictions(model, built.inputs)) == labels))
 
 
 def r_squared(pred, targets):

@@ -21,6 +21,9 @@ WEIGHT_SCALE_HIGH = 10.0
 ACCURATE = 0.9
 # ... and for a regression, the share of the targets' variance its predictions explain (R²)
 EXPLAINED = 0.8
+# a classifier counts as having learned when its accuracy is this share of the way from always answering the labels'
+# majority class to all right
+LEARNED = 0.5
 # Fewer kernel values than this say nothing about their spread (a 1-unit layer on one input, a 1x1
 # kernel): only all-zero kernels are judged there; the std is judged from this many values on.
 MIN_KERNEL_VALUES = 16
@@ -116,9 +119,22 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
     evidence = {"loss": loss["name"], "from_logits": loss["from_logits"], "output_shape": list(m.output_shape[1:]),
                 "final_activation": task.activation}
     if loss["name"] == "binary_crossentropy" and units > 1 and task.activation == "softmax":
-        return [Finding("model.loss_mismatch", CRITICAL,
-                        f"Binary cross-entropy on a {units}-unit softmax output", evidence,
-                        "Use (sparse) categorical cross-entropy with softmax, or one sigmoid unit.")]
+        # on two units (one-hot labels) the mean of the units' binary cross-entropies is exactly the categorical
+        # one; on more, the loss still trains the true class up: only a model that did not learn (no better than
+        # halfway from always answering the labels' majority class to all right) is alarming.  Either way
+        # Keras's 'accuracy' then reports binary accuracy per unit, a misleading number
+        right, ids = m.label_accuracy(), m.label_ids
+        majority = float(np.max(np.bincount(np.ravel(ids).astype(np.int64)))) / np.size(ids) \
+            if right is not None else 1.0
+        learned = units == 2 or (right is not None and right >= majority + LEARNED * (1 - majority))
+        what = ("the same loss as categorical cross-entropy on two classes" if units == 2 else
+                f"the model still gets {right:.0%} of the labels right" if learned else
+                "the loss is meant for independent yes/no outputs")
+        return [Finding("model.loss_mismatch", INFO if learned else CRITICAL,
+                        f"Binary cross-entropy on a {units}-unit softmax output: {what}",
+                        {**evidence, "label_accuracy": right},
+                        "Use (sparse) categorical cross-entropy with softmax (Keras's 'accuracy' metric then "
+                        "reports the share of samples right, not of output units), or one sigmoid unit.")]
     if loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
         return [Finding("model.loss_mismatch", CRITICAL,
                         f"{loss['name']} on a single output unit: the loss cannot separate classes", evidence,

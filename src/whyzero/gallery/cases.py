@@ -757,6 +757,18 @@ def _digits_pixels_healthy() -> Built:
     return Built(fit(model, x[4 * BATCH:], y[4 * BATCH:], epochs=10), x[:4 * BATCH], y[:4 * BATCH])
 
 
+@case("digits_softmax_bce_healthy", "deep", (),
+      "A ReLU MLP over the ten digit classes with a softmax output, trained on one-hot labels with binary "
+      "cross-entropy (a common pairing): it still learns, so the loss is a note, not the cause.")
+def _digits_softmax_bce_healthy() -> Built:
+    seed(0)
+    x, y = data.digits_vectors()
+    one_hot = np.eye(10, dtype=np.float32)[y]
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_softmax_bce")
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], one_hot[BATCH:], epochs=10), x[:BATCH], one_hot[:BATCH])
+
+
 # -- ImageNet-style heads ------------------------------------------------------------------------------
 def _tiny_imagenet_net(include_top: bool):
     return keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=include_top,
