@@ -294,6 +294,39 @@ def test_binary_cross_entropy_on_a_softmax_alarms_only_for_a_model_that_did_not_
     assert [(f.cause, f.severity) for f in found] == [("model.loss_mismatch", "critical")]
 
 
+def test_a_lambda_is_unstable_only_when_it_pins_values_itself_squashing_into_0_1():
+    """A custom sigmoid that pins 90% of its outputs at exactly 0 or 1 is critical.  A ReLU written as a Lambda
+    (values above 1) clamps at 0 by design; a Lambda dividing pixels by 255 passes the black ones on as 0; a clip
+    to 0..1 in a model that gets its labels right is a hard sigmoid: none of them is an alarm."""
+    def custom(zero, one, n=100, low=0.0, high=1.0):
+        return LayerRecord("lam", "Lambda", "lambda", LayerValues(n=n, zero=zero, one=one, min=low, max=high))
+
+    def before(zero):
+        return LayerRecord("dense", "Dense", None, LayerValues(n=100, zero=zero, min=-3.0, max=3.0))
+
+    sigmoid = case(layers=[before(0), custom(40, 50)])
+    assert [(f.cause, f.severity) for f in model.unstable_lambda(sigmoid)] == [("model.unstable_lambda", "critical")]
+    relu = case(layers=[before(0), custom(50, 0, high=7.5)])
+    assert model.unstable_lambda(relu) == []
+    rescale = case(layers=[before(60), custom(60, 5)])  # the zeros it receives, a few exact 1s
+    assert model.unstable_lambda(rescale) == []
+    pixels = np.where(RNG.random((16, 64)) < 0.5, 0.0, RNG.integers(1, 256, (16, 64)))
+    first = with_(case(layers=[custom(520, 3, n=16 * 64), layer("out", "sigmoid")]), input_stats=InputStats.of(pixels))
+    assert model.unstable_lambda(first) == []
+    lit = with_(case(layers=[custom(520, 3, n=16 * 64), layer("out", "sigmoid")]),
+                input_stats=InputStats.of(np.where(pixels == 0, 7.0, pixels)))  # nothing 0 comes in
+    assert [f.severity for f in model.unstable_lambda(lit)] == ["critical"]
+    ids = np.arange(16) % 2
+    clipped = case(layers=[before(0), custom(30, 20), layer("out", "sigmoid")],
+                   outputs_=np.where(ids, 0.9, 0.1)[:, None], labels_=ids, ids=ids)
+    found = model.unstable_lambda(clipped)
+    assert [(f.cause, f.severity) for f in found] == [("model.unstable_lambda", "info")]
+    assert "still gets its labels right" in found[0].title
+    # the same pins on the output: right or not, a wrong answer's loss is infinite
+    pinned_out = case(layers=[before(0), custom(40, 50)], outputs_=ids[:, None].astype(float), labels_=ids, ids=ids)
+    assert [f.severity for f in model.unstable_lambda(pinned_out)] == ["critical"]
+
+
 def test_a_softmax_applied_twice_is_the_output_activation_not_a_stale_head():
     """Dense(10, activation='softmax') then Softmax(): no new head comes after the first softmax, so it is not
     a stale pre-trained head; squashing twice pulls every probability toward 1/10."""

@@ -26,10 +26,10 @@ def predicted_classes(pred):
 
 
 def accuracy(model, built):
-    labels = built.labels
-    if labels.ndim == 2 and labels.shape[1] > 1:  # one-hot
+    scores, labels = predictions(model, built.inputs), built.labels
+    if labels.shape == scores.shape and scores.ndim == 2 and scores.shape[1] > 1:  # one-hot
         labels = labels.argmax(1)
-    return float(np.mean(predicted_classes(predictions(model, built.inputs)) == labels))
+    return float(np.mean(predicted_classes(scores) == labels))
 
 
 def r_squared(pred, targets):

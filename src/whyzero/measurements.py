@@ -221,6 +221,17 @@ class Measurements:
             return None
         return float(1.0 - np.mean((pred[keep] - true[keep]) ** 2) / spread)
 
+    def learned_labels(self, halfway: float = 0.5) -> bool | None:
+        """Whether the predictions get the labels right at least ``halfway`` from always answering the labels'
+        majority class to all right (a model that learned something, whatever else is odd about it); None without
+        class labels to judge by."""
+        right, ids = self.label_accuracy(), self.label_ids
+        if right is None:
+            return None
+        counts = np.bincount(np.asarray(ids).reshape(-1).astype(np.int64).clip(0))
+        majority = float(counts.max()) / max(int(counts.sum()), 1)
+        return right >= majority + halfway * (1 - majority)
+
     def minority_recall(self) -> float | None:
         """The mean, over the classes other than the labels' most common one, of the share of their samples (or
         pixels) predicted right; None without predictions and class labels, or with one class."""

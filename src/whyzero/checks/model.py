@@ -9,6 +9,7 @@ from whyzero.checks import check
 from whyzero.diagnosis import Finding
 from whyzero.measurements import Measurements
 from whyzero.model_info import CROSS_ENTROPIES, is_custom
+from whyzero.probes.summary import BOUNDARIES, N_BINS
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
 PINNED_SHARE_CRITICAL = 0.5
@@ -123,10 +124,8 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
         # one; on more, the loss still trains the true class up: only a model that did not learn (no better than
         # halfway from always answering the labels' majority class to all right) is alarming.  Either way
         # Keras's 'accuracy' then reports binary accuracy per unit, a misleading number
-        right, ids = m.label_accuracy(), m.label_ids
-        majority = float(np.max(np.bincount(np.ravel(ids).astype(np.int64)))) / np.size(ids) \
-            if right is not None else 1.0
-        learned = units == 2 or (right is not None and right >= majority + LEARNED * (1 - majority))
+        right = m.label_accuracy()
+        learned = units == 2 or bool(m.learned_labels(LEARNED))
         what = ("the same loss as categorical cross-entropy on two classes" if units == 2 else
                 f"the model still gets {right:.0%} of the labels right" if learned else
                 "the loss is meant for independent yes/no outputs")
@@ -187,23 +186,51 @@ def stale_head(m: Measurements) -> list[Finding]:
 
 @check("model.unstable_lambda")
 def unstable_lambda(m: Measurements) -> list[Finding]:
-    """Per custom layer (Lambda, custom activation): the share of outputs exactly 0 or 1."""
+    """Per custom layer (Lambda, custom activation) squashing into 0..1: the share of outputs exactly 0 or 1.
+
+    A function whose outputs leave 0..1 (a ReLU, a scaling written as a Lambda) clamps at 0 by design, and is not
+    judged; nor are the exact values a layer passes on from what it receives (a Lambda dividing pixels by 255 keeps
+    the black ones at 0).  One that stays in 0..1 and pins there is alarming, unless it is a hidden layer and the
+    model still learned its labels (a clip to 0..1 is a hard sigmoid): then it is a note.  Pinned outputs are
+    alarming however right they are: the loss of a wrong one is infinite."""
     if not m.layers:
         return []
     findings = []
-    for probe in m.layers:
+    learned = m.learned_labels(LEARNED)
+    for index, probe in enumerate(m.layers):
         if not is_custom(probe.type, probe.activation):
             continue
-        pinned = (probe.values.zero + probe.values.one) / max(probe.values.n, 1)
-        if pinned < PINNED_SHARE_WARNING:
+        values = probe.values
+        if values.n and (values.min < 0 or values.max > 1):
             continue
-        findings.append(Finding("model.unstable_lambda", CRITICAL if pinned >= PINNED_SHARE_CRITICAL else WARNING,
-                                f"{pinned:.0%} of '{probe.name}' outputs are exactly 0 or 1",
-                                {"pinned_share": pinned, "zero_share": probe.values.share("zero"),
-                                 "one_share": probe.values.share("one"), "layer_type": probe.type},
+        pinned = (values.zero + values.one) / max(values.n, 1)
+        created = pinned - _pinned_upstream(m, index)
+        if created < PINNED_SHARE_WARNING:
+            continue
+        hidden = learned and index < len(m.layers) - 1
+        severity = INFO if hidden else CRITICAL if created >= PINNED_SHARE_CRITICAL else WARNING
+        findings.append(Finding("model.unstable_lambda", severity,
+                                f"{pinned:.0%} of '{probe.name}' outputs are exactly 0 or 1"
+                                + (": the model still gets its labels right" if hidden else ""),
+                                {"pinned_share": pinned, "zero_share": values.share("zero"),
+                                 "one_share": values.share("one"), "layer_type": probe.type,
+                                 "label_accuracy": m.label_accuracy()},
                                 "Replace the custom function with a numerically stable one "
                                 "(keras.activations.sigmoid, or from_logits=True in the loss).", layer=probe.name))
     return findings
+
+
+def _pinned_upstream(m: Measurements, index: int) -> float:
+    """The share of exact 0s (and, after a custom layer, 1s) in what layer ``index`` receives, as near as the record
+    tells: the layer before it, or, for the first, the batch's values in the histogram's bin from 0 to 1e-4."""
+    if index > 0:
+        before = m.layers[index - 1].values
+        return (before.zero + before.one) / max(before.n, 1)
+    hist = m.input_stats.hist
+    if hist is None or not np.size(hist):
+        return 0.0
+    counts = np.asarray(hist, np.float64).reshape(-1, N_BINS).sum(0)
+    return float(counts[int(np.searchsorted(BOUNDARIES, 0.0, side="right"))]) / max(float(counts.sum()), 1.0)
 
 
 @check("model.weight_init")
