@@ -52,3 +52,33 @@ def test_whatif_names_the_preprocessing_that_matches(diagnosed):
     scores = {c["name"]: c["score"] for c in whatif["candidates"]}
     assert scores["unit"] < 0.5 * scores["as given"]
     assert d.find("input.range_mismatch")[0].evidence["best_match"] == "unit"
+
+
+def test_a_fine_tuned_base_keeps_the_batchnorm_memory_it_was_pretrained_with():
+    """A base pretrained for hundreds of steps, then fine-tuned a few under a new optimizer: the optimizer's step
+    count says nothing of how long its BatchNorm memory was trained.  The batch matches that memory as it is, so no
+    correction is applied and no alarm raised; the same digits fed unscaled (0..16) still are named."""
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    x, y = (raw.images / 16.0)[..., None].astype("float32"), raw.target
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    base = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(16, 3, activation="relu"),
+                             layers.BatchNormalization(name="bn"), layers.Conv2D(32, 3, activation="relu"),
+                             layers.GlobalAveragePooling2D()], name="base")
+    pretrain = keras.Sequential([base, layers.Dense(10, activation="softmax")])
+    pretrain.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    pretrain.fit(x[:1500], y[:1500], epochs=10, verbose=0)
+    model = pretrain
+    model.compile(keras.optimizers.Adam(1e-5), "sparse_categorical_crossentropy")  # a new optimizer
+    model.fit(x[:1500], y[:1500], epochs=2, verbose=0)  # ~94 steps: 1 - 0.99**94 = 61% "converged"
+    assert int(model.optimizer.iterations) < 100
+    batch, labels = x[1500:1750], y[1500:1750]
+    assert np.mean(model.predict(batch, verbose=0).argmax(1) == labels) > 0.75
+    d = whyzero.diagnose(model, batch, labels=labels)
+    assert d.is_clean, [(f.cause, f.severity, f.title) for f in d.findings]
+    bn = next(r for r in d.summaries["inputs"]["batchnorm"] if r["layer"].endswith("bn"))
+    assert bn["converged"] == 1.0 and bn["z_median"] < 0.5
+    unscaled = whyzero.diagnose(model, batch * 16, labels=labels)
+    assert unscaled.findings[0].cause == "input.range_mismatch"

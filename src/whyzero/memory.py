@@ -164,7 +164,11 @@ def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
         if not trained:
             c = 1.0
         elif bn.converged is not None:
-            c = max(bn.converged, float(CONVERGENCE_GRID[0]))
+            # the optimizer's steps are this model's; a base trained before them (transfer learning, then
+            # fine-tuning under a new optimizer) brought its memory along: one that the batch matches as it is
+            # needs no correction
+            z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon)
+            c = 1.0 if z + abs(log_ratio) < CONVERGED_FIT else max(bn.converged, float(CONVERGENCE_GRID[0]))
         else:
             c = converged_share(mean, var, moving_mean, moving_var, bn.epsilon)
         z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon, c)
