@@ -397,6 +397,14 @@ def test_sparse_features_on_one_range_are_not_disparate_but_far_apart_ranges_are
     assert found[0].evidence["range_ratio"] == pytest.approx(16 * np.ptp(mixed[:, 2]))
     assert found[0].evidence["std_ratio"] > found[0].evidence["range_ratio"]
     assert found[0].evidence["largest_feature"] == 2
+    # a model whose first layer standardizes each feature (BatchNormalization) takes them as they are; one that
+    # normalizes each sample across its features (LayerNormalization) does not
+    standardized = measured(batch=mixed, layers=[LayerRecord("bn", "BatchNormalization", None, values(mixed[:, :4])),
+                                                 layer("out", "sigmoid")])
+    assert feature_scale_disparity(standardized) == []
+    per_sample = measured(batch=mixed, layers=[LayerRecord("ln", "LayerNormalization", None, values(mixed[:, :4])),
+                                               layer("out", "sigmoid")])
+    assert feature_scale_disparity(per_sample)[0].cause == "input.feature_scale_disparity"
 
 
 def test_imbalanced_labels_are_a_note_when_the_model_finds_the_rare_class_and_a_warning_when_it_does_not():

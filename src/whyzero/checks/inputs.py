@@ -241,6 +241,8 @@ def feature_scale_disparity(m: Measurements) -> list[Finding]:
     stats = m.input_stats
     if len(m.batch_shape) != 2 or stats.channels < 2 or m.memory.normalization or takes_token_ids(m):
         return []
+    if m.layers and m.layers[0].type in FEATURE_STANDARDIZING:
+        return []  # the model standardizes each feature itself (a BatchNormalization first: its memory is judged)
     std, spans = stats.std, np.asarray(stats.max, np.float64) - np.asarray(stats.min, np.float64)
     varying = (spans > 0) & (std > 0) & np.isfinite(spans)  # exactly constant features have no scale
     if varying.sum() < 2:
@@ -317,6 +319,8 @@ FIRST_LAYER_HARM = 0.9
 OUTPUT_COLLAPSED = 2e-2
 NORMALIZING_LAYERS = {"BatchNormalization", "LayerNormalization", "Normalization", "Rescaling",
                       "UnitNormalization", "GroupNormalization", "Embedding", "TextVectorization"}
+# ... and those of them that put every feature on its own scale (a per-sample normalization does not)
+FEATURE_STANDARDIZING = {"BatchNormalization", "Normalization"}
 
 
 @check("input.unnormalized", needs=("outputs",))

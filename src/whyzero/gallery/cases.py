@@ -457,6 +457,19 @@ def _tabular_unscaled() -> Built:
     return Built(_cancer_model(x, y), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
+@case("tabular_batchnorm_first_healthy", "tabular", (),
+      "The same raw breast-cancer features (areas in the thousands, ratios near 0.1) into a model whose first "
+      "layer is BatchNormalization: it standardizes each feature itself, so their scales do not matter.")
+def _tabular_batchnorm_first_healthy() -> Built:
+    x, y = _cancer()
+    seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.BatchNormalization(name="standardize"),
+                              keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1, activation="sigmoid")],
+                             name="batchnorm_first")
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return Built(fit(model, x[BATCH:], y[BATCH:], epochs=20), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
+
+
 @case("tabular_imbalanced_healthy", "tabular", (),
       "A rare positive class (7% of rows, generated) that the MLP has learned to find: imbalanced labels, and "
       "nothing flat about the predictions.")
