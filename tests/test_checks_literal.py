@@ -501,3 +501,19 @@ def test_a_tanh_unit_decides_halfway_between_its_targets():
     assert decision_cut(tanh, np.array([-1.0, 1.0, 1.0])) == 0.0 and decision_cut(tanh, None) == 0.0
     assert decision_cut(tanh, np.array([0, 1, 1])) == 0.5  # trained on 0/1: halfway is 0.5
     assert decision_cut(Task("binary", 2, "sigmoid", True), np.array([-1.0, 1.0])) == 0.5
+
+
+@pytest.mark.parametrize("loss_name, raw", [("poisson", "poisson"), ("mape", "mean_absolute_percentage_error")])
+def test_counts_under_a_poisson_or_percentage_loss_are_a_regression_not_class_ids(loss_name, raw):
+    """One exponential unit trained with the Poisson loss on counts 0..5: the small whole-number targets are counts,
+    not class ids (read as classes they were 'labels outside the 2 classes', critical)."""
+    from whyzero.model_info import _LOSS_ALIASES
+    from whyzero.targets import infer_task, loss_for_gradients
+
+    counts = np.array([0, 1, 2, 3, 4, 5, 1, 0], np.float32)
+    loss = {"name": _LOSS_ALIASES[raw], "from_logits": False, "known": True, "raw": raw}
+    task = infer_task(RNG.random((8, 1)) * 3, "exponential", loss, counts)
+    assert task.kind == "regression" and loss["name"] == loss_name
+    fn, origin = loss_for_gradients(task, loss)
+    assert float(fn(counts[:, None], counts[:, None] + 1.0)) > 0 and loss_name in origin
+    assert label_ids(task, counts, None) is None

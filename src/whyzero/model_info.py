@@ -18,8 +18,11 @@ _LOSS_ALIASES = {
     "mean_absolute_error": "mae", "meanabsoluteerror": "mae", "mae": "mae",
     "huber": "huber", "huber_loss": "huber", "mean_squared_logarithmic_error": "msle",
     "meansquaredlogarithmicerror": "msle", "msle": "msle", "log_cosh": "log_cosh", "logcosh": "log_cosh",
+    "poisson": "poisson", "mean_absolute_percentage_error": "mape", "meanabsolutepercentageerror": "mape",
+    "mape": "mape",
 }
-REGRESSION_LOSSES = {"mse", "mae", "huber", "msle", "log_cosh"}
+# counts (poisson) and percentages are regressions too: small whole-number targets are not class ids there
+REGRESSION_LOSSES = {"mse", "mae", "huber", "msle", "log_cosh", "poisson", "mape"}
 CROSS_ENTROPIES = {"binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"}
 
 

@@ -110,7 +110,8 @@ def loss_for_gradients(task: Task, loss: dict | None):
               from_logits=from_logits),
           "mse": keras.losses.MeanSquaredError, "mae": keras.losses.MeanAbsoluteError,
           "huber": keras.losses.Huber, "msle": keras.losses.MeanSquaredLogarithmicError,
-          "log_cosh": keras.losses.LogCosh}[name]()
+          "log_cosh": keras.losses.LogCosh, "poisson": keras.losses.Poisson,
+          "mape": keras.losses.MeanAbsolutePercentageError}[name]()
     return fn, origin
 
 
