@@ -411,3 +411,32 @@ def test_the_probe_runs_eagerly_only_for_small_activations_without_a_recurrent_l
     assert not runs_eagerly(recurrent, 1000)
     ragged = keras.Sequential([keras.Input((None, 4)), keras.layers.Dense(8)])
     assert activation_bytes(ragged, exact=True) is None and activation_bytes(ragged) == 8 * 4
+
+
+def test_a_small_model_with_a_layer_that_runs_only_in_a_graph_falls_back_to_the_traced_pass():
+    """A small model is probed op by op; a custom layer that works only inside a ``tf.function`` fails there, and
+    the pass is traced instead: the diagnosis keeps its gradients and says nothing went missing."""
+    import keras
+
+    import whyzero
+
+    class GraphOnly(keras.layers.Layer):
+        def call(self, x):
+            if tf.executing_eagerly():
+                raise RuntimeError("this layer runs only inside a tf.function")
+            return x * 2.0
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                              GraphOnly(name="graph_only"), keras.layers.Dense(3, activation="softmax", name="out")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    with pytest.raises(RuntimeError, match="only inside"):
+        model(x)  # eagerly it fails
+    d = whyzero.diagnose(model, x, labels=np.arange(20) % 3)
+    assert not any("gradients unavailable" in note for note in d.notes)
+    rows = {r["layer"]: r for r in d.summaries["gradients"]["rows"]}
+    assert rows["hidden"]["grad_norm"] > 0 and rows["out"]["grad_norm"] > 0
+    doubled = next(r for r in d.summaries["activations"] if r["layer"] == "graph_only")
+    hidden = next(r for r in d.summaries["activations"] if r["layer"] == "hidden")
+    assert doubled["max"] == pytest.approx(2 * hidden["max"], rel=1e-6)

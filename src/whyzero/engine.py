@@ -493,14 +493,23 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     cam = task.kind if is_image and multi is None else None
     per_sample = activation_bytes(model, exact=True)
     eager = per_sample is not None and runs_eagerly(model, per_sample * len(batch))
+
+    def probe(gradients: bool, eagerly: bool):
+        return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
+                           saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly)
+
     try:
-        forward = run_forward(model, fed, targets, fn, chunk, report, saliency_of=cam, plan=plan,
-                              cache=loaded.passes, eager=eager)
+        try:
+            forward = probe(True, eager)
+        except Exception:  # noqa: BLE001 - a layer that runs only inside a graph: the traced pass
+            if not eager:
+                raise
+            eager = False
+            forward = probe(True, False)
     except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
         notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
                      f"({str(err).splitlines()[0][:200]})")
-        forward = run_forward(model, fed, None, None, chunk, report, saliency_of=cam, plan=plan,
-                              cache=loaded.passes, eager=eager)
+        forward = probe(False, eager)
         target_source = "none"
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels, per_position)
