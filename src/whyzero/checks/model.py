@@ -196,7 +196,7 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
     if not m.layers:
         return []
     findings = []
-    learned = m.learned_labels(LEARNED)
+    learned = None  # judged once, and only for a layer that pins (the labels' accuracy reads every output)
     for index, probe in enumerate(m.layers):
         if not is_custom(probe.type, probe.activation):
             continue
@@ -207,6 +207,8 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
         created = pinned - _pinned_upstream(m, index)
         if created < PINNED_SHARE_WARNING:
             continue
+        if learned is None:
+            learned = bool(m.learned_labels(LEARNED))
         hidden = learned and index < len(m.layers) - 1
         severity = INFO if hidden else CRITICAL if created >= PINNED_SHARE_CRITICAL else WARNING
         findings.append(Finding("model.unstable_lambda", severity,
