@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from whyzero.causes import CAUSES
+from whyzero.catalog import CAUSES
 from whyzero.panels import PAGE
 from whyzero.reference import references
 

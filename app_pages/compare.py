@@ -6,6 +6,7 @@ import streamlit as st
 from whyzero.compare import difference
 from whyzero.diagnosis import Diagnosis
 from whyzero.errors import WhyzeroError
+from whyzero.figures import figures_for
 from whyzero.panels import PANELS
 from whyzero.ui import render, state
 
@@ -50,8 +51,8 @@ if other is not None:
     for before, after in diff["changed"]:
         st.warning(f"**Changed:** `{after.cause}`: {before.severity}/{before.role} → {after.severity}/{after.role}")
     for page in PANELS:
-        left_figs = dict((spec.name, fig) for spec, fig in page.figures_for(other))
-        right_figs = dict((spec.name, fig) for spec, fig in page.figures_for(d))
+        left_figs = dict((spec.name, fig) for spec, fig in figures_for(page.id, other))
+        right_figs = dict((spec.name, fig) for spec, fig in figures_for(page.id, d))
         shared = [name for name in right_figs if name in left_figs]
         if not shared:
             continue

@@ -31,9 +31,7 @@ cols[3].metric("consequences", sum(f.role == "consequence" for f in d.findings))
 
 
 def finding_card(i: int, f) -> None:
-    colour = {"critical": "red", "warning": "orange", "info": "blue"}[f.severity]
-    role = render.ROLE_LABELS[f.role].upper()
-    st.markdown(f":{colour}[**{role} · {f.severity.upper()}**] · {render.cause_title(f.cause)} · `{f.cause}`")
+    st.markdown(render.card_heading(f))
     st.markdown(render.finding_text(f, with_cause=False))
     if f.role == "root" and state.can_rediagnose(f):
         st.button("Re-diagnose with this fix, then compare", key=f"fix_{i}", icon=":material/build:",

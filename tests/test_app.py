@@ -200,7 +200,7 @@ def test_every_cause_has_a_reference_page():
     assert at.header[0].value == "Dead ReLU units" and "never fire" in text
     assert "DEAD_WARNING" in str([df.value for df in at.dataframe])
     assert "binary_dead_relu" in str([link.label for link in at.get("page_link")])
-    from whyzero.causes import CAUSES
+    from whyzero.catalog import CAUSES
     from whyzero.reference import references
 
     refs = references()

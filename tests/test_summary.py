@@ -43,6 +43,28 @@ def test_chunks_merge_to_the_whole():
     assert np.array_equal(whole.unit_max, merged.unit_max)
 
 
+def test_summaries_of_two_halves_merge_to_the_summary_of_the_whole():
+    """``ValueSummary.merge`` (what dataset-scale statistics rely on): two halves summarized apart, as on two
+    machines, merge to the whole's counts, moments, extremes and histogram (exact here: under HIST_MAX_VALUES)."""
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.normal(0.0, 1.0, size=(30, 5, 6)), rng.normal(3.0, 10.0, size=(20, 5, 6))])
+    x[3, 1, 2], x[40, 0, 0] = 0.0, 1.0
+    x = x.astype(np.float32)
+    whole = summarize(x)
+    left, right = summarize(x[:30]), summarize(x[30:])
+    merged = left.merge(right)
+    assert merged is not left and merged is not right and left.n == 30 * 5 * 6  # the halves stay as they were
+    assert (merged.n, merged.n_samples, merged.zero, merged.negative, merged.one) == \
+        (whole.n, whole.n_samples, whole.zero, whole.negative, whole.one) == (x.size, 50, 1, int((x < 0).sum()), 1)
+    assert (merged.min, merged.max) == (whole.min, whole.max) == (float(x.min()), float(x.max()))
+    assert merged.mean == pytest.approx(x.astype(np.float64).mean(), rel=1e-6)
+    assert merged.std == pytest.approx(x.astype(np.float64).std(), rel=1e-5)
+    assert np.array_equal(merged.hist, whole.hist) and merged.hist.sum() == x.size
+    assert np.array_equal(merged.unit_max, whole.unit_max)
+    assert merged.spread_across_samples == pytest.approx(whole.spread_across_samples, rel=1e-6)
+    assert merged.sample_rms == whole.sample_rms
+
+
 def test_a_huge_layer_counts_on_a_subsample_with_exact_moments():
     """Past COUNT_MAX_VALUES a layer's shares come from an even subsample (within a fraction of a percent);
     the moments, the extremes and each unit's maximum stay exact."""

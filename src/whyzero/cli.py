@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from whyzero.errors import WhyzeroError
-
-SEVERITY_MARK = {"critical": "CRITICAL", "warning": "warning ", "info": "info    "}
+from whyzero.errors import WhyzeroError, first_line
+from whyzero.feed import is_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,12 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def internal_error(err: BaseException) -> str:
     """One line for an unexpected error; the traceback goes to a file the line names."""
-    import tempfile
-    import traceback
-
     with tempfile.NamedTemporaryFile("w", prefix="whyzero-error-", suffix=".txt", delete=False) as handle:
         traceback.print_exception(err, file=handle)
-    first = (str(err).strip().splitlines() or [""])[0][:300]
+    first = first_line(err, 300)
     return f"internal error: {type(err).__name__}: {first} (details in {handle.name})"
 
 
@@ -128,9 +127,6 @@ def _diagnose(args) -> int:
     return 0
 
 
-ROLE_MARK = {"root": "ROOT CAUSE", "symptom": "SYMPTOM", "consequence": "consequence"}
-
-
 def summary_text(diagnosis) -> str:
     """A readable summary: the model, then each root cause and the symptom with its consequences under it."""
     model = diagnosis.model
@@ -150,18 +146,20 @@ def summary_text(diagnosis) -> str:
 
 
 def _finding_lines(f, indent: str) -> list[str]:
-    from whyzero.text import evidence_line
+    from whyzero.presenter import present
 
-    where = f" [{f.layer}]" if f.layer else ""
-    role = "NOTE" if f.severity == "info" else ROLE_MARK[f.role]
-    lines = [f"{indent}{role:11s} {SEVERITY_MARK[f.severity]} {f.cause}{where}: {f.title}"]
+    p = present(f)
+    where = f" [{p.layer}]" if p.layer else ""
+    label = p.label.upper() if f.role != "consequence" else p.label  # a consequence reads under its root
+    lines = [f"{indent}{label:11s} {p.severity.upper() if p.severity == 'critical' else p.severity:8s} "
+             f"{p.cause}{where}: {p.title}"]
     pad = indent + " " * 12
-    if f.evidence and not indent:
-        lines.append(f"{pad}evidence: {evidence_line(f.evidence)}")
-    if f.fix and not indent:
-        lines.append(f"{pad}fix: {f.fix}")
-    if f.proof:
-        lines.append(f"{pad}proof: {f.proof.get('text', '')}")
+    if p.evidence and not indent:
+        lines.append(f"{pad}evidence: {p.evidence}")
+    if p.fix and not indent:
+        lines.append(f"{pad}fix: {p.fix}")
+    if p.proof:
+        lines.append(f"{pad}proof: {p.proof}")
     return lines
 
 
@@ -188,7 +186,6 @@ def _stats(args) -> int:
     from whyzero.probes.inputs import InputStats
 
     batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
-    from whyzero.feed import is_text
 
     if is_text(batch):
         raise WhyzeroError(f"Training statistics are for numeric inputs. Received: text (dtype {batch.dtype})")
@@ -222,8 +219,6 @@ def _gallery(args) -> int:
 
 
 def _gallery_score(args) -> int:
-    import json
-
     from whyzero.gallery.score import row_text, score
 
     for name in args.names:

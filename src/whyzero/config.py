@@ -23,16 +23,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Settings:
-    chunk_size: int
-    chunk_mb: float
-    max_samples: int
-    cache_dir: Path
+    """Every setting with its default (the table above); ``settings()`` reads each from ``WHYZERO_<NAME>``."""
+
+    chunk_size: int = 64
+    chunk_mb: float = 640
+    max_samples: int = 512
+    cache_dir: Path = Path.home() / ".cache" / "whyzero"
     max_file_mb: float = 1024
     max_zip_mb: float = 2048
     max_zip_members: int = 20000
@@ -59,23 +61,22 @@ class Settings:
         return int(self.max_array_mb * 2**20)
 
 
+def env_name(setting: str) -> str:
+    """The environment variable that overrides a setting: ``WHYZERO_`` and its name in capitals."""
+    return f"WHYZERO_{setting.upper()}"
+
+
+def _parse(annotation: str, raw: str):
+    kind = annotation.split("|")[0].strip()
+    return {"int": int, "float": float, "Path": Path}.get(kind, str)(raw)
+
+
 def settings() -> Settings:
-    """Reads the settings from the environment (anew each call, so tests can change it)."""
-    return Settings(
-        chunk_size=int(os.environ.get("WHYZERO_CHUNK_SIZE", "64")),
-        chunk_mb=float(os.environ.get("WHYZERO_CHUNK_MB", "640")),
-        max_samples=int(os.environ.get("WHYZERO_MAX_SAMPLES", "512")),
-        cache_dir=Path(os.environ.get("WHYZERO_CACHE_DIR", Path.home() / ".cache" / "whyzero")),
-        max_file_mb=float(os.environ.get("WHYZERO_MAX_FILE_MB", "1024")),
-        max_zip_mb=float(os.environ.get("WHYZERO_MAX_ZIP_MB", "2048")),
-        max_zip_members=int(os.environ.get("WHYZERO_MAX_ZIP_MEMBERS", "20000")),
-        max_zip_ratio=float(os.environ.get("WHYZERO_MAX_ZIP_RATIO", "200")),
-        max_array_mb=float(os.environ.get("WHYZERO_MAX_ARRAY_MB", "2048")),
-        max_pixels=int(os.environ.get("WHYZERO_MAX_PIXELS", "50000000")),
-        session_days=float(os.environ.get("WHYZERO_SESSION_DAYS", "30")),
-        purge_minutes=float(os.environ.get("WHYZERO_PURGE_MINUTES", "60")),
-        store_url=os.environ.get("WHYZERO_STORE_URL") or None,
-        data_dir=Path(os.environ.get("WHYZERO_DATA_DIR", Path.home() / ".local" / "share" / "whyzero")),
-        public_url=os.environ.get("WHYZERO_PUBLIC_URL") or None,
-        timings_file=Path(os.environ["WHYZERO_TIMINGS_FILE"]) if os.environ.get("WHYZERO_TIMINGS_FILE") else None,
-    )
+    """Reads the settings from the environment (anew each call, so tests can change it); an empty variable is
+    unset."""
+    values = {}
+    for f in fields(Settings):
+        raw = os.environ.get(env_name(f.name))
+        if raw:
+            values[f.name] = _parse(str(f.type), raw)
+    return Settings(**values)

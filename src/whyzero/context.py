@@ -9,7 +9,7 @@ import numpy as np
 
 from whyzero.feed import MultiInput
 from whyzero.loading.models import LoadedModel
-from whyzero.measurements import ModelMemory, Task, decision_cut, predicted_classes
+from whyzero.measurements import ModelMemory, Task, WhatIf, decision_cut, predicted_classes
 from whyzero.probes.forward import ForwardResult
 from whyzero.probes.inputs import InputStats
 
@@ -35,7 +35,7 @@ class Context:
     optimizer: dict[str, Any] | None = None
     is_image: bool = False
     memory: ModelMemory = field(default_factory=ModelMemory)
-    whatif: dict[str, Any] | None = None
+    whatif: WhatIf | None = None
     gradient_labels: str = "none"
     notes: list[str] = field(default_factory=list)
     multi: MultiInput | None = None

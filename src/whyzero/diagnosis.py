@@ -8,93 +8,17 @@ data, cleaned on the way in, so ``from_json(to_json(d)) == d`` holds exactly.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from whyzero.causes import CAUSE_ORDER, SEVERITIES, SEVERITY_RANK, get_cause
-from whyzero.errors import WhyzeroError
+from whyzero.catalog import CAUSE_ORDER
+from whyzero.causes import SEVERITY_RANK
+from whyzero.errors import WhyzeroError, first_line
+from whyzero.findings import ROLE_RANK, CheckError, Finding, clean
 
 SCHEMA_VERSION = 2
 # Documents this version reads: 1 lacks roles and proofs (they default to a root without proof).
 READABLE_SCHEMAS = (1, 2)
-ROLES = ("root", "symptom", "consequence")
-ROLE_RANK = {"root": 0, "symptom": 1, "consequence": 2}
-
-
-def clean(value: Any) -> Any:
-    """Turns numpy scalars/arrays and tuples into JSON data; non-finite floats become None."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        kinds = {type(v) for v in value}  # the common long lists (histograms, per-sample values) in one pass
-        if kinds <= {int}:
-            return list(value)
-        if kinds <= {int, float}:
-            return [v if type(v) is int or math.isfinite(v) else None for v in value]
-        return [clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "iub":
-            return value.tolist()
-        return clean(value.astype(np.float64).tolist() if value.dtype.kind == "f" else value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
-
-
-@dataclass
-class Finding:
-    """One cause found, with the numbers that show it.
-
-    Attributes:
-        cause: a cause id of ``CAUSES.md``.
-        severity: ``critical`` | ``warning`` | ``info``.
-        title: one line a person reads.
-        evidence: the numbers, by name.
-        fix: what to do.
-        layer: the layer it concerns, or None.
-        panel: the page that shows the evidence (the cause's panel by default).
-        role: ``root`` (nothing else found explains it), ``symptom`` (what the user sees) or
-            ``consequence`` (the finding at index ``explained_by`` explains it).
-        explained_by: for a consequence, the index in the diagnosis' findings of its root.
-        proof: for a root cause with a mechanical fix, what re-running the model under the fix showed.
-    """
-
-    cause: str
-    severity: str
-    title: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    fix: str = ""
-    layer: str | None = None
-    panel: str = ""
-    role: str = "root"
-    explained_by: int | None = None
-    proof: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        cause = get_cause(self.cause)
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"Expected severity in {SEVERITIES}. Received: {self.severity!r}")
-        if self.role not in ROLES:
-            raise ValueError(f"Expected role in {ROLES}. Received: {self.role!r}")
-        self.proof = clean(self.proof)
-        self.panel = self.panel or cause.panel
-        self.evidence = clean(self.evidence)
-
-
-@dataclass
-class CheckError:
-    """A check that raised: recorded, and the other checks still ran."""
-
-    check: str
-    message: str
 
 
 @dataclass
@@ -196,7 +120,7 @@ class Diagnosis:
             data["errors"] = [CheckError(**e) for e in data.get("errors", [])]
             return cls(**data)
         except (TypeError, ValueError, KeyError) as err:
-            raise WhyzeroError(f"The diagnosis document is malformed: {str(err)[:200]}. "
+            raise WhyzeroError(f"The diagnosis document is malformed: {first_line(err, 200)}. "
                                f"Received: schema {schema}") from None
 
     @classmethod

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from whyzero import checks
+from whyzero import __version__, catalog
 from whyzero.attribution import attribute
 from whyzero.config import settings
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
-from whyzero.errors import WhyzeroError
+from whyzero.distances import batchnorm_memory, memory_score, normalization_score
+from whyzero.errors import WhyzeroError, first_line
 from whyzero.feed import MultiInput, assemble, choose_primary, is_text, take, text_features
 from whyzero.loading.data import (
     LoadedInputs,
@@ -25,23 +28,19 @@ from whyzero.loading.data import (
 )
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
-from whyzero.memory import (
-    MemoryProbe,
-    batchnorm_memory,
-    memory_score,
-    normalization_memory,
-    preprocessing_whatif,
-    rescaling_layers,
-)
+from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
 from whyzero.model_info import (
     layer_table,
     loss_info,
     optimizer_info,
     output_activation,
     param_count,
+    weight_table,
 )
+from whyzero.probes.capture import is_keras3, leaf_layers
 from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, runs_eagerly, static_outputs
 from whyzero.probes.inputs import InputStats
+from whyzero.probes.saliency import from_grad_cam, saliency
 from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
 from whyzero.summaries import build_summaries
@@ -78,7 +77,59 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("loading", 0.0)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model,
                                                                        custom_objects=custom_objects)
-    loaded = select_output(loaded, output)
+    fed = _prepare(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
+    report("loading", 1.0)
+    ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, fed.notes, report,
+                 raw_images=fed.batch_in.raw_images, multi=fed.multi)
+    notes = fed.notes
+    notes.extend(ctx.notes + overflow_notes(ctx))
+    ctx.notes = notes
+    if ctx.memory.embedding:
+        ctx.memory.embedding.update(fed.invalid_ids)
+    report("checks", 0.0)
+    measured = Measurements.from_context(ctx)
+    run = catalog.run_all(measured)
+    report("checks", 1.0)
+    report("proving fixes", 0.0)
+    prove(ctx, run.findings, lambda new_batch: _rerun(ctx, new_batch), _recheck_live)
+    report("proving fixes", 1.0)
+    findings, attribution_notes = conclude(run.findings, measured)
+    notes.extend(attribution_notes)
+    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
+                                saliency=_saliency(ctx, notes))
+    summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
+    return Diagnosis(model=_model_identity(ctx), inputs=fed.describe(ctx), findings=findings, errors=run.errors,
+                     notes=notes, summaries=summaries, version=__version__,
+                     created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+@dataclass
+class _Fed:
+    """What the model is fed, loaded, bounded and checked against it."""
+
+    loaded: LoadedModel
+    batch: np.ndarray
+    batch_in: Any
+    multi: Any
+    labels: np.ndarray | None
+    masks: np.ndarray | None
+    train_ref: Any
+    notes: list[str]
+    invalid_ids: dict
+
+    def describe(self, ctx: Context) -> dict[str, Any]:
+        """The diagnosis' ``inputs``: what was fed."""
+        return {"source": self.batch_in.source, "shape": list(self.batch.shape), "dtype": str(self.batch.dtype),
+                "preprocessing": self.batch_in.preprocessing, "samples": int(len(self.batch)),
+                "is_image": ctx.is_image, "skipped": self.batch_in.skipped,
+                "labels": None if self.labels is None else list(self.labels.shape),
+                "masks": None if self.masks is None else list(self.masks.shape),
+                "train_reference": self.train_ref is not None, "gradient_labels": ctx.gradient_labels}
+
+
+def _prepare(loaded: LoadedModel, inputs, labels, masks, train_inputs, train_stats, preprocess: str) -> _Fed:
+    """Loads the batch, labels, masks and training reference; bounds them to the sample limit and checks they fit
+    the model and each other."""
     _rename_unscopable_layers(loaded)
     multi = None
     names = input_names(loaded)
@@ -104,44 +155,10 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     _check_alignment(batch, label_arr, mask_arr)
     train_ref = load_train_reference(train_inputs, train_stats)
     _check_reference(train_ref, batch)
-    report("loading", 1.0)
-
+    invalid_ids = {}
     if multi is None:
         batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
-    else:
-        invalid_ids = {}
-    ctx = _probe(loaded, batch, label_arr, mask_arr, train_ref, notes, report, raw_images=batch_in.raw_images,
-                 multi=multi)
-    notes.extend(ctx.notes + overflow_notes(ctx))
-    ctx.notes = notes
-    if ctx.memory.embedding:
-        ctx.memory.embedding.update(invalid_ids)
-    report("checks", 0.0)
-    measured = Measurements.from_context(ctx)
-    run = checks.run_all(measured)
-    report("checks", 1.0)
-    report("proving fixes", 0.0)
-    prove(ctx, run.findings, lambda new_batch: _rerun(ctx, new_batch), _recheck_live)
-    report("proving fixes", 1.0)
-    findings, attribution_notes = conclude(run.findings, measured)
-    notes.extend(attribution_notes)
-    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
-                                saliency=_saliency(ctx, notes))
-    summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
-    from whyzero import __version__
-
-    return Diagnosis(
-        model=_model_identity(ctx),
-        inputs={"source": batch_in.source, "shape": list(batch.shape), "dtype": str(batch.dtype),
-                "preprocessing": batch_in.preprocessing, "samples": int(len(batch)),
-                "is_image": ctx.is_image, "skipped": batch_in.skipped,
-                "labels": None if label_arr is None else list(label_arr.shape),
-                "masks": None if mask_arr is None else list(mask_arr.shape),
-                "train_reference": train_ref is not None, "gradient_labels": ctx.gradient_labels},
-        findings=findings, errors=run.errors, notes=notes,
-        summaries=summaries, version=__version__,
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    )
+    return _Fed(loaded, batch, batch_in, multi, label_arr, mask_arr, train_ref, notes, invalid_ids)
 
 
 def overflow_notes(ctx: Context) -> list[str]:
@@ -163,7 +180,6 @@ def _saliency(ctx: Context, notes: list[str]):
     """Heat maps of what drives the first images' predictions, for the per-sample drill-down."""
     if not (ctx.is_image and ctx.has_layers and ctx.multi is None):
         return None
-    from whyzero.probes.saliency import from_grad_cam, saliency
 
     maps = from_grad_cam(ctx.forward.saliency if ctx.forward else None, ctx.batch.shape[1:3])
     if maps is not None:
@@ -171,7 +187,7 @@ def _saliency(ctx: Context, notes: list[str]):
     try:
         return saliency(ctx.model, ctx.batch, ctx.task.kind)
     except Exception as err:  # noqa: BLE001 - a model the gradient cannot pass leaves the drill-down without maps
-        notes.append(f"no saliency maps: {type(err).__name__}: {str(err).splitlines()[0][:150] if str(err) else ''}")
+        notes.append(f"no saliency maps: {type(err).__name__}: {first_line(err, 150)}")
         return None
 
 
@@ -188,7 +204,7 @@ def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
 
 
 def _recheck_live(ctx: Context) -> list:
-    return checks.run_checks(Measurements.from_context(ctx))[0]
+    return catalog.run_checks(Measurements.from_context(ctx))[0]
 
 
 def _rerun(ctx: Context, batch: np.ndarray) -> tuple[Context, list]:
@@ -213,8 +229,6 @@ def point_symptoms_to_roots(findings: list) -> None:
 
 def _labels_of_head(labels: Any, loaded: LoadedModel) -> Any:
     """Labels for the diagnosed head: from a dict or an ``.npz`` with one array per output name."""
-    from pathlib import Path
-
     if isinstance(labels, (str, Path)) and Path(labels).suffix == ".npz":
         arrays = read_npz_arrays(Path(labels))
         if len(arrays) == 1:
@@ -267,8 +281,6 @@ def _input_shape(loaded: LoadedModel, index: int = 0):
 
 def _load_multi(loaded: LoadedModel, names: list[str], inputs: Any) -> tuple[MultiInput, LoadedInputs]:
     """One array per input: a dict or list of arrays, or an ``.npz`` with one array per input name."""
-    from pathlib import Path
-
     if isinstance(inputs, (str, Path)):
         source = Path(inputs).name
         if Path(inputs).suffix != ".npz":
@@ -310,8 +322,6 @@ def scope_safe(name: str) -> str:
 
 def _rename_unscopable_layers(loaded: LoadedModel) -> None:
     """TensorFlow refuses layer names with markup or spaces as graph scopes: such layers are renamed."""
-    from whyzero.probes.capture import is_keras3
-
     model = loaded.model
     if not loaded.has_layers or not is_keras3(model):
         return
@@ -427,7 +437,6 @@ def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.nda
 def activation_bytes(model, exact: bool = False) -> int | None:
     """One sample's activations (float32), from the layers' output shapes (an unknown length counted as 1); None
     when no layer's is known (a subclassed model), or, ``exact``, when one is not (or has an unknown length)."""
-    from whyzero.probes.capture import leaf_layers
 
     per_sample, known = 0, False
     for _, layer in leaf_layers(model):
@@ -498,19 +507,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
                            saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly)
 
-    try:
-        try:
-            forward = probe(True, eager)
-        except Exception:  # noqa: BLE001 - a layer that runs only inside a graph: the traced pass
-            if not eager:
-                raise
-            eager = False
-            forward = probe(True, False)
-    except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
-        notes.append(f"gradients unavailable: the loss ({origin}) could not be computed "
-                     f"({str(err).splitlines()[0][:200]})")
-        forward = probe(False, eager)
-        target_source = "none"
+    forward = _forward_or_fallback(probe, eager, origin, notes)
     outputs = forward.outputs
     task = infer_task(outputs, activation, loss, labels, per_position)
     ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
@@ -523,9 +520,23 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     return ctx
 
 
-def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
-    from whyzero.model_info import weight_table
+def _forward_or_fallback(probe: Callable, eager: bool, origin: str, notes: list[str]):
+    """The probe's pass with gradients, eagerly where ``eager``; traced when a layer runs only inside a graph; without
+    gradients when the loss does not apply to these outputs (said in ``notes``)."""
+    try:
+        try:
+            return probe(True, eager)
+        except Exception:  # noqa: BLE001 - a layer that runs only inside a graph: the traced pass
+            if not eager:
+                raise
+            eager = False
+            return probe(True, False)
+    except Exception as err:  # noqa: BLE001 - the loss may not apply to these outputs; probe without gradients
+        notes.append(f"gradients unavailable: the loss ({origin}) could not be computed ({first_line(err)})")
+        return probe(False, eager)
 
+
+def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
     memory = ctx.memory
     memory.batchnorm = batchnorm_memory(ctx.forward.batchnorm)
     memory.normalization = normalization_memory(ctx.model)
@@ -542,8 +553,6 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         memory.score, memory.source = score, "BatchNormalization moving statistics"
     probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
-        from whyzero.memory import normalization_score
-
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
@@ -576,8 +585,6 @@ def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) ->
 
 def embedding_input(model) -> dict[str, Any] | None:
     """The Embedding layer that reads the model's input (token ids), with its vocabulary size."""
-    from whyzero.probes.capture import leaf_layers
-
     layers = leaf_layers(model)
     first = next((layer for _, layer in layers if type(layer).__name__ not in ("InputLayer",)), None)
     if first is None or type(first).__name__ != "Embedding":

@@ -6,14 +6,18 @@ are on log axes.
 
 from __future__ import annotations
 
-from typing import Any
+import html
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
 
+from whyzero.checks.outputs import balanced_accuracy, best_threshold
 from whyzero.diagnosis import Diagnosis
+from whyzero.panels import PANELS
+from whyzero.presenter import SEVERITY_COLOURS
 
-SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4", "ok": "#2ca02c"}
 TEMPLATE = "plotly_white"
 # Passed per figure, a template is validated and copied again each time (~60 ms a figure, most of a page's
 # server time); as Plotly's default it is applied once (~2 ms).  Set only over Plotly's own default.
@@ -25,6 +29,7 @@ if _pio.templates.default == "plotly":
 from whyzero.checks.activations import COLLAPSE_RELATIVE_SPREAD, DEAD_WARNING, SATURATED_WARNING  # noqa: E402
 from whyzero.checks.gradients import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW  # noqa: E402
 from whyzero.checks.inputs import RANGE_WARNING  # noqa: E402
+from whyzero.checks.outputs import LOSS_AT_PRIOR  # noqa: E402
 
 UPDATE_BAND = (UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH)
 
@@ -51,8 +56,6 @@ def _log_y(fig: go.Figure) -> None:
 
 
 def _escape(text: str) -> str:
-    import html
-
     return html.escape(str(text))
 
 
@@ -258,7 +261,6 @@ def threshold_sweep(d: Diagnosis) -> go.Figure | None:
     s = d.summaries["outputs"]
     if "scores" not in s or "labels" not in s:
         return None
-    from whyzero.checks.outputs import balanced_accuracy, best_threshold
 
     scores, labels = np.asarray(s["scores"]), np.asarray(s["labels"])
     best, best_accuracy = best_threshold(scores, labels)  # the same search as output.threshold's finding
@@ -272,7 +274,7 @@ def threshold_sweep(d: Diagnosis) -> go.Figure | None:
 
 
 def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
-    found = d.find("training.loss_at_prior")
+    found = d.find(LOSS_AT_PRIOR.id)
     s = d.summaries["outputs"]
     if not found and s.get("loss") is None:
         return None
@@ -309,13 +311,6 @@ def foreground_per_image(d: Diagnosis) -> go.Figure | None:
     return _layout(fig, d, "Foreground share per image", "image", "share of pixels", barmode="group")
 
 
-def panel_figures(d: Diagnosis) -> dict[str, list[tuple[str, go.Figure]]]:
-    """Every figure that applies to this diagnosis, by panel (the report draws them all)."""
-    from whyzero.panels import PANELS
-
-    return {page.id: [(spec.name, fig) for spec, fig in page.figures_for(d)] for page in PANELS}
-
-
 # -- one sample ------------------------------------------------------------------------------------
 def _sample_layers(d: Diagnosis, index: int) -> list[dict]:
     return [r for r in d.summaries.get("samples", {}).get("layers", []) if index < len(r["rms"])]
@@ -348,3 +343,95 @@ def sample_dead(d: Diagnosis, index: int) -> go.Figure | None:
     fig.add_hline(y=DEAD_WARNING, line_dash="dot", annotation_text=f"dead flagged at {DEAD_WARNING:.0%}")
     return _layout(fig, d, f"Sample {index}: share of exact zeros per layer", "layer", "share of values = 0",
                    barmode="group", yaxis_range=[0, 1.05])
+
+
+# -- the figures of each panel -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure of a panel: its file-name stem, the function that draws it, when it applies and a one-line
+    caption (what healthy looks like)."""
+
+    name: str
+    build: Callable[[Diagnosis], go.Figure | None]
+    applies: Callable[[Diagnosis], bool] = lambda d: True
+    wide: bool = False
+    caption: str = ""
+
+
+def _panel_figures() -> dict[str, tuple[FigureSpec, ...]]:
+    def has(*path):
+        def check(d: Diagnosis) -> bool:
+            value = d.summaries
+            for key in path:
+                value = (value or {}).get(key) if isinstance(value, dict) else None
+            return bool(value)
+        return check
+
+    def update_ratio(d: Diagnosis) -> bool:
+        return any(r.get("update_ratio") is not None for r in d.summaries["gradients"]["rows"])
+
+    return {
+        "inputs": (
+            FigureSpec("input_histograms", input_histograms, wide=True,
+                       caption="Healthy: the batch's histogram lies on the training one (or the model's memory)."),
+            FigureSpec("batchnorm_memory", batchnorm_memory, has("inputs", "batchnorm"),
+                       caption="Healthy: every bar below 1 (the batch matches what BatchNorm saw in training)."),
+            FigureSpec("preprocessing_whatif", preprocessing_whatif, has("inputs", "whatif"),
+                       caption="Healthy: 'as given' is the closest (lowest) bar."),
+        ),
+        "model": (
+            FigureSpec("weight_scale", weight_scale, has("model", "weights"), wide=True,
+                       caption="Healthy: every kernel's std inside the green Glorot..He band."),
+        ),
+        "activations": (
+            FigureSpec("activation_heatmap", activation_heatmap, has("activations"), wide=True,
+                       caption="Healthy: each layer's values spread over several bins; a single column is a dead "
+                               "or saturated layer."),
+            FigureSpec("dead_saturated_shares", activation_shares, has("activations"),
+                       caption="Healthy: bars well under the dotted line."),
+            FigureSpec("spread_across_samples", activation_spread, has("activations"),
+                       caption="Healthy: the line stays above the dotted collapse threshold."),
+        ),
+        "gradients": (
+            FigureSpec("gradient_norms", gradient_norms, has("gradients", "rows"),
+                       caption="Healthy: norms of one order of magnitude across layers, none zero or NaN."),
+            FigureSpec("update_ratios", update_ratios, update_ratio,
+                       caption="Healthy: every layer inside the green band of update sizes."),
+        ),
+        "outputs": (
+            FigureSpec("output_distribution", output_distribution,
+                       caption="Healthy: outputs spread over the range, not one bar."),
+            FigureSpec("class_shares", class_shares, has("outputs", "predicted_shares"),
+                       caption="Healthy: predicted shares close to the labels' shares."),
+            FigureSpec("threshold_sweep", threshold_sweep,
+                       caption="Healthy: the best threshold is near 0.5."),
+            FigureSpec("loss_vs_prior", loss_vs_prior,
+                       caption="Healthy: the loss well below the entropy of the label prior."),
+        ),
+        "labels": (
+            FigureSpec("label_shares", label_shares, has("labels"),
+                       caption="Healthy: no class far below the others (or weights that balance them)."),
+            FigureSpec("foreground_per_image", foreground_per_image, has("labels"),
+                       caption="Healthy: predicted foreground follows the masks' foreground."),
+        ),
+    }
+
+
+PANEL_FIGURES: dict[str, tuple[FigureSpec, ...]] = _panel_figures()
+
+
+def figures_for(page_id: str, d: Diagnosis) -> list[tuple[FigureSpec, go.Figure]]:
+    """The figures of a panel page that apply to ``d``, drawn."""
+    out = []
+    for spec in PANEL_FIGURES.get(page_id, ()):
+        if not spec.applies(d):
+            continue
+        fig = spec.build(d)
+        if fig is not None:
+            out.append((spec, fig))
+    return out
+
+
+def panel_figures(d: Diagnosis) -> dict[str, list[tuple[str, go.Figure]]]:
+    """Every figure that applies to this diagnosis, by panel (the report draws them all)."""
+    return {page.id: [(spec.name, fig) for spec, fig in figures_for(page.id, d)] for page in PANELS}

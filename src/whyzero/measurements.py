@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from whyzero.feed import is_text, text_features
+from whyzero.model_info import layer_activation, param_count
 from whyzero.probes.inputs import InputStats
 
 # Values of one array (outputs, labels, masks) stored with the diagnosis for a re-check.
@@ -110,6 +112,97 @@ class LayerRecord:
 
 
 @dataclass
+class GradientRow:
+    """One layer with a kernel: the gradient the batch gives its kernel and the kernel's size (numbers only; the
+    update they make under the optimizer is judged by ``checks.gradients``)."""
+
+    layer: str
+    grad_norm: float
+    weight_norm: float
+    nonfinite: int
+    nonzero: int
+    params: int
+    activation_rms: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradientRow:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def gradient_rows(forward) -> list[GradientRow]:
+    """One row per layer with a kernel, from a probe's ``ForwardResult``."""
+    if forward is None or not forward.has_gradients:
+        return []
+    return [GradientRow(p.name, float(np.sqrt(p.grad_sumsq)), p.weight_norm, p.grad_nonfinite, p.grad_nonzero,
+                        p.n_kernel, p.values.rms) for p in forward.layers if p.n_kernel > 0]
+
+
+@dataclass
+class Candidate:
+    """One preprocessing the what-if tried: its distance to the model's memory (or its accuracy on the labels) and
+    what the model outputs under it."""
+
+    name: str
+    score: float | None
+    output_mean: float
+    output_spread: float
+    top_class_share: float
+    class_shares: list[float]
+    accuracy: float | None = None
+
+
+@dataclass
+class WhatIf:
+    """The standard preprocessings tried on the recovered raw pixels (``memory.preprocessing_whatif``).
+
+    Attributes:
+        source: what the candidates are scored against (the model's memory, training statistics, or the labels).
+        raw_from: how the raw pixels were recovered.
+        candidates: every preprocessing tried, "as given" first.
+        best: the name of the best candidate, or None when none stands out.
+        given_score: the batch as given against ``source`` (None when the labels judge).
+        given_accuracy / samples: when the labels judge: the accuracy as given, and on how many samples.
+    """
+
+    source: str
+    raw_from: str
+    candidates: list[Candidate]
+    best: str | None
+    given_score: float | None
+    given_accuracy: float | None = None
+    samples: int | None = None
+
+    @property
+    def by_labels(self) -> bool:
+        """Whether the labels judged (the model holds no memory of its training inputs)."""
+        return self.given_accuracy is not None
+
+    @property
+    def best_score(self) -> float | None:
+        """The lowest distance any candidate reached."""
+        return min((c.score for c in self.candidates if c.score is not None), default=None)
+
+    def candidate(self, name: str | None) -> Candidate | None:
+        return next((c for c in self.candidates if c.name == name), None)
+
+    def score_of(self, name: str) -> float | None:
+        found = self.candidate(name)
+        return None if found is None else found.score
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> WhatIf | None:
+        if not data:
+            return None
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["candidates"] = [Candidate(**{k: v for k, v in c.items() if k in Candidate.__dataclass_fields__})
+                              for c in data.get("candidates", [])]
+        return cls(**data)
+
+
+@dataclass
 class ModelMemory:
     """What the model remembers of its training inputs, and the facts about its weights the checks read.
 
@@ -148,7 +241,7 @@ class Measurements:
     input_stats: InputStats
     train_stats: InputStats | None = None
     layers: list[LayerRecord] = field(default_factory=list)
-    gradients: list[dict[str, Any]] = field(default_factory=list)
+    gradients: list[GradientRow] = field(default_factory=list)
     gradient_labels: str = "none"
     loss_value: float | None = None
     loss: dict[str, Any] | None = None
@@ -156,7 +249,7 @@ class Measurements:
     model_layers: list[dict[str, Any]] = field(default_factory=list)
     final_layer: str | None = None
     memory: ModelMemory = field(default_factory=ModelMemory)
-    whatif: dict[str, Any] | None = None
+    whatif: WhatIf | None = None
     outputs: np.ndarray | None = None
     output_shape: list[int] = field(default_factory=list)
     labels: np.ndarray | None = None
@@ -167,6 +260,11 @@ class Measurements:
     other_inputs: list[dict[str, Any]] = field(default_factory=list)
 
     # -- derived ---------------------------------------------------------
+    @property
+    def has_batchnorm(self) -> bool:
+        """Whether a probed layer is a BatchNormalization (its fixes need not suggest adding one)."""
+        return any(p.type == "BatchNormalization" for p in self.layers)
+
     @property
     def samples(self) -> int:
         return int(self.batch_shape[0]) if self.batch_shape else 0
@@ -259,6 +357,10 @@ class Measurements:
                 value = asdict(value)
             elif f.name == "other_inputs":
                 value = [dict(o, stats=o["stats"].to_dict()) for o in value]
+            elif f.name == "gradients":
+                value = [asdict(r) for r in value]
+            elif f.name == "whatif" and value is not None:
+                value = value.to_dict()
             elif f.name == "layers":  # flat records: asdict's deep copy took MobileNetV2's 155 layers ~50 ms
                 value = [{"name": r.name, "type": r.type, "activation": r.activation, "values": r.values.to_dict()}
                          for r in value]
@@ -271,6 +373,8 @@ class Measurements:
         data["task"] = Task(**data["task"])
         data["memory"] = ModelMemory.from_dict(data.get("memory"))
         data["other_inputs"] = [dict(o, stats=InputStats.from_dict(o["stats"])) for o in data.get("other_inputs", [])]
+        data["gradients"] = [GradientRow.from_dict(r) for r in data.get("gradients", [])]
+        data["whatif"] = WhatIf.from_dict(data.get("whatif"))
         data["input_stats"] = InputStats.from_dict(data["input_stats"])
         if data.get("train_stats") is not None:
             data["train_stats"] = InputStats.from_dict(data["train_stats"])
@@ -283,9 +387,6 @@ class Measurements:
     @classmethod
     def from_context(cls, ctx) -> Measurements:
         """What the checks read of a live ``Context`` (the model itself stays behind)."""
-        from whyzero.checks.gradients import gradient_rows
-        from whyzero.model_info import layer_activation, param_count
-
         stored = {}
         arrays = {}
         for name in ("outputs", "labels", "masks", "label_ids"):
@@ -314,7 +415,7 @@ class Measurements:
             input_stats=ctx.input_stats, train_stats=ctx.train_stats,
             layers=[LayerRecord(p.name, p.type, p.activation, LayerValues.of(p.values))
                     for p in (forward.layers if forward else [])],
-            gradients=gradient_rows(forward, ctx.optimizer), gradient_labels=ctx.gradient_labels,
+            gradients=gradient_rows(forward), gradient_labels=ctx.gradient_labels,
             loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
             model_layers=model_layers, final_layer=final, memory=replace(ctx.memory), whatif=ctx.whatif,
             output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, other_inputs=_other_inputs(ctx),
@@ -325,7 +426,6 @@ def _other_inputs(ctx) -> list[dict[str, Any]]:
     multi = getattr(ctx, "multi", None)
     if multi is None:
         return []
-    from whyzero.feed import is_text, text_features
 
     return [{"name": name, "shape": list(array.shape), "dtype": str(array.dtype),
              "stats": InputStats.of(text_features(array) if is_text(array) else array)}

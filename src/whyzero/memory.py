@@ -8,197 +8,32 @@ user with only the model and the batch still learns the preprocessing is wrong.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from whyzero._tf import tf
+from whyzero.distances import (
+    MEMORY_LAYERS,
+    batchnorm_memory,
+    is_untrained,
+    memory_score,
+    normalization_score,
+    stats_score,
+)
+from whyzero.measurements import Candidate, WhatIf, predicted_classes
+from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 from whyzero.probes.capture import can_capture, capturing, leaf_layers
-from whyzero.probes.forward import BatchNormInput, bn_stats, first_output, functional_module, without_graph_rewrites
+from whyzero.probes.forward import (
+    BatchNormInput,
+    batchnorm_inputs,
+    bn_stats,
+    first_output,
+    functional_module,
+    steps_share,
+    without_graph_rewrites,
+)
 from whyzero.probes.inputs import InputStats
-
-# BatchNorm layers compared: the first few see the input most directly.
-MEMORY_LAYERS = 3
-# A channel whose moving statistics are still at their initial values (0 mean, 1 variance)
-# was never trained; such a layer has no memory to compare with.
-UNTRAINED_TOLERANCE = 1e-6
-
-# Standard image preprocessings, as Keras applications apply them to raw 0..255 RGB pixels.
-CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
-TORCH_MEAN = np.array([0.485, 0.456, 0.406])
-TORCH_STD = np.array([0.229, 0.224, 0.225])
-
-
-def _per_channel(fn3, fn1):
-    return lambda raw: fn3(raw) if raw.shape[-1] == 3 else fn1(raw)
-
-
-PREPROCESSINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "none": lambda raw: raw,
-    "unit": lambda raw: raw / 255.0,
-    "symmetric": lambda raw: raw / 127.5 - 1.0,
-    "caffe": _per_channel(lambda raw: raw[..., ::-1] - CAFFE_MEAN_BGR, lambda raw: raw - CAFFE_MEAN_BGR.mean()),
-    "torch": _per_channel(lambda raw: (raw / 255.0 - TORCH_MEAN) / TORCH_STD,
-                          lambda raw: (raw / 255.0 - TORCH_MEAN.mean()) / TORCH_STD.mean()),
-}
-
-
-# What each standard preprocessing does to 0..255 pixels, in words.
-PREPROCESSING_WORDS = {"none": "raw 0..255 pixels", "unit": "x / 255", "symmetric": "x / 127.5 - 1",
-                       "caffe": "'caffe' (BGR, ImageNet means subtracted)",
-                       "torch": "'torch' (x / 255, ImageNet mean and std)"}
-
-
-def parse_preprocessing(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A named preprocessing: one of PREPROCESSINGS or ``mean-std:m1,m2,m3:s1,s2,s3`` (on 0..255)."""
-    if name in PREPROCESSINGS:
-        return PREPROCESSINGS[name]
-    if name.startswith("mean-std:"):
-        try:
-            _, mean, std = name.split(":")
-            m = np.array([float(v) for v in mean.split(",")])
-            s = np.array([float(v) for v in std.split(",")])
-        except ValueError:
-            pass
-        else:
-            return lambda raw: (raw - m) / s
-    from whyzero.errors import WhyzeroError
-
-    raise WhyzeroError(f"Expected a preprocessing among {sorted(PREPROCESSINGS)} or "
-                       f"'mean-std:M1,M2,M3:S1,S2,S3'. Received: {name!r}")
-
-
-def recover_raw(batch: np.ndarray) -> tuple[np.ndarray, str]:
-    """Maps an image batch back to 0..255 RGB pixels, and says how.
-
-    Known preprocessings are inverted exactly by their range; anything else is an
-    unknown per-channel affine map, undone approximately by min-max per channel.
-    """
-    x = batch.astype(np.float64)
-    lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
-    if lo >= 0 and hi > 1.5 and hi <= 255.5:
-        return x, "the batch is already 0..255"
-    if lo >= 0 and hi <= 1.0 + 1e-6:
-        return x * 255.0, "the batch looks like 0..1 (x/255)"
-    if lo >= -1.0 - 1e-6 and hi <= 1.0 + 1e-6:
-        return (x + 1.0) * 127.5, "the batch looks like -1..1 (x/127.5 - 1)"
-    mins = np.nanmin(x.reshape(-1, x.shape[-1]), 0)
-    maxs = np.nanmax(x.reshape(-1, x.shape[-1]), 0)
-    span = np.where(maxs > mins, maxs - mins, 1.0)
-    return (x - mins) / span * 255.0, "unknown scaling, undone approximately by per-channel min-max"
-
-
-# A BatchNorm layer's moving statistics start at mean 0, variance 1 and move toward the training batches'
-# by (1 - momentum) per step: after t steps they hold a share c = 1 - momentum**t of the way (Keras'
-# momentum 0.99 needs ~460 steps for c = 0.99).  A briefly trained model's memory is only part of the way,
-# and a batch from the training distribution looks far from it.  Where one share c explains every
-# channel's mean and variance (moving = c * batch + (1 - c) * initial, to within CONVERGED_FIT), the batch
-# is compared with the corrected memory, as Adam corrects its moment estimates for their bias to zero.
-CONVERGENCE_GRID = np.geomspace(0.02, 1.0, 60)
-CONVERGED_FIT = 0.5  # the distance a matching batch scores (see checks.inputs.RANGE_WARNING)
-
-
-def _bn_distance(mean, var, moving_mean, moving_variance, epsilon, c: float = 1.0) -> tuple[float, float]:
-    """(median |z| of the means, median log10 variance ratio) against the memory corrected for share ``c``."""
-    ref_mean = moving_mean / c
-    ref_var = np.maximum((moving_variance - (1.0 - c)) / c, 0.0)
-    z = np.abs(mean - ref_mean) / np.sqrt(ref_var + epsilon)
-    log_ratio = np.log10((var + epsilon) / (ref_var + epsilon))
-    return float(np.median(z)), float(np.median(log_ratio))
-
-
-# Below this share the moving statistics are corrected; above it they are taken as they are.
-CONVERGED = 0.95
-
-
-def steps_share(bn, model) -> float | None:
-    """The share ``1 - momentum**steps`` from the optimizer's step count, or None where it is unknown.
-
-    Only for a trainable BatchNorm layer: a frozen one (a transfer-learning base) kept the memory it came with.
-    """
-    if not getattr(bn, "trainable", True):
-        return 1.0
-    try:
-        steps = int(np.asarray(model.optimizer.iterations))
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if steps <= 0:
-        return None
-    share = 1.0 - float(getattr(bn, "momentum", 0.99)) ** steps
-    return share if share < CONVERGED else 1.0
-
-
-def converged_share(mean, var, moving_mean, moving_variance, epsilon) -> float:
-    """How far the moving statistics have moved from their initial values toward the batch's: 1, or the share c
-    that explains them all (see ``CONVERGENCE_GRID``) when the memory taken as is does not match.
-
-    Used only where the optimizer's step count is unknown; the fit must be close (``CONVERGED_FIT / 2``),
-    since a mismatched batch can half fit too.
-    """
-    z, r = _bn_distance(mean, var, moving_mean, moving_variance, epsilon)
-    if z + abs(r) < CONVERGED_FIT:
-        return 1.0
-    scores = [sum(map(abs, _bn_distance(mean, var, moving_mean, moving_variance, epsilon, c))) for c in
-              CONVERGENCE_GRID]
-    best = int(np.argmin(scores))
-    return float(CONVERGENCE_GRID[best]) if scores[best] < CONVERGED_FIT / 2 else 1.0
-
-
-def batchnorm_memory(bns: list[BatchNormInput]) -> list[dict[str, Any]]:
-    """Per BatchNorm layer: how far the batch sits from the moving statistics.
-
-    ``z_median`` is the median over channels of |batch mean - moving mean| / moving std;
-    ``log10_var_ratio`` the median over channels of log10(batch variance / moving variance).
-    Both are taken against the memory corrected for partial convergence (``converged``) where that
-    explains it (see ``converged_share``).
-    """
-    rows = []
-    for bn in bns:
-        if bn.sum is None or bn.moving_mean is None:
-            continue
-        trained = not is_untrained(bn.moving_mean, bn.moving_variance)
-        mean = bn.sum / max(bn.count, 1)
-        var = np.maximum(bn.sumsq / max(bn.count, 1) - mean**2, 0.0)
-        moving_mean = np.asarray(bn.moving_mean, np.float64)
-        moving_var = np.asarray(bn.moving_variance, np.float64)
-        if not trained:
-            c = 1.0
-        elif bn.converged is not None:
-            # the optimizer's steps are this model's; a base trained before them (transfer learning, then
-            # fine-tuning under a new optimizer) brought its memory along: one that the batch matches as it is
-            # needs no correction
-            z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon)
-            c = 1.0 if z + abs(log_ratio) < CONVERGED_FIT else max(bn.converged, float(CONVERGENCE_GRID[0]))
-        else:
-            c = converged_share(mean, var, moving_mean, moving_var, bn.epsilon)
-        z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon, c)
-        rows.append({"layer": bn.name, "trained": bool(trained), "z_median": z, "log10_var_ratio": log_ratio,
-                     "converged": c, "channels": int(mean.size),
-                     "batch_mean": mean[:64].tolist(), "moving_mean": bn.moving_mean[:64].tolist()})
-    return rows
-
-
-def memory_score(rows: list[dict[str, Any]]) -> float | None:
-    """Distance of a batch from the model's memory: mean of |z| + |log10 variance ratio| over
-    the first trained BatchNorm layers (0 = matches; each unit is one std or one decade off)."""
-    trained = [r for r in rows if r["trained"]][:MEMORY_LAYERS]
-    if not trained:
-        return None
-    return float(np.mean([r["z_median"] + abs(r["log10_var_ratio"]) for r in trained]))
-
-
-def distance(mean, std, ref_mean, ref_std) -> float:
-    """Distance of per-channel statistics from a reference: median |z| of the means plus the median
-    variance ratio in decades (0 = the same distribution; each unit is one std or one decade off)."""
-    ref_std = np.maximum(np.asarray(ref_std, np.float64), 1e-12)
-    z = np.abs(np.asarray(mean) - np.asarray(ref_mean)) / ref_std
-    log_ratio = np.log10(np.maximum(np.asarray(std, np.float64), 1e-12) / ref_std) * 2  # variance decades
-    return float(np.median(z) + abs(np.median(log_ratio)))
-
-
-def stats_score(stats: InputStats, reference: InputStats) -> float:
-    """The distance against a training reference's per-channel mean and std."""
-    return distance(stats.mean, stats.std, reference.mean, reference.std)
 
 
 def normalization_memory(model) -> dict[str, Any] | None:
@@ -220,13 +55,6 @@ def rescaling_layers(model) -> list[dict[str, Any]]:
             out.append({"layer": path, "scale": float(np.mean(layer.scale)),
                         "offset": float(np.mean(layer.offset))})
     return out
-
-
-def normalization_score(stats: InputStats, memory: dict[str, Any]) -> float:
-    mean, var = np.asarray(memory["mean"]), np.asarray(memory["variance"])
-    if mean.size not in (1, stats.channels):
-        mean, var = mean.mean(), var.mean()
-    return distance(stats.mean, stats.std, mean, np.sqrt(np.maximum(var, 1e-12)))
 
 
 class MemoryProbe:
@@ -262,7 +90,6 @@ class MemoryProbe:
                        if type(layer).__name__ == "BatchNormalization" and _is_trained(layer)]
             self._bn_layers, self._capture = trained[:MEMORY_LAYERS], bool(trained)
             return
-        from whyzero.probes.forward import batchnorm_inputs
 
         km = functional_module(self.model)
         try:
@@ -347,12 +174,6 @@ class MemoryProbe:
         return memory_score(batchnorm_memory(bns))
 
 
-def is_untrained(moving_mean, moving_variance) -> bool:
-    """BatchNorm statistics still at their initial values (0 mean, 1 variance): no memory to compare with."""
-    mean, var = np.asarray(moving_mean), np.asarray(moving_variance)
-    return bool(np.all(np.abs(mean) < UNTRAINED_TOLERANCE) and np.all(np.abs(var - 1) < UNTRAINED_TOLERANCE))
-
-
 def _is_trained(bn) -> bool:
     return not is_untrained(bn.moving_mean, bn.moving_variance)
 
@@ -369,7 +190,7 @@ LABELS_ONE_CLASS = 0.5
 
 def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
                          raw_images: np.ndarray | None = None, labels: np.ndarray | None = None,
-                         given: np.ndarray | None = None) -> dict[str, Any] | None:
+                         given: np.ndarray | None = None) -> WhatIf | None:
     """Tries the standard preprocessings on the recovered raw pixels.
 
     With no memory of the training inputs (no training statistics, Normalization or trained BatchNorm), the
@@ -409,28 +230,24 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
         candidate = candidate.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
         if by_labels:
             out = given[:max_samples] if name == "as given" else predict_fn(candidate)  # that pass has run
-            rows.append({"name": name, "score": None, "accuracy": accuracy(out, labels), **output_brief(out)})
+            rows.append(Candidate(name, None, **output_brief(out), accuracy=accuracy(out, labels)))
         else:
             out, score = probe.run(candidate, predict_fn)
-            rows.append({"name": name, "score": score, **output_brief(out)})
+            rows.append(Candidate(name, score, **output_brief(out)))
     if by_labels:
-        given_accuracy = rows[0]["accuracy"]
-        top = max(rows[1:], key=lambda r: r["accuracy"], default=None)
-        good = top is not None and top["accuracy"] >= LABELS_ACCURACY_MIN and \
-            top["accuracy"] - given_accuracy >= LABELS_ACCURACY_GAIN
-        return {"source": "the labels (the model holds no memory of its training inputs)", "raw_from": how,
-                "candidates": rows, "best": top["name"] if good else None, "given_score": None,
-                "given_accuracy": given_accuracy, "samples": len(labels)}
-    scored = [r for r in rows if r["score"] is not None]
-    best = min(scored, key=lambda r: r["score"]) if scored else None
-    return {"source": probe.source, "raw_from": how, "candidates": rows,
-            "best": best["name"] if best else None, "given_score": rows[0]["score"]}
+        given_accuracy = rows[0].accuracy
+        top = max(rows[1:], key=lambda r: r.accuracy, default=None)
+        good = top is not None and top.accuracy >= LABELS_ACCURACY_MIN and \
+            top.accuracy - given_accuracy >= LABELS_ACCURACY_GAIN
+        return WhatIf("the labels (the model holds no memory of its training inputs)", how, rows,
+                      top.name if good else None, None, given_accuracy=given_accuracy, samples=len(labels))
+    scored = [r for r in rows if r.score is not None]
+    best = min(scored, key=lambda r: r.score) if scored else None
+    return WhatIf(probe.source, how, rows, best.name if best else None, rows[0].score)
 
 
 def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
     """The share of samples whose predicted class (argmax, or > 0.5 for one unit) is their label."""
-    from whyzero.measurements import predicted_classes
-
     predicted = predicted_classes(out, "multiclass")
     return float(np.mean(predicted == np.asarray(labels)[:len(predicted)]))
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from whyzero.probes.capture import is_container, leaf_layers
+
 PROBABILITY_ACTIVATIONS = {"sigmoid", "softmax"}
 _LOSS_ALIASES = {
     "binary_crossentropy": "binary_crossentropy", "binarycrossentropy": "binary_crossentropy",
@@ -48,7 +50,6 @@ def param_count(layer_or_model) -> int:
 def layer_table(model, prefix: str = "", depth: int = 0) -> list[dict[str, Any]]:
     """One row per layer, nested models expanded under their own row: path, type, activation, output
     shape, parameters, trainable, and the nesting depth (0 = top level)."""
-    from whyzero.probes.capture import is_container
 
     rows = []
     for layer in getattr(model, "layers", []):
@@ -78,8 +79,6 @@ def _output_shape(layer) -> list | None:
 
 def final_layer(model):
     """The layer that produces the output (skipping InputLayer), inside a nested model if it ends one."""
-    from whyzero.probes.capture import is_container
-
     layers = [l for l in getattr(model, "layers", []) if type(l).__name__ != "InputLayer"]
     if not layers:
         return None
@@ -158,7 +157,6 @@ def kernels(layer) -> list:
 def weight_table(model) -> list[dict]:
     """Per layer with a kernel: its std against the Glorot and He std of its fans."""
     rows = []
-    from whyzero.probes.capture import leaf_layers
 
     for path, layer in leaf_layers(model):
         for kernel in kernels(layer)[:1]:

@@ -8,31 +8,24 @@ support.  The findings that disappear under the fix become consequences of that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
 
-from whyzero.causes import SEVERITY_RANK
+from whyzero.catalog import CAUSES, ids_of_kind
+from whyzero.causes import SEVERITY_RANK, Fix, Kind
+from whyzero.checks.outputs import MAJORITY_SHARE
 from whyzero.context import Context
-from whyzero.diagnosis import Finding
+from whyzero.findings import Finding
+from whyzero.preprocessing import PREPROCESSINGS, recover_raw
+from whyzero.targets import label_ids
+from whyzero.transforms import reverse_channels, standardize, to_reference, unstandardize
 
 # Distinct re-runs at most per diagnosis: each is one more pass over the batch.
 MAX_RERUNS = 3
-# Symptoms whose disappearance shows the fix works.
-SYMPTOM_CAUSES = ("output.constant", "output.majority_class", "output.saturated", "training.loss_at_prior")
-
-
-@dataclass
-class Fix:
-    """A mechanical fix: a transformation of the batch, the masks or the outputs, or a threshold."""
-
-    key: str
-    description: str
-    batch: Callable[[np.ndarray], np.ndarray] | None = None
-    masks: Callable[[np.ndarray], np.ndarray] | None = None
-    outputs: str | None = None
-    threshold: float | None = None
+# Symptoms whose disappearance shows the fix works: the output findings that restate the symptom.
+SYMPTOM_CAUSES = ids_of_kind(Kind.OUTPUT)
 
 
 Rerun = Callable[[np.ndarray], tuple[Context, list[Finding]]]
@@ -59,7 +52,7 @@ def prove(ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck)
             if len(done) >= MAX_RERUNS:
                 continue
             try:
-                done[fix.key] = _run(fix, ctx, findings, rerun, recheck)
+                done[fix.key] = _run(fix, f.cause, ctx, findings, rerun, recheck)
             except Exception as err:  # noqa: BLE001 - a fix that cannot run leaves the finding unproven
                 done[fix.key] = {"fix": fix.description, "rerun": False, "fixed": False,
                                  "text": f"the fix could not be re-run ({type(err).__name__})"}
@@ -68,33 +61,9 @@ def prove(ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck)
 
 
 def fix_for(f: Finding, ctx: Context) -> Fix | None:
-    """The mechanical fix of a finding, or None where none applies."""
-    cause = f.cause
-    if cause in ("input.range_mismatch", "input.dtype_mismatch"):
-        return _preprocessing_fix(ctx, cause)
-    if cause == "input.channel_order" and ctx.batch.ndim >= 3:
-        return Fix("channels", "reverse the channel order (x[..., ::-1])", batch=lambda x: x[..., ::-1])
-    if cause == "input.double_normalization":
-        return _undo_normalization(f, ctx)
-    if cause in ("input.unnormalized", "input.feature_scale_disparity"):
-        return Fix("standardize", "standardize each feature with the batch's mean and std", batch=standardize)
-    if cause == "model.output_activation" and ctx.task.activation in ("linear", "relu", None):
-        units = ctx.outputs.shape[-1] if ctx.outputs.ndim > 1 else 1
-        if f.evidence.get("target_min") is None:
-            name = "sigmoid" if units == 1 else "softmax"
-            return Fix("activation", f"apply {name} to the outputs", outputs=name)
-    if cause == "output.threshold" and f.evidence.get("best_threshold") is not None:
-        t = float(f.evidence["best_threshold"])
-        return Fix("threshold", f"decide at {t:.3g} instead of 0.5", threshold=t)
-    if cause == "labels.encoding" and ctx.masks is not None and ctx.task.kind == "segmentation":
-        values = np.asarray(ctx.masks)
-        if values.ndim == 4 and values.shape[-1] == 3:
-            return None
-        if f.evidence.get("fractional_share", 0) > 0:
-            return Fix("masks", "round the masks to class ids", masks=np.round)
-        if set(np.unique(values).tolist()) <= {0, 255}:
-            return Fix("masks", "divide the masks by 255", masks=lambda m: np.asarray(m) // 255)
-    return None
+    """The mechanical fix of a finding (its cause's declared fix), or None where none applies."""
+    fix = CAUSES[f.cause].fix
+    return fix(f, ctx) if fix else None
 
 
 # Fix keys whose fix is a change of the batch (the app can re-diagnose under them).
@@ -104,83 +73,26 @@ BATCH_FIX_KEYS = ("preprocess:", "channels", "standardize", "train-stats", "raw"
 def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
     """The batch transformation a stored proof's ``fix_key`` names, rebuilt from the measurements (so the app
     can re-diagnose under it), or None for a fix of the outputs or labels."""
-    from whyzero.memory import PREPROCESSINGS, recover_raw
-
     if key.startswith("preprocess:") and key.split(":", 1)[1] in PREPROCESSINGS:
         name = key.split(":", 1)[1]
         return lambda x: PREPROCESSINGS[name](recover_raw(x)[0]).astype(np.float32)
     if key == "channels":
-        return lambda x: x[..., ::-1]
+        return reverse_channels
     if key == "standardize":
         return standardize
     if key == "train-stats" and measured.train_stats is not None:
-        return lambda x: _to_reference(x, measured.train_stats)
+        return lambda x: to_reference(x, measured.train_stats)
     if key == "raw":
         norm = measured.memory.normalization
         if norm is None:
             return lambda x: recover_raw(x)[0].astype(np.float32)
-        mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
-        return lambda x: (np.asarray(x, np.float64) * np.sqrt(var) + mean).astype(np.float32)
+        return unstandardize(norm["mean"], norm["variance"])
     return None
 
 
-def standardize(x: np.ndarray) -> np.ndarray:
-    """(x - mean) / std per feature (last axis), over every other axis."""
-    x = np.asarray(x, np.float64)
-    axes = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
-    mean, std = x.mean(axes, keepdims=True), x.std(axes, keepdims=True)
-    return ((x - mean) / np.where(std > 0, std, 1.0)).astype(np.float32)
-
-
-def _preprocessing_fix(ctx: Context, cause: str) -> Fix | None:
-    from whyzero.memory import PREPROCESSINGS, recover_raw
-
-    w = ctx.whatif
-    if w and w.get("best") not in (None, "as given"):
-        best = w["best"]
-        if best == "as given, channels reversed":
-            return Fix("channels", "reverse the channel order (x[..., ::-1])", batch=lambda x: x[..., ::-1])
-        if best in PREPROCESSINGS:
-            return Fix(f"preprocess:{best}", f"preprocess as '{best}'",
-                       batch=lambda x: PREPROCESSINGS[best](recover_raw(x)[0]).astype(np.float32))
-        if best == "training mean/std" and ctx.train_stats is not None:
-            return Fix("train-stats", "map the batch to the training mean and std",
-                       batch=lambda x: _to_reference(x, ctx.train_stats))
-    if ctx.train_stats is not None and ctx.train_stats.channels == ctx.input_stats.channels:
-        return Fix("train-stats", "map the batch to the training mean and std",
-                   batch=lambda x: _to_reference(x, ctx.train_stats))
-    if cause == "input.dtype_mismatch" and float(ctx.input_stats.max.max()) > 1.5:
-        return Fix("preprocess:unit", "divide by 255", batch=lambda x: (np.asarray(x, np.float32) / 255.0))
-    return None
-
-
-def _to_reference(x: np.ndarray, reference) -> np.ndarray:
-    from whyzero.probes.inputs import InputStats
-
-    x = np.asarray(x, np.float64)
-    stats = InputStats.of(x)
-    shape = (1,) * (x.ndim - 1) + (-1,) if stats.channels == x.shape[-1] else (1,) * x.ndim
-    mean, std = stats.mean.reshape(shape), np.maximum(stats.std, 1e-12).reshape(shape)
-    return ((x - mean) / std * reference.std.reshape(shape) + reference.mean.reshape(shape)).astype(np.float32)
-
-
-def _undo_normalization(f: Finding, ctx: Context) -> Fix | None:
-    from whyzero.memory import recover_raw
-
-    if "layer_scale" in f.evidence:
-        return Fix("raw", "feed raw 0..255 pixels (the model rescales them itself)",
-                   batch=lambda x: recover_raw(x)[0].astype(np.float32))
-    norm = ctx.memory.normalization
-    if norm is not None:
-        mean, var = np.asarray(norm["mean"]), np.asarray(norm["variance"])
-        return Fix("raw", "feed the raw features (the model standardizes them itself)",
-                   batch=lambda x: (np.asarray(x, np.float64) * np.sqrt(var) + mean).astype(np.float32))
-    return None
-
-
-def _run(fix: Fix, ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> dict[str, Any]:
+def _run(fix: Fix, cause: str, ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> dict[str, Any]:
     if fix.threshold is not None:
-        return _threshold_proof(fix, ctx, findings)
+        return _threshold_proof(fix, ctx, findings, cause)
     if fix.batch is not None:
         new_ctx, after = rerun(fix.batch(ctx.batch))
     elif fix.masks is not None:
@@ -193,8 +105,6 @@ def _run(fix: Fix, ctx: Context, findings: list[Finding], rerun: Rerun, recheck:
 
 
 def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
-    from whyzero.targets import label_ids
-
     return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=replace(ctx.memory))
 
 
@@ -236,17 +146,15 @@ def _compare(fix: Fix, ctx: Context, before: list[Finding], new_ctx: Context, af
     return _proof(fix, output_state(ctx), output_state(new_ctx), gone, appeared, fixed)
 
 
-def _threshold_proof(fix: Fix, ctx: Context, findings: list[Finding]) -> dict:
-    from whyzero.checks.outputs import MAJORITY_SHARE
-
+def _threshold_proof(fix: Fix, ctx: Context, findings: list[Finding], cause: str) -> dict:
     scores = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)[:, 0]
     after_pred = (scores >= fix.threshold).astype(int)
     before = output_state(ctx)
     after = {"output_spread": before["output_spread"],
              "majority_share": float(np.bincount(after_pred, minlength=2).max() / len(after_pred))}
-    gone = [("output.threshold", None)]
+    gone = [(cause, None)]
     if after["majority_share"] < MAJORITY_SHARE:
-        gone += [(f.cause, f.layer) for f in findings if f.cause == "output.majority_class"]
+        gone += [(f.cause, f.layer) for f in findings if Kind.MAJORITY in CAUSES[f.cause].kinds]
     return _proof(fix, before, after, gone, [], after["majority_share"] < MAJORITY_SHARE)
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from whyzero import checks
+from whyzero import __version__, catalog
 from whyzero.diagnosis import Diagnosis
-from whyzero.errors import WhyzeroError
+from whyzero.errors import WhyzeroError, first_line
 from whyzero.measurements import Measurements
 
 UNDECIDED_NOTE = "The evidence fits two root causes equally"
@@ -22,7 +22,6 @@ def recheck(diagnosis: Diagnosis) -> Diagnosis:
     Raises:
         WhyzeroError: a diagnosis stored without measurements (by a whyzero before the record existed).
     """
-    from whyzero import __version__
     from whyzero.engine import conclude
 
     data = diagnosis.summaries.get("measurements")
@@ -32,9 +31,9 @@ def recheck(diagnosis: Diagnosis) -> Diagnosis:
     try:
         measured = Measurements.from_dict(data)
     except (KeyError, TypeError, ValueError) as err:
-        raise WhyzeroError(f"The stored measurements are malformed ({str(err)[:150]}). Received: a diagnosis by "
+        raise WhyzeroError(f"The stored measurements are malformed ({first_line(err, 150)}). Received: a diagnosis by "
                            f"whyzero {diagnosis.version or '?'}") from None
-    run = checks.run_all(measured)
+    run = catalog.run_all(measured)
     proofs = {(f.cause, f.layer): f.proof for f in diagnosis.findings if f.proof}
     for f in run.findings:
         f.proof = proofs.get((f.cause, f.layer))

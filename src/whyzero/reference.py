@@ -5,12 +5,16 @@ mechanical fix it can prove, and the gallery cases that show it."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from whyzero.causes import CAUSES, STAGE, STAGES
+from whyzero.catalog import CAUSES, EXPLAINS
+from whyzero.causes import STAGE_NAMES
+from whyzero.checks import REGISTRY
+from whyzero.gallery import CASES
 
 
 @dataclass
@@ -35,53 +39,35 @@ class CauseReference:
     proof: str = ""
     cases: list[str] = field(default_factory=list)
     stage: str = ""
-
-
-STAGE_NAMES = ("the data", "the data and the model's build", "training", "the layers", "the layers' effects",
-               "what the user sees")
-PROOFS = {
-    "input.range_mismatch": "re-run under the preprocessing that best matches the model's memory",
-    "input.dtype_mismatch": "re-run under the preprocessing that best matches the model's memory (or x / 255)",
-    "input.channel_order": "re-run with the channels reversed",
-    "input.double_normalization": "re-run on the raw inputs the model's own Rescaling/Normalization expects",
-    "input.unnormalized": "re-run with every feature standardized by the batch's mean and std",
-    "input.feature_scale_disparity": "re-run with every feature standardized by the batch's mean and std",
-    "model.output_activation": "the outputs re-judged with sigmoid/softmax applied to the logits",
-    "output.threshold": "the predictions re-judged at the threshold the labels support",
-    "labels.encoding": "the checks re-run on masks divided by 255, or rounded to class ids",
-}
+    figures: list[str] = field(default_factory=list)
 
 
 @lru_cache(None)
 def references() -> dict[str, CauseReference]:
-    """The reference of every cause id."""
-    from whyzero import checks
-    from whyzero.attribution import EXPLAINS
-
-    checks._load_all()  # noqa: SLF001 - the registry fills on import
-    by_cause = {cause: r for r in checks.REGISTRY for cause in r.causes}
+    """The reference of every cause id, read from its declaration and its check."""
     cases = _cases()
     out = {}
     for cause_id, cause in CAUSES.items():
-        registered = by_cause.get(cause_id)
-        fn = registered.fn if registered else None
+        fn = _check_of(cause_id)
         out[cause_id] = CauseReference(
             id=cause_id, title=cause.title, panel=cause.panel, meaning=cause.meaning, evidence=cause.evidence,
             check=f"{fn.__module__}.{fn.__name__}" if fn else "",
             measured=(inspect.getdoc(fn) or "").split("\n\n")[0] if fn else "",
             thresholds=[t for t in thresholds_of(fn.__module__) if t.name in _names_used(fn)] if fn else [],
-            explains=sorted(EXPLAINS.get(cause_id, ())),
+            explains=sorted(EXPLAINS[cause_id]),
             explained_by=sorted(k for k, v in EXPLAINS.items() if cause_id in v),
-            proof=PROOFS.get(cause_id, ""), cases=cases.get(cause_id, []),
-            stage=STAGE_NAMES[STAGE[cause_id]] if STAGE[cause_id] < len(STAGES) else "")
+            proof=cause.proof, cases=cases.get(cause_id, []), stage=STAGE_NAMES[cause.stage],
+            figures=list(cause.figures))
     return out
 
 
-def _cases() -> dict[str, list[str]]:
-    from whyzero import gallery
+def _check_of(cause_id: str):
+    return next((r.fn for r in REGISTRY if cause_id in r.causes), None)
 
+
+def _cases() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for case in gallery.CASES.values():
+    for case in CASES.values():
         for cause in case.causes:
             found.setdefault(cause, []).append(case.name)
     return found
@@ -90,8 +76,6 @@ def _cases() -> dict[str, list[str]]:
 @lru_cache(None)
 def thresholds_of(module_name: str) -> list[Threshold]:
     """A check module's named constants (UPPER_CASE numbers) with the comment lines above them."""
-    import importlib
-
     source = inspect.getsource(importlib.import_module(module_name))
     lines = source.splitlines()
     out = []
@@ -114,8 +98,6 @@ def thresholds_of(module_name: str) -> list[Threshold]:
 
 def _names_used(fn) -> set[str]:
     """Names a check reads, its helpers in the same module included (one level)."""
-    import importlib
-
     module = importlib.import_module(fn.__module__)
     names = {n.id for n in ast.walk(ast.parse(inspect.getsource(fn))) if isinstance(n, ast.Name)}
     for name in list(names):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from whyzero.diagnosis import Diagnosis
 from whyzero.panels import PAGE
+from whyzero.presenter import present
 from whyzero.text import value
 
-COLOURS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1200px;color:#222}
 h1{margin-bottom:.2rem} .meta{color:#666;font-size:.9rem}
@@ -21,7 +21,6 @@ h1{margin-bottom:.2rem} .meta{color:#666;font-size:.9rem}
 section{margin-top:2rem} code{background:#eee;padding:0 .2rem}
 details.consequences{margin-left:2rem} details.consequences summary{cursor:pointer;color:#555}
 """
-ROLE_NAMES = {"root": "root cause", "symptom": "symptom", "consequence": "consequence"}
 
 
 def render_html(diagnosis: Diagnosis) -> str:
@@ -62,13 +61,14 @@ def render_html(diagnosis: Diagnosis) -> str:
 
 def _finding_html(f) -> str:
     e = html.escape
+    p = present(f)
     evidence = "\n".join(f"{k}: {value(v, 8)}" for k, v in f.evidence.items())
-    proof = f"<div>Proof: {e(f.proof.get('text', ''))}</div>" if f.proof else ""
-    return (f"<div class='finding' style='border-color:{COLOURS[f.severity]}'>"
-            f"<span class='sev' style='color:{COLOURS[f.severity]}'>{e(ROLE_NAMES[f.role])} · {e(f.severity)}</span> "
-            f"<code>{e(f.cause)}</code>{' · layer <code>' + e(f.layer) + '</code>' if f.layer else ''}"
-            f"<div><b>{e(f.title)}</b></div><div class='evidence'>{e(evidence)}</div>"
-            f"<div>Fix: {e(f.fix)}</div>{proof}</div>")
+    proof = f"<div>Proof: {e(p.proof)}</div>" if p.proof else ""
+    return (f"<div class='finding' style='border-color:{p.colour}'>"
+            f"<span class='sev' style='color:{p.colour}'>{e(p.heading)}</span> "
+            f"<code>{e(p.cause)}</code>{' · layer <code>' + e(p.layer) + '</code>' if p.layer else ''}"
+            f"<div><b>{e(p.title)}</b></div><div class='evidence'>{e(evidence)}</div>"
+            f"<div>Fix: {e(p.fix)}</div>{proof}</div>")
 
 
 def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:
@@ -96,12 +96,13 @@ def render_markdown(diagnosis: Diagnosis, link: str | None = None) -> str:
 
 
 def _markdown_finding(f, indent: str) -> str:
-    where = f" (layer `{f.layer}`)" if f.layer else ""
-    text = f"{indent}- **{ROLE_NAMES[f.role]}, {f.severity}** `{f.cause}`{where}: {_md(f.title)}"
-    if f.fix and not indent:
-        text += f"  \n{indent}  Fix: {_md(f.fix)}"
-    if f.proof:
-        text += f"  \n{indent}  Proof: {_md(f.proof.get('text', ''))}"
+    p = present(f)
+    where = f" (layer `{p.layer}`)" if p.layer else ""
+    text = f"{indent}- **{p.label}, {p.severity}** `{p.cause}`{where}: {_md(p.title)}"
+    if p.fix and not indent:
+        text += f"  \n{indent}  Fix: {_md(p.fix)}"
+    if p.proof:
+        text += f"  \n{indent}  Proof: {_md(p.proof)}"
     return text
 
 

@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
@@ -228,7 +229,6 @@ def default_store() -> Store:
     """One store per process, from the environment; expired sessions are purged when it opens and then
     every ``WHYZERO_PURGE_MINUTES``."""
     global _default, _last_purge
-    import time
 
     with _default_lock:
         if _default is None or _default.url != store_url():

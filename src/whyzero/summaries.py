@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
+from whyzero.checks.activations import DEAD_WARNING
+from whyzero.checks.gradients import update_ratio
 from whyzero.checks.labels import (
     PERPLEXITY_WARNING,
     class_shares,
@@ -38,8 +41,8 @@ def build_summaries(m: Measurements, batch: np.ndarray, outputs: np.ndarray, lab
     return {"samples": _samples(m, batch, outputs, label_ids, saliency), "inputs": _inputs(m, batch),
             "activations": [{"layer": r.name, "type": r.type, "activation": r.activation, **r.values.to_row()}
                             for r in m.layers],
-            "gradients": {"rows": m.gradients, "labels": m.gradient_labels, "loss": m.loss_value,
-                          "optimizer": m.optimizer},
+            "gradients": {"rows": [dict(asdict(r), update_ratio=update_ratio(m.optimizer, r)) for r in m.gradients],
+                          "labels": m.gradient_labels, "loss": m.loss_value, "optimizer": m.optimizer},
             "outputs": _outputs(m, batch, outputs, label_ids), "labels": _labels(m, batch, labels, masks, label_ids),
             "model": {"weights": m.memory.weights}}
 
@@ -65,7 +68,8 @@ def _inputs(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
             "train_table": train.table() if train is not None else None,
             "train_hist": train.hist.tolist() if train is not None else None,
             "batchnorm": memory.batchnorm, "normalization": memory.normalization, "rescaling": memory.rescaling,
-            "memory_score": memory.score, "memory_source": memory.source, "whatif": m.whatif,
+            "memory_score": memory.score, "memory_source": memory.source,
+            "whatif": None if m.whatif is None else m.whatif.to_dict(),
             "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []}
 
 
@@ -102,8 +106,6 @@ SAMPLE_SIZE_FACTOR = 100.0
 
 def sample_differences(samples: dict[str, Any], index: int) -> list[str]:
     """Where sample ``index``'s layers part from the batch's: it dies, collapses or blows up (Markdown lines)."""
-    from whyzero.checks.activations import DEAD_WARNING
-
     out = []
     for layer in samples.get("layers", []):
         if index >= len(layer["rms"]):

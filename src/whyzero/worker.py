@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from whyzero.errors import WhyzeroError
+from whyzero.errors import WhyzeroError, first_line
 
 Progress = Callable[[str, float], None]
 
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> int:
     except BaseException as err:  # noqa: BLE001 - reported to the page as one line, the traceback below
         import traceback
 
-        first = (str(err).strip().splitlines() or [""])[0][:300]
+        first = first_line(err, 300)
         result, code = {"internal": f"{type(err).__name__}: {first}", "details": traceback.format_exc()}, 3
     result_path.write_text(json.dumps(result))
     return code

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, WARNING
+from whyzero.causes import CRITICAL, DATA_EFFECTS, WARNING, Cause, Kind, Stage, declare
 from whyzero.checks import Skipped, check
-from whyzero.diagnosis import Finding
+from whyzero.checks.gradients import SQUASHING_STACK
+from whyzero.findings import Finding
 from whyzero.measurements import Measurements
+
+_IN_A_LAYER = DATA_EFFECTS - {Kind.THRESHOLD}
+
+
+def _collapse_refine(collapse: Finding, other: Finding, kinds: frozenset) -> bool | None:
+    """A stack of sigmoids whose gradients vanish is the cause of the collapse, not its consequence."""
+    if Kind.VANISHING in kinds and other.evidence.get("squashing_layers", 0) >= SQUASHING_STACK:
+        return False
+    return None
+
+DEAD_RELU = declare(Cause(
+    "activation.dead_relu", "activations", Stage.LAYERS, "Dead ReLU units",
+    "ReLU units that never fire on the batch", "per-layer share of units never active", precedence=0,
+    kinds=frozenset({Kind.ACTIVATION, Kind.DEAD_UNITS, Kind.LAYER_LOCAL}), explains=_IN_A_LAYER,
+    figures=("dead_saturated_shares", "activation_heatmap")))
+SATURATION = declare(Cause(
+    "activation.saturation", "activations", Stage.LAYERS, "Saturated sigmoid / tanh units",
+    "sigmoid / tanh units driven into their flat regions",
+    "per-layer share of pre-activations beyond the flat threshold", precedence=1,
+    kinds=frozenset({Kind.ACTIVATION, Kind.SATURATED_UNITS, Kind.LAYER_LOCAL}), explains=_IN_A_LAYER,
+    figures=("dead_saturated_shares", "activation_heatmap")))
+COLLAPSE = declare(Cause(
+    "activation.collapse", "activations", Stage.EFFECTS, "Activations collapse: the input stops mattering",
+    "from some layer on, every sample gives the same activations: the input no longer matters",
+    "per-layer spread across samples; the first layer where it collapses", precedence=0,
+    kinds=frozenset({Kind.ACTIVATION, Kind.COLLAPSE, Kind.LAYER_LOCAL}),
+    explains=frozenset({Kind.OUTPUT, Kind.ZERO_GRADIENT, Kind.VANISHING, Kind.LR_LOW}), refine=_collapse_refine,
+    figures=("spread_across_samples",)))
 
 # Share of a ReLU layer's units that never fire on the batch.  AUTOTRAINER / DeepDiagnosis
 # flag >= 0.7 of exactly-zero values; units never active is stricter and batch-size robust.
@@ -24,9 +53,6 @@ COLLAPSE_RELATIVE_SPREAD = 1e-3
 RELU_LIKE = {"relu", "relu6"}
 
 
-def _has_batchnorm(m: Measurements) -> bool:
-    return any(p.type == "BatchNormalization" for p in m.layers)
-
 
 def _hidden(m: Measurements):
     if not m.layers:
@@ -34,7 +60,7 @@ def _hidden(m: Measurements):
     return m.layers[:-1]
 
 
-@check("activation.dead_relu")
+@check(DEAD_RELU)
 def dead_relu(m: Measurements) -> list[Finding]:
     """Per ReLU layer: the share of its units whose value never exceeded 0 on any sample of the batch."""
     findings = []
@@ -49,7 +75,7 @@ def dead_relu(m: Measurements) -> list[Finding]:
         dead = probe.values.never_active_share
         if dead < DEAD_WARNING:
             continue
-        findings.append(Finding("activation.dead_relu", CRITICAL if dead >= DEAD_CRITICAL else WARNING,
+        findings.append(Finding(DEAD_RELU.id, CRITICAL if dead >= DEAD_CRITICAL else WARNING,
                                 f"{dead:.0%} of the units of '{probe.name}' never fire on this batch",
                                 {"never_active_share": dead, "zero_share": probe.values.share("zero"),
                                  "units": int(probe.values.units)},
@@ -58,7 +84,7 @@ def dead_relu(m: Measurements) -> list[Finding]:
     return findings[:1] + [f for f in findings[1:] if f.severity == CRITICAL][:3]
 
 
-@check("activation.saturation")
+@check(SATURATION)
 def saturation(m: Measurements) -> list[Finding]:
     """Per sigmoid/tanh layer: the share of values in the flat region (pre-activation beyond ±5); for a recurrent
     layer, the share of gate pre-activations its input alone drives beyond ±5.
@@ -73,20 +99,20 @@ def saturation(m: Measurements) -> list[Finding]:
             continue
         if share < SATURATED_WARNING:
             continue
-        findings.append(Finding("activation.saturation", CRITICAL if share >= SATURATED_CRITICAL else WARNING,
+        findings.append(Finding(SATURATION.id, CRITICAL if share >= SATURATED_CRITICAL else WARNING,
                                 f"{share:.0%} of '{probe.name}' "
                                 + ("gate pre-activations (from its input) are beyond ±5" if probe.values.gate_n
                                    else f"({probe.activation}) pre-activations are beyond ±5"),
                                 {"saturated_share": share, "activation": probe.activation,
                                  "mean": probe.values.mean, "std": probe.values.std},
                                 "Scale the inputs, use Glorot initialization"
-                                + (", or switch to ReLU." if _has_batchnorm(m) else
+                                + (", or switch to ReLU." if m.has_batchnorm else
                                    ", BatchNormalization before the activation, or switch to ReLU."),
                                 layer=probe.name))
     return findings[:3]
 
 
-@check("activation.collapse")
+@check(COLLAPSE)
 def collapse(m: Measurements) -> list[Finding]:
     """Per layer: the spread across samples of each unit's per-sample mean, relative to the layer's RMS; the first
     layer from which every later one is below the threshold.
@@ -101,7 +127,7 @@ def collapse(m: Measurements) -> list[Finding]:
         later = [s for s in spreads[i:] if np.isfinite(s)]
         if later and max(later) < COLLAPSE_RELATIVE_SPREAD:
             probe = layers[i]
-            return [Finding("activation.collapse", CRITICAL,
+            return [Finding(COLLAPSE.id, CRITICAL,
                             f"From '{probe.name}' on, every sample gives the same activations "
                             f"(relative spread {spread:.1e})",
                             {"first_collapsed_layer": probe.name, "layer_index": i,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
-from whyzero.diagnosis import Finding
+from whyzero.findings import Finding
 from whyzero.measurements import Measurements
 from whyzero.targets import signed_binary
 
@@ -15,6 +15,46 @@ PERPLEXITY_WARNING = 0.5
 # Imbalanced labels are only a note when the model finds at least this share of the rarer classes' samples (the
 # mean of their recalls): the imbalance is then not why its predictions are flat.
 RARE_RECALL_OK = 0.5
+
+
+
+def _mask_fix(f: Finding, run) -> Fix | None:
+    """Masks of 0/255 divided by 255, interpolated masks rounded to class ids (RGB masks need a colour map)."""
+    if run.masks is None or run.task.kind != "segmentation":
+        return None
+    values = np.asarray(run.masks)
+    if values.ndim == 4 and values.shape[-1] == 3:
+        return None
+    if f.evidence.get("fractional_share", 0) > 0:
+        return Fix("masks", "round the masks to class ids", masks=np.round)
+    if set(np.unique(values).tolist()) <= {0, 255}:
+        return Fix("masks", "divide the masks by 255", masks=lambda masks: np.asarray(masks) // 255)
+    return None
+
+
+_TRAINING_SIGNAL = frozenset({Kind.MAJORITY, Kind.LOSS_AT_PRIOR, Kind.GRADIENT, Kind.LEARNING_RATE})
+
+IMBALANCE = declare(Cause(
+    "labels.imbalance", "labels", Stage.TRAINING, "Class imbalance in labels or mask pixels",
+    "class imbalance in labels or mask pixels", "class shares, normalized perplexity, suggested class weights",
+    precedence=5, kinds=frozenset({Kind.IMBALANCE}),
+    explains=frozenset({Kind.MAJORITY, Kind.LOSS_AT_PRIOR, Kind.THRESHOLD}), figures=("label_shares",)))
+ENCODING = declare(Cause(
+    "labels.encoding", "labels", Stage.BUILD, "Label or mask values outside [0, K-1]",
+    "label / mask values outside [0, K-1]: 0/255 masks, fractional (interpolated) masks, RGB masks, one-hot vs sparse "
+    "mismatch", "unique values, the number of classes the model outputs", precedence=6,
+    explains=_TRAINING_SIGNAL | {Kind.IMBALANCE}, fix=_mask_fix,
+    proof="the checks re-run on masks divided by 255, or rounded to class ids", figures=("label_shares",)))
+MASK_MISMATCH = declare(Cause(
+    "labels.mask_mismatch", "labels", Stage.BUILD, "Masks do not match the images or the output",
+    "masks that do not match the images or the output (count, size)", "shapes", precedence=7,
+    explains=_TRAINING_SIGNAL, figures=("foreground_per_image",)))
+TARGET_SCALE = declare(Cause(
+    "labels.target_scale", "labels", Stage.BUILD, "Regression targets left on a huge scale",
+    "regression targets orders of magnitude away from what the output produces (prices in the thousands, counts in "
+    "the millions) and left unscaled: the loss is all scale and the model settles on the mean",
+    "target mean / std / range vs the output's; the loss of always predicting the mean", precedence=12,
+    explains=DATA_EFFECTS, figures=("output_distribution",)))
 
 
 def _targets(m: Measurements) -> np.ndarray | None:
@@ -54,7 +94,7 @@ def suggested_class_weights(counts: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
 
 
-@check("labels.imbalance", needs=("label_ids",))
+@check(IMBALANCE, needs=("label_ids",))
 def imbalance(m: Measurements) -> list[Finding]:
     """Class shares of the labels (or mask pixels) and their normalized perplexity (e^H − 1)/(K − 1)."""
     ids = m.label_ids
@@ -82,13 +122,13 @@ def imbalance(m: Measurements) -> list[Finding]:
     recall = m.minority_recall()
     if recall is not None and recall >= RARE_RECALL_OK:
         # imbalanced data the model has learned: the rarer classes are found, so it is not why anything is flat
-        return [Finding("labels.imbalance", INFO, f"{title}; the model still finds {recall:.0%} of the rarer "
+        return [Finding(IMBALANCE.id, INFO, f"{title}; the model still finds {recall:.0%} of the rarer "
                         "classes' " + ("samples" if m.task.kind != "segmentation" else unit),
                         dict(evidence, minority_recall=recall),
                         "Nothing to fix for predictions; class weights may still raise the rarer classes' recall.")]
     if recall is not None:
         evidence["minority_recall"] = recall
-    return [Finding("labels.imbalance", WARNING, title, evidence,
+    return [Finding(IMBALANCE.id, WARNING, title, evidence,
                     "Weight the loss by the suggested class weights, or use a focal/Dice loss.")]
 
 
@@ -104,17 +144,17 @@ def _one_class(m: Measurements, only: int, shares: np.ndarray) -> list[Finding]:
     agrees = None if predicted is None or predicted.size != m.label_ids.size else float(np.mean(predicted == only))
     evidence = {"class_shares": shares[:50].tolist(), "single_class": only, "predicted_share": agrees}
     if agrees is not None and agrees >= ONE_CLASS_AGREES:
-        return [Finding("labels.imbalance", WARNING,
+        return [Finding(IMBALANCE.id, WARNING,
                         f"Every label in the batch is class {only}, and the model predicts it for {agrees:.0%}: if "
                         "the training labels were one class too, that is all it could learn", evidence,
                         "Check how the training labels are loaded (a path parsed wrong, a column misread); "
                         "if the batch was picked from one class, give one with several.")]
-    return [Finding("labels.imbalance", INFO, f"Every label in the batch is class {only}: the batch cannot show "
+    return [Finding(IMBALANCE.id, INFO, f"Every label in the batch is class {only}: the batch cannot show "
                     "how balanced the training labels are", evidence,
                     "Give a batch with several classes to judge their balance.")]
 
 
-@check("labels.encoding", needs=("labels", "masks"))
+@check(ENCODING, needs=("labels", "masks"))
 def encoding(m: Measurements) -> list[Finding]:
     """The label or mask values against 0..K−1: fractional values, 0/255, RGB masks."""
     values = _targets(m)
@@ -125,7 +165,7 @@ def encoding(m: Measurements) -> list[Finding]:
     what = "masks" if m.task.kind == "segmentation" else "labels"
     if m.task.kind == "segmentation" and values.ndim == 4 and values.shape[-1] == 3:
         colours = np.unique(values.reshape(-1, 3), axis=0)
-        return [Finding("labels.encoding", CRITICAL, f"The masks are RGB images ({len(colours)} colours), "
+        return [Finding(ENCODING.id, CRITICAL, f"The masks are RGB images ({len(colours)} colours), "
                         "not class ids", {"mask_shape": list(values.shape), "colours": colours[:10].tolist(),
                                           "output_classes": k},
                         "Map each colour to a class id and store masks as (H, W) integer arrays.")]
@@ -137,7 +177,7 @@ def encoding(m: Measurements) -> list[Finding]:
     evidence = {"unique_values": uniques[:20].tolist(), "n_unique": int(uniques.size), "output_classes": k,
                 "fractional_share": fractional, "min": float(flat.min()), "max": float(flat.max())}
     if fractional > 0:
-        return [Finding("labels.encoding", CRITICAL,
+        return [Finding(ENCODING.id, CRITICAL,
                         f"{fractional:.1%} of the {what} values are fractional (interpolated), e.g. "
                         f"{', '.join(f'{v:.3g}' for v in uniques[(np.round(uniques) != uniques)][:3])}",
                         evidence, "Resize masks with nearest-neighbour interpolation, never bilinear.")]
@@ -147,14 +187,14 @@ def encoding(m: Measurements) -> list[Finding]:
     outside = (flat < 0) | (flat > k - 1)
     if outside.any():
         hint = " (0/255 masks: divide by 255)" if set(uniques.tolist()) <= {0, 255} else ""
-        return [Finding("labels.encoding", CRITICAL,
+        return [Finding(ENCODING.id, CRITICAL,
                         f"The {what} hold values {uniques[:6].tolist()} but the model outputs {k} classes "
                         f"(0..{k - 1}){hint}", {**evidence, "outside_share": float(outside.mean())},
                         "Map the values to class ids 0..K-1" + (", e.g. masks // 255." if hint else "."))]
     return []
 
 
-@check("labels.mask_mismatch", needs=("masks",))
+@check(MASK_MISMATCH, needs=("masks",))
 def mask_mismatch(m: Measurements) -> list[Finding]:
     """Masks' count and size against the images and the model's output."""
     if m.masks is None:
@@ -162,17 +202,17 @@ def mask_mismatch(m: Measurements) -> list[Finding]:
     masks, out = m.masks, m.output_shape
     evidence = {"masks": list(masks.shape), "inputs": list(m.batch_shape), "outputs": list(out)}
     if len(masks) != m.samples:
-        return [Finding("labels.mask_mismatch", CRITICAL, f"{len(masks)} masks for {m.samples} images",
+        return [Finding(MASK_MISMATCH.id, CRITICAL, f"{len(masks)} masks for {m.samples} images",
                         evidence, "Pass one mask per image, in the images' order.")]
     if len(out) == 4 and tuple(masks.shape[1:3]) != tuple(out[1:3]):
-        return [Finding("labels.mask_mismatch", CRITICAL,
+        return [Finding(MASK_MISMATCH.id, CRITICAL,
                         f"Masks are {masks.shape[1]}x{masks.shape[2]} but the model predicts "
                         f"{out[1]}x{out[2]}", evidence,
                         "Resize masks to the output size with nearest-neighbour interpolation.")]
     if len(out) == 3 and m.task.kind == "segmentation":
         return []  # a class per position of a sequence, labels per position (targets.per_position_ids)
     if len(out) != 4:
-        return [Finding("labels.mask_mismatch", WARNING, "Masks were given but the model does not output a mask",
+        return [Finding(MASK_MISMATCH.id, WARNING, "Masks were given but the model does not output a mask",
                         evidence, "Pass labels instead of masks for a classifier.")]
     return []
 
@@ -186,7 +226,7 @@ OUTPUT_SPREAD_SHARE = 0.1
 MEAN_PREDICTOR_SHARE = 0.5
 
 
-@check("labels.target_scale", needs=("outputs", "labels"))
+@check(TARGET_SCALE, needs=("outputs", "labels"))
 def target_scale(m: Measurements) -> list[Finding]:
     """Regression targets' mean and std against the output's spread and error (and the error of predicting the
     mean).
@@ -211,7 +251,7 @@ def target_scale(m: Measurements) -> list[Finding]:
                 "output_mean": o_mean, "output_std": o_std, "mse": mse, "mse_of_predicting_the_mean": mean_loss,
                 "output_to_target_spread": o_std / t_std}
     severity = CRITICAL if o_std < OUTPUT_SPREAD_SHARE * t_std else WARNING
-    return [Finding("labels.target_scale", severity,
+    return [Finding(TARGET_SCALE.id, severity,
                     f"Targets are on a scale of {scale:.3g} (mean {t_mean:.3g}, std {t_std:.3g}) but the output "
                     f"spreads only {o_std:.3g}: the loss is all scale and the model settles near one value",
                     evidence, "Scale the targets (standardize, or divide by their std / take a log) for training "

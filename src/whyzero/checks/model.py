@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.causes import CRITICAL, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
-from whyzero.diagnosis import Finding
+from whyzero.findings import Finding
 from whyzero.measurements import Measurements
 from whyzero.model_info import CROSS_ENTROPIES, is_custom
 from whyzero.probes.summary import BOUNDARIES, N_BINS
@@ -34,7 +34,77 @@ STALE_HEAD_MIN_UNITS = 10
 RELU_NEGATIVE_TARGETS = 0.25
 
 
-@check("model.output_activation")
+def weights_small(f: Finding) -> bool:
+    """A weight-scale finding whose kernels are tiny (or all zero), not huge."""
+    ratio = f.evidence.get("ratio")
+    return f.evidence.get("std") == 0 or (ratio is not None and ratio < 1)
+
+
+def grows_weights(cause: Finding, other: Finding, kinds: frozenset) -> bool | None:
+    """Steps too large, or inputs on a huge scale, blow weights up; nothing of theirs makes them tiny."""
+    if Kind.WEIGHTS in kinds and weights_small(other):
+        return False
+    return None
+
+
+def _own_layer(root: Finding, other: Finding, kinds: frozenset) -> bool | None:
+    """The final layer's own activation: its collapse, dead or saturated units follow from it."""
+    if Kind.ACTIVATION in kinds and root.layer and other.layer == root.layer:
+        return True
+    return None
+
+
+def _scale_refine(weights: Finding, other: Finding, kinds: frozenset) -> bool | None:
+    """Tiny weights make any learning rate look large and silence ReLUs; huge ones make it look small."""
+    if kinds & {Kind.LR_HIGH, Kind.DEAD_UNITS} and not weights_small(weights):
+        return False
+    if Kind.LR_LOW in kinds and weights_small(weights):
+        return False
+    return None
+
+
+def _activation_fix(f: Finding, run) -> Fix | None:
+    """Apply the activation the loss expects to the logits (not for a regression's targets)."""
+    if run.task.activation not in ("linear", "relu", None) or f.evidence.get("target_min") is not None:
+        return None
+    units = run.outputs.shape[-1] if run.outputs.ndim > 1 else 1
+    name = "sigmoid" if units == 1 else "softmax"
+    return Fix("activation", f"apply {name} to the outputs", outputs=name)
+
+
+_BUILD_EFFECTS = frozenset({Kind.OUTPUT, Kind.GRADIENT, Kind.LEARNING_RATE})
+
+OUTPUT_ACTIVATION = declare(Cause(
+    "model.output_activation", "model", Stage.BUILD, "Final activation unsuitable for the task",
+    "final activation unsuitable for the task and loss: linear or ReLU on a binary-probability output, sigmoid on a "
+    "regression target, softmax on one unit", "final layer, its activation, the loss", precedence=10,
+    kinds=frozenset({Kind.DRIVES_DIVERGENCE}), explains=_BUILD_EFFECTS | {Kind.THRESHOLD}, refine=_own_layer,
+    fix=_activation_fix, proof="the outputs re-judged with sigmoid/softmax applied to the logits",
+    figures=("output_distribution",)))
+LOSS_MISMATCH = declare(Cause(
+    "model.loss_mismatch", "model", Stage.BUILD, "Loss incompatible with the output",
+    "loss incompatible with the output: binary cross-entropy on a multi-unit output, categorical loss on one unit, "
+    "`from_logits` disagreeing with the final activation", "loss config, output shape and activation",
+    precedence=9, kinds=frozenset({Kind.DRIVES_DIVERGENCE}),
+    explains=_BUILD_EFFECTS | {Kind.THRESHOLD, Kind.COLLAPSE}, figures=("output_distribution",)))
+STALE_HEAD = declare(Cause(
+    "model.stale_head", "model", Stage.BUILD, "A pre-trained classifier head left under a new head",
+    "a pre-trained classifier head (e.g. a 1000-unit softmax, `include_top=True`) left in the graph under a new head",
+    "the chain of layers", precedence=11, explains=_BUILD_EFFECTS | {Kind.COLLAPSE, Kind.SATURATED_UNITS},
+    figures=("activation_heatmap",)))
+UNSTABLE_LAMBDA = declare(Cause(
+    "model.unstable_lambda", "model", Stage.TRAINING, "A custom layer pins its outputs at exactly 0 or 1",
+    "a custom `Lambda` / activation whose outputs pin at exactly 0 or 1 (numerical instability)",
+    "the layer, share of exact 0/1 outputs", precedence=3, explains=_BUILD_EFFECTS,
+    figures=("activation_heatmap",)))
+WEIGHT_INIT = declare(Cause(
+    "model.weight_init", "model", Stage.TRAINING, "Weights zero, constant or far off the Glorot/He scale",
+    "kernels all zero, constant, or far off the Glorot/He scale (tiny or huge)", "per-layer weight std vs expected std",
+    precedence=2, kinds=frozenset({Kind.WEIGHTS, Kind.LAYER_LOCAL}),
+    explains=_BUILD_EFFECTS | {Kind.ACTIVATION}, refine=_scale_refine, figures=("weight_scale",)))
+
+
+@check(OUTPUT_ACTIVATION)
 def output_activation(m: Measurements) -> list[Finding]:
     """The final activation against the compiled loss, the output units and the targets' range."""
     task, loss = m.task, m.loss
@@ -44,31 +114,31 @@ def output_activation(m: Measurements) -> list[Finding]:
                 "from_logits": loss and loss["from_logits"]}
     name = m.final_layer
     if act == "softmax" and units == 1:
-        return [Finding("model.output_activation", CRITICAL,
+        return [Finding(OUTPUT_ACTIVATION.id, CRITICAL,
                         "Softmax over a single unit always outputs 1.0", evidence,
                         "Use sigmoid for one unit, or two units with softmax.", layer=name)]
     twice = _squashed_twice(m.model_layers)
     if twice:
         first, second = twice
-        return [Finding("model.output_activation", WARNING,
+        return [Finding(OUTPUT_ACTIVATION.id, WARNING,
                         f"The output is squashed twice: '{first['name']}' applies {first['activation']} and "
                         f"'{second['name']}' applies {second['activation']} again, which pulls every probability "
                         "toward the same value", {**evidence, "first": first["name"], "second": second["name"]},
                         f"Keep one {second['activation']} (or compile the loss with from_logits=True and drop "
                         "both).", layer=second["name"])]
     if loss and loss["name"] == "binary_crossentropy" and not loss["from_logits"] and act in ("linear", "relu"):
-        return [Finding("model.output_activation", CRITICAL,
+        return [Finding(OUTPUT_ACTIVATION.id, CRITICAL,
                         f"The final layer is {act} but binary cross-entropy expects probabilities",
                         evidence, "Add activation='sigmoid' to the final Dense layer "
                         "(or compile with from_logits=True).", layer=name)]
     if loss and loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units > 1 \
             and not loss["from_logits"] and act in ("linear", "relu"):
-        return [Finding("model.output_activation", CRITICAL,
+        return [Finding(OUTPUT_ACTIVATION.id, CRITICAL,
                         f"The final layer is {act} but {loss['name']} expects probabilities",
                         evidence, "Add activation='softmax' to the final layer (or compile with from_logits=True).",
                         layer=name)]
     if loss is None and act in ("linear", "relu") and units == 1 and _binary_labels(m):
-        return [Finding("model.output_activation", WARNING,
+        return [Finding(OUTPUT_ACTIVATION.id, WARNING,
                         f"The final layer is {act} but the labels are binary: no probability comes out",
                         evidence, "Use a sigmoid output for binary classification.", layer=name)]
     if act == "relu" and m.task.kind == "regression" and m.labels is not None:
@@ -76,7 +146,7 @@ def output_activation(m: Measurements) -> list[Finding]:
         negative = float(np.mean(targets < 0)) if targets.size else 0.0
         if negative >= RELU_NEGATIVE_TARGETS:
             dead = m.outputs is not None and bool(np.all(np.asarray(m.outputs) == 0))
-            return [Finding("model.output_activation", CRITICAL if dead or negative >= 0.5 else WARNING,
+            return [Finding(OUTPUT_ACTIVATION.id, CRITICAL if dead or negative >= 0.5 else WARNING,
                             f"A ReLU output (never below 0) regresses targets of which {negative:.0%} are negative"
                             + (": every prediction is 0" if dead else ""),
                             {**evidence, "negative_target_share": negative, "target_min": float(targets.min()),
@@ -85,7 +155,7 @@ def output_activation(m: Measurements) -> list[Finding]:
     if act == "sigmoid" and loss and loss["name"] in ("mse", "mae") and m.labels is not None:
         labels = np.asarray(m.labels, np.float64)
         if labels.min() < 0 or labels.max() > 1:
-            return [Finding("model.output_activation", CRITICAL,
+            return [Finding(OUTPUT_ACTIVATION.id, CRITICAL,
                             f"A sigmoid output (0..1) regresses targets in [{labels.min():.3g}, {labels.max():.3g}]",
                             {**evidence, "target_min": float(labels.min()), "target_max": float(labels.max())},
                             "Use a linear output for regression.", layer=name)]
@@ -110,7 +180,7 @@ def _binary_labels(m: Measurements) -> bool:
     return set(np.unique(m.labels).tolist()) <= {0, 1}
 
 
-@check("model.loss_mismatch", needs=("labels",))
+@check(LOSS_MISMATCH, needs=("labels",))
 def loss_mismatch(m: Measurements) -> list[Finding]:
     """The compiled loss against the output's units, final activation, from_logits and the labels' encoding."""
     loss, task = m.loss, m.task
@@ -129,17 +199,17 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
         what = ("the same loss as categorical cross-entropy on two classes" if units == 2 else
                 f"the model still gets {right:.0%} of the labels right" if learned else
                 "the loss is meant for independent yes/no outputs")
-        return [Finding("model.loss_mismatch", INFO if learned else CRITICAL,
+        return [Finding(LOSS_MISMATCH.id, INFO if learned else CRITICAL,
                         f"Binary cross-entropy on a {units}-unit softmax output: {what}",
                         {**evidence, "label_accuracy": right},
                         "Use (sparse) categorical cross-entropy with softmax (Keras's 'accuracy' metric then "
                         "reports the share of samples right, not of output units), or one sigmoid unit.")]
     if loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
-        return [Finding("model.loss_mismatch", CRITICAL,
+        return [Finding(LOSS_MISMATCH.id, CRITICAL,
                         f"{loss['name']} on a single output unit: the loss cannot separate classes", evidence,
                         "Use binary cross-entropy with one sigmoid unit, or K units with softmax.")]
     if loss["from_logits"] and task.activation in ("sigmoid", "softmax"):
-        return [Finding("model.loss_mismatch", WARNING,
+        return [Finding(LOSS_MISMATCH.id, WARNING,
                         f"The loss expects logits (from_logits=True) but the output already has {task.activation}",
                         evidence, "Drop from_logits=True, or remove the final activation.")]
     if m.labels is not None and loss["name"] in CROSS_ENTROPIES and units > 1:
@@ -147,22 +217,22 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
         # labels given here, not the ones the model was trained on: a note, and the gradients use the loss's form.
         one_hot = m.labels.ndim == len(m.output_shape) and m.labels.shape[-1] == units
         if loss["name"] == "sparse_categorical_crossentropy" and one_hot:
-            return [Finding("model.loss_mismatch", INFO, "One-hot labels given for a sparse categorical loss",
+            return [Finding(LOSS_MISMATCH.id, INFO, "One-hot labels given for a sparse categorical loss",
                             {**evidence, "label_shape": list(m.labels.shape)},
                             "They were read as class ids (argmax). If the model was trained on them like this, "
                             "use categorical_crossentropy.")]
         if loss["name"] == "categorical_crossentropy" and not one_hot and m.task.kind != "segmentation":
-            return [Finding("model.loss_mismatch", INFO, "Class-id labels given for a one-hot categorical loss",
+            return [Finding(LOSS_MISMATCH.id, INFO, "Class-id labels given for a one-hot categorical loss",
                             {**evidence, "label_shape": list(m.labels.shape)},
                             "They were one-hot encoded for the gradients. If the model was trained on them like "
                             "this, use sparse_categorical_crossentropy.")]
     if not loss["known"]:
-        return [Finding("model.loss_mismatch", INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
+        return [Finding(LOSS_MISMATCH.id, INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
                         evidence, "")]
     return []
 
 
-@check("model.stale_head")
+@check(STALE_HEAD)
 def stale_head(m: Measurements) -> list[Finding]:
     """A wide softmax layer (an ImageNet-style classifier) with layers after it."""
     rows = m.model_layers
@@ -174,7 +244,7 @@ def stale_head(m: Measurements) -> list[Finding]:
         if not any(r.get("params", 1) for r in rows[i + 1:]):  # rows stored before params were: as before
             continue  # no new head after it: a second activation is model.output_activation's
         head = row["name"]
-        return [Finding("model.stale_head", CRITICAL,
+        return [Finding(STALE_HEAD.id, CRITICAL,
                         f"'{head}' is a {units}-class softmax head left in the graph; "
                         f"{len(after)} layers come after it",
                         {"head_layer": head, "head_units": int(units), "layers_after": after[:10],
@@ -184,7 +254,7 @@ def stale_head(m: Measurements) -> list[Finding]:
     return []
 
 
-@check("model.unstable_lambda")
+@check(UNSTABLE_LAMBDA)
 def unstable_lambda(m: Measurements) -> list[Finding]:
     """Per custom layer (Lambda, custom activation) squashing into 0..1: the share of outputs exactly 0 or 1.
 
@@ -211,7 +281,7 @@ def unstable_lambda(m: Measurements) -> list[Finding]:
             learned = bool(m.learned_labels(LEARNED))
         hidden = learned and index < len(m.layers) - 1
         severity = INFO if hidden else CRITICAL if created >= PINNED_SHARE_CRITICAL else WARNING
-        findings.append(Finding("model.unstable_lambda", severity,
+        findings.append(Finding(UNSTABLE_LAMBDA.id, severity,
                                 f"{pinned:.0%} of '{probe.name}' outputs are exactly 0 or 1"
                                 + (": the model still gets its labels right" if hidden else ""),
                                 {"pinned_share": pinned, "zero_share": values.share("zero"),
@@ -235,7 +305,7 @@ def _pinned_upstream(m: Measurements, index: int) -> float:
     return float(counts[int(np.searchsorted(BOUNDARIES, 0.0, side="right"))]) / max(float(counts.sum()), 1.0)
 
 
-@check("model.weight_init")
+@check(WEIGHT_INIT)
 def weight_init(m: Measurements) -> list[Finding]:
     """Per kernel: its std against the Glorot and He std of its fans; all-zero or constant kernels."""
     rows = m.memory.weights
@@ -247,7 +317,7 @@ def weight_init(m: Measurements) -> list[Finding]:
             continue  # NaN/Inf weights are a diverged training (gradient.exploding), not an initializer
         if row["std"] == 0 and values >= 2 and (row["mean"] == 0 or values >= MIN_KERNEL_VALUES):
             what = "all zero" if row["mean"] == 0 else f"constant (all {row['mean']:.3g})"
-            findings.append(Finding("model.weight_init", CRITICAL,
+            findings.append(Finding(WEIGHT_INIT.id, CRITICAL,
                                     f"'{row['layer']}' has a kernel that is {what}: its units all learn the same",
                                     row, "Initialize with glorot_uniform or he_normal.", layer=row["layer"]))
         elif values < MIN_KERNEL_VALUES or row["std"] == 0:
@@ -260,12 +330,12 @@ def weight_init(m: Measurements) -> list[Finding]:
                 # needs kernels far above the Glorot scale)
                 fit = f"gets {right:.0%} of the labelled samples right" if right is not None else \
                     f"explains {explained:.0%} of the targets' variance"
-                findings.append(Finding("model.weight_init", INFO, f"{title}; the model still {fit}",
+                findings.append(Finding(WEIGHT_INIT.id, INFO, f"{title}; the model still {fit}",
                                         dict(row, label_accuracy=right, label_r2=explained),
                                         "Nothing to fix for predictions; a weight decay keeps weights this size "
                                         "from saturating the activations.", layer=row["layer"]))
                 continue
-            findings.append(Finding("model.weight_init", WARNING, title, row,
+            findings.append(Finding(WEIGHT_INIT.id, WARNING, title, row,
                                     "Use Glorot/He initialization; check custom weight loading.",
                                     layer=row["layer"]))
     return findings

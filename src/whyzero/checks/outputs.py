@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, INFO, WARNING
+from whyzero.causes import CRITICAL, INFO, SYMPTOM, SYMPTOM_LIKE, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import Skipped, check
-from whyzero.checks.labels import entropy, shares_of
-from whyzero.diagnosis import Finding
+from whyzero.checks.labels import PERPLEXITY_WARNING, entropy, normalized_perplexity, shares_of
+from whyzero.findings import Finding
 from whyzero.measurements import Measurements
 from whyzero.probes.summary import ONE_TOLERANCE
 
@@ -36,12 +36,52 @@ PRIOR_TOLERANCE = 0.05
 MIN_SAMPLES = 4
 
 
+
+def _threshold_fix(f: Finding, run) -> Fix | None:
+    if f.evidence.get("best_threshold") is None:
+        return None
+    t = float(f.evidence["best_threshold"])
+    return Fix("threshold", f"decide at {t:.3g} instead of 0.5", threshold=t)
+
+
+_ONE_CLASS = frozenset({Kind.MAJORITY, Kind.LOSS_AT_PRIOR})
+
+CONSTANT = declare(Cause(
+    "output.constant", "outputs", Stage.SEEN, "Predictions are (near-)constant across the batch",
+    "the symptom itself: predictions (near-)identical across the batch", "spread across samples, the constant value",
+    precedence=3, kinds=frozenset({Kind.OUTPUT}), role=SYMPTOM, figures=("output_distribution",)))
+SATURATED = declare(Cause(
+    "output.saturated", "outputs", Stage.SEEN, "Probabilities pinned at exactly 0 or 1",
+    "probabilities pinned at exactly 0 or 1", "share of exact 0/1", precedence=0, kinds=frozenset({Kind.OUTPUT}),
+    explains=_ONE_CLASS, role=SYMPTOM_LIKE, figures=("output_distribution",)))
+MAJORITY_CLASS = declare(Cause(
+    "output.majority_class", "outputs", Stage.SEEN, "Every prediction is one class",
+    "argmax / threshold always yields one class (background, for segmentation) while labels hold others",
+    "predicted vs true class shares", precedence=1, kinds=frozenset({Kind.OUTPUT, Kind.MAJORITY}),
+    role=SYMPTOM_LIKE, figures=("class_shares",)))
+THRESHOLD = declare(Cause(
+    "output.threshold", "outputs", Stage.TRAINING, "Scores carry signal but fall on one side of the threshold",
+    "probabilities carry signal but all fall on one side of the 0.5 decision threshold",
+    "score distribution, separability on the labels, the threshold that would separate", precedence=4,
+    kinds=frozenset({Kind.THRESHOLD}), explains=_ONE_CLASS, fix=_threshold_fix,
+    proof="the predictions re-judged at the threshold the labels support", figures=("threshold_sweep",)))
+SHAPE_MISMATCH = declare(Cause(
+    "output.shape_mismatch", "outputs", Stage.BUILD, "Output shape incompatible with the labels",
+    "output shape incompatible with the labels (1000 classes vs binary labels)", "shapes", precedence=8,
+    explains=frozenset({Kind.OUTPUT, Kind.GRADIENT, Kind.LEARNING_RATE})))
+LOSS_AT_PRIOR = declare(Cause(
+    "training.loss_at_prior", "outputs", Stage.SEEN, "The loss equals the entropy of the label prior",
+    "the loss equals the entropy of the label prior: the model has learned the class frequencies and nothing else",
+    "batch loss vs prior entropy", precedence=2, kinds=frozenset({Kind.OUTPUT, Kind.LOSS_AT_PRIOR}),
+    role=SYMPTOM_LIKE, figures=("loss_vs_prior",)))
+
+
 def _per_sample(m: Measurements) -> np.ndarray:
     out = np.asarray(m.outputs, np.float64)
     return out.reshape(len(out), -1)
 
 
-@check("output.constant", needs=("outputs", "labels", "label_ids"))
+@check(CONSTANT, needs=("outputs", "labels", "label_ids"))
 def constant(m: Measurements) -> list[Finding]:
     """The largest std across samples of any output unit, absolute and relative to the outputs' RMS."""
     out = _per_sample(m)
@@ -55,17 +95,17 @@ def constant(m: Measurements) -> list[Finding]:
                 "samples": len(out), "output_shape": list(m.output_shape[1:])}
     if spread <= CONSTANT_ABSOLUTE_SPREAD or relative < CONSTANT_RELATIVE_SPREAD:
         shown = ", ".join(f"{v:.4g}" for v in value[:4])
-        return [Finding("output.constant", CRITICAL,
+        return [Finding(CONSTANT.id, CRITICAL,
                         f"All {len(out)} predictions are the same: [{shown}{', ...' if value.size > 4 else ''}]",
                         evidence, "")]
     if relative < COLLAPSED_RELATIVE_SPREAD:
-        return [Finding("output.constant", WARNING,
+        return [Finding(CONSTANT.id, WARNING,
                         f"Predictions barely vary across the batch (relative spread {relative:.1e})", evidence,
                         "")]
     return []
 
 
-@check("output.saturated", needs=("outputs", "labels", "label_ids"))
+@check(SATURATED, needs=("outputs", "labels", "label_ids"))
 def saturated(m: Measurements) -> list[Finding]:
     """The share of samples whose probabilities are pinned at exactly 0 or 1, and how often those pins are right."""
     if not m.task.probabilities:
@@ -89,14 +129,14 @@ def saturated(m: Measurements) -> list[Finding]:
         if accuracy >= PINNED_ACCURACY_OK:
             # a sigmoid lands on exactly 0/1 only past |logit| ~ 17: right, but no gradient flows back
             if out.shape[1] == 1 and share >= SATURATED_SAMPLES_CRITICAL:
-                return [Finding("output.saturated", WARNING,
+                return [Finding(SATURATED.id, WARNING,
                                 f"{share:.0%} of the predictions are pinned at exactly 0 or 1 (mostly right, but "
                                 "no gradient flows through them and any error costs an infinite loss)", evidence,
                                 "Compute the loss from logits (from_logits=True) and use a stable sigmoid.")]
             return []
     elif share < 1.0 and m.task.kind != "segmentation":
         return []  # without labels only a batch that is entirely pinned is a finding
-    return [Finding("output.saturated", CRITICAL if share >= SATURATED_SAMPLES_CRITICAL else WARNING,
+    return [Finding(SATURATED.id, CRITICAL if share >= SATURATED_SAMPLES_CRITICAL else WARNING,
                     f"{share:.0%} of the predictions are pinned at exactly 0 or 1", evidence,
                     "Look for huge logits: unscaled inputs, exploding weights, an unstable custom activation.")]
 
@@ -111,7 +151,7 @@ def _predicted_and_true(m: Measurements):
     return pred.reshape(-1), None if true is None else true.reshape(-1)
 
 
-@check("output.majority_class", needs=("outputs", "labels", "label_ids"))
+@check(MAJORITY_CLASS, needs=("outputs", "labels", "label_ids"))
 def majority_class(m: Measurements) -> list[Finding]:
     """The share of samples (or pixels) predicted as one class, against the labels' other classes and how many of
     them it misses.
@@ -127,7 +167,7 @@ def majority_class(m: Measurements) -> list[Finding]:
     unit = m.positions_word if m.task.kind == "segmentation" else "samples"
     evidence = {"predicted_class": top, "predicted_share": float(shares[top]), "predicted_shares": shares[:20].tolist()}
     if true is None:
-        return [Finding("output.majority_class", INFO,
+        return [Finding(MAJORITY_CLASS.id, INFO,
                         f"Class {top} is predicted for {shares[top]:.0%} of {unit}; no labels to compare", evidence,
                         "Give labels (or masks) to tell a one-class batch from a collapsed model.")]
     in_range = (true >= 0) & (true < k)
@@ -139,13 +179,12 @@ def majority_class(m: Measurements) -> list[Finding]:
     if other < OTHER_CLASSES_MIN or missed < MISSED_SHARE:
         return []
     evidence.update(true_shares=true_shares[:20].tolist(), other_classes_share=other, missed_share=missed)
-    from whyzero.checks.labels import PERPLEXITY_WARNING, normalized_perplexity
 
     present = max(int(valid.max(initial=0)) + 1, 2)
     imbalanced = normalized_perplexity(true_shares[:present], present) < PERPLEXITY_WARNING
     fix = ("The labels are imbalanced: weight the classes (see the labels panel) or use a focal/Dice loss."
            if imbalanced else "The labels are balanced: the model ignores its input; see the root cause.")
-    return [Finding("output.majority_class", CRITICAL,
+    return [Finding(MAJORITY_CLASS.id, CRITICAL,
                     f"Class {top} is predicted for {shares[top]:.0%} of {unit}, but the labels hold "
                     f"{other:.0%} of other classes", evidence, fix)]
 
@@ -177,7 +216,7 @@ def best_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]
     return best
 
 
-@check("output.threshold", needs=("outputs", "labels", "label_ids"))
+@check(THRESHOLD, needs=("outputs", "labels", "label_ids"))
 def threshold(m: Measurements) -> list[Finding]:
     """ROC AUC of the scores on the labels, the share on one side of 0.5, and the threshold with the best balanced
     accuracy.
@@ -202,7 +241,7 @@ def threshold(m: Measurements) -> list[Finding]:
     if not auc >= SEPARABLE_AUC:
         return []
     cut, balanced = best_threshold(scores, truth)
-    return [Finding("output.threshold", CRITICAL,
+    return [Finding(THRESHOLD.id, CRITICAL,
                     f"Scores separate the classes (AUC {auc:.2f}) but {max(positive, 1 - positive):.0%} fall on one "
                     f"side of 0.5; a threshold of {cut:.3g} separates them",
                     {"auc": auc, "share_above_0_5": positive, "best_threshold": cut, "balanced_accuracy": balanced,
@@ -216,7 +255,7 @@ def threshold(m: Measurements) -> list[Finding]:
 PRIOR_ACCURACY_MARGIN = 0.25
 
 
-@check("training.loss_at_prior", needs=("outputs", "labels", "label_ids"))
+@check(LOSS_AT_PRIOR, needs=("outputs", "labels", "label_ids"))
 def loss_at_prior(m: Measurements) -> list[Finding]:
     """The batch's cross-entropy against the entropy of the label prior, and the spread of the predictions."""
     if m.task.kind not in ("binary", "multiclass") or not m.task.probabilities:
@@ -243,7 +282,7 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
     right = float(np.mean(probs.argmax(1) == ids))
     if right >= prior.max() + PRIOR_ACCURACY_MARGIN:
         return []  # near-flat probabilities whose argmax is right: the model learned more than the prior
-    return [Finding("training.loss_at_prior", CRITICAL,
+    return [Finding(LOSS_AT_PRIOR.id, CRITICAL,
                     f"The loss ({loss:.3f}) equals the entropy of the label prior ({prior_entropy:.3f}): "
                     "the model learned the class frequencies and nothing else",
                     {"loss": loss, "prior_entropy": prior_entropy, "label_prior": prior[:20].tolist(),
@@ -252,7 +291,7 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
                     "then the learning rate and capacity.")]
 
 
-@check("output.shape_mismatch", needs=("outputs", "labels", "label_ids"))
+@check(SHAPE_MISMATCH, needs=("outputs", "labels", "label_ids"))
 def shape_mismatch(m: Measurements) -> list[Finding]:
     """The output's units against the labels' columns or classes, and their counts."""
     labels = m.labels
@@ -265,14 +304,14 @@ def shape_mismatch(m: Measurements) -> list[Finding]:
     evidence = {"output_shape": list(out.shape), "label_shape": list(labels.shape), "output_units": int(units),
                 "label_classes": label_classes}
     if one_hot and labels.shape[-1] != units:
-        return [Finding("output.shape_mismatch", CRITICAL,
+        return [Finding(SHAPE_MISMATCH.id, CRITICAL,
                         f"Labels have {labels.shape[-1]} columns but the model outputs {units}", evidence,
                         "Make the output layer match the number of classes.")]
     if not one_hot and units > 2 and label_classes <= 2 and units >= 10 * label_classes:
-        return [Finding("output.shape_mismatch", CRITICAL,
+        return [Finding(SHAPE_MISMATCH.id, CRITICAL,
                         f"The model outputs {units} classes but the labels are binary", evidence,
                         "Replace the output with Dense(1, 'sigmoid') (or Dense(2, 'softmax')).")]
     if len(labels) != len(out):
-        return [Finding("output.shape_mismatch", CRITICAL,
+        return [Finding(SHAPE_MISMATCH.id, CRITICAL,
                         f"{len(labels)} labels for {len(out)} inputs", evidence, "Pass one label per input.")]
     return []

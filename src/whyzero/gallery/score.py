@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,8 +23,6 @@ class CaseScore:
 
 def score_case(name: str) -> CaseScore:
     """Builds (or loads) a case, diagnoses it and compares with what it declares."""
-    import time
-
     import whyzero
     from whyzero import gallery
 

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from whyzero.config import settings
-from whyzero.errors import WhyzeroError
+from whyzero.errors import WhyzeroError, first_line
 from whyzero.loading import safety
+from whyzero.preprocessing import parse_preprocessing
 from whyzero.probes.inputs import InputStats
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -92,7 +93,7 @@ def _read_array(path: Path, keys: tuple[str, ...] = ("x", "inputs", "images", "b
     except WhyzeroError:
         raise
     except Exception as err:  # noqa: BLE001 - corrupt members raise many kinds
-        raise WhyzeroError(f"Could not read the array ({type(err).__name__}: {str(err).splitlines()[0][:150]}). "
+        raise WhyzeroError(f"Could not read the array ({type(err).__name__}: {first_line(err, 150)}). "
                            f"Received: {path.name}") from None
     if data.size == 0:
         raise WhyzeroError(f"The array is empty (shape {data.shape}). Received: {path.name}")
@@ -110,7 +111,7 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.keys()}
     except Exception as err:  # noqa: BLE001 - corrupt members raise many kinds
-        raise WhyzeroError(f"Could not read the arrays ({type(err).__name__}: {str(err).splitlines()[0][:150]}). "
+        raise WhyzeroError(f"Could not read the arrays ({type(err).__name__}: {first_line(err, 150)}). "
                            f"Received: {path.name}") from None
     for key, value in arrays.items():
         if value.size == 0 or value.dtype.kind not in "biuf":
@@ -163,8 +164,6 @@ def read_image(data: bytes, channels: int, size: tuple[int, int] | None) -> tupl
 
 
 def _load_images(items, preprocess: str, size, channels: int, source: str) -> LoadedInputs:
-    from whyzero.memory import parse_preprocessing
-
     transform = parse_preprocessing(preprocess)
     images, names, skipped, resized = [], [], [], set()
     for name, read in items:
@@ -185,7 +184,7 @@ def _load_images(items, preprocess: str, size, channels: int, source: str) -> Lo
         batch = np.asarray(transform(raw), np.float32)
     except ValueError as err:
         raise WhyzeroError(f"The preprocessing '{preprocess}' does not fit images with {raw.shape[-1]} channels "
-                           f"({str(err).splitlines()[0][:120]}). Received: {source}") from None
+                           f"({first_line(err, 120)}). Received: {source}") from None
     notes = [f"{len(images)} images read from {source}, preprocessing '{preprocess}'"]
     if resized:
         notes.append(f"resized from {sorted(resized)[:3]} to {tuple(size)} (the model's input)")

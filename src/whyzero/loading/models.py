@@ -8,8 +8,12 @@ outputs alone.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import inspect
+import math
 import os
+import runpy
 import tempfile
 import zipfile
 from contextlib import contextmanager
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from whyzero._lazy import LazyModule
-from whyzero.errors import UnsafeModelError, WhyzeroError
+from whyzero.errors import UnsafeModelError, WhyzeroError, first_line
 from whyzero.loading import safety
 
 keras = LazyModule("keras")  # TensorFlow loads (quietly) when a model does
@@ -113,12 +117,11 @@ def load_custom_objects(source: str | os.PathLike | dict | None, trust_model: bo
     if not trust_model:
         raise UnsafeModelError(f"Custom objects come from running a Python file; pass --trust-model (app: tick "
                                f"the trust box) if you trust it. Received: {path.name}")
-    import runpy
 
     try:
         names = runpy.run_path(str(path), run_name="whyzero_custom_objects")
     except Exception as err:  # noqa: BLE001 - the user's file failed
-        raise WhyzeroError(f"The custom-objects file failed to run ({type(err).__name__}: {_first_line(err)}). "
+        raise WhyzeroError(f"The custom-objects file failed to run ({type(err).__name__}: {first_line(err, 300)}). "
                            f"Received: {path.name}") from None
     return {k: v for k, v in names.items() if not k.startswith("_") and callable(v)}
 
@@ -136,9 +139,9 @@ def _load_keras(path: Path, trust_model: bool, custom_objects: dict[str, Any]) -
             model = keras.saving.load_model(path, compile=False, safe_mode=not trust_model,
                                             custom_objects=custom_objects or None)
         except Exception as err:  # noqa: BLE001
-            raise WhyzeroError(f"Could not read the model file ({_first_line(err)}). Received: {path.name}") \
+            raise WhyzeroError(f"Could not read the model file ({first_line(err, 300)}). Received: {path.name}") \
                 from None
-    reason = _first_line(compile_error).split(". ")[0]
+    reason = first_line(compile_error, 300).split(". ")[0]
     note = (f"loaded without its compiled loss and optimizer ({reason}): gradients use the loss "
             "the output implies and the learning-rate checks are skipped; pass the loss's code with "
             "--custom-objects FILE.py (and --trust-model) for a full load")
@@ -156,9 +159,6 @@ class _Namespace:
 
 
 def _notebook_names(custom_objects: dict[str, Any]) -> dict[str, Any]:
-    import builtins
-    import math
-
     import numpy as np
     import tensorflow as tf
 
@@ -208,15 +208,14 @@ def _load_savedmodel(path: Path, digest: str, trust_model: bool) -> LoadedModel:
             loaded = tf.saved_model.load(str(path))
             fn = loaded.signatures["serving_default"]
         except Exception as err:  # noqa: BLE001
-            raise WhyzeroError(f"Could not read the SavedModel ({_first_line(err)}). Received: {path.name}") from None
-        note = (f"this SavedModel loads only as an inference function ({_first_line(keras_err)}); "
+            raise WhyzeroError(f"Could not read the SavedModel ({first_line(err, 300)}). "
+                               f"Received: {path.name}") from None
+        note = (f"this SavedModel loads only as an inference function ({first_line(keras_err, 300)}); "
                 "it is diagnosed on its inputs and outputs, and the layer panels are empty")
         return LoadedModel(SignatureModel(fn), path.name, digest, str(path), has_layers=False, notes=[note])
 
 
 def _accepts_safe_mode(module) -> bool:
-    import inspect
-
     return "safe_mode" in inspect.signature(module.models.load_model).parameters
 
 
@@ -271,8 +270,3 @@ def weights_hash(model) -> str:
         values = weight.numpy() if hasattr(weight, "numpy") else keras.ops.convert_to_numpy(weight)
         digest.update(np.ascontiguousarray(values).data)
     return digest.hexdigest()
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]

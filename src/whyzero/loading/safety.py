@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 
 from whyzero.config import settings
-from whyzero.errors import UnsafeModelError, WhyzeroError
+from whyzero.errors import UnsafeModelError, WhyzeroError, first_line
 
 MB = 2**20
 # An array whose data would take more than this many times the bytes the file holds is a bomb
@@ -114,7 +114,7 @@ def check_npy_header(handle: IO[bytes], available: int, name: str) -> None:
         reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, _, dtype = reader(handle)
     except Exception as err:  # noqa: BLE001 - a corrupt header
-        raise WhyzeroError(f"Could not read the array header ({str(err).splitlines()[0][:120]}). "
+        raise WhyzeroError(f"Could not read the array header ({first_line(err, 120)}). "
                            f"Received: {name}") from None
     if dtype.hasobject:
         raise WhyzeroError(f"Expected a numeric array; this one holds Python objects (pickle), which are not "
@@ -163,7 +163,7 @@ def check_h5(source, name: str) -> None:
         with h5py.File(source, "r") as handle:
             handle.visititems(visit)
     except OSError as err:
-        raise WhyzeroError(f"Could not read the HDF5 weights ({str(err).splitlines()[0][:120]}). "
+        raise WhyzeroError(f"Could not read the HDF5 weights ({first_line(err, 120)}). "
                            f"Received: {name}") from None
     if problems:
         raise WhyzeroError(f"The weights declare more data than the file holds ({problems[0]}). Received: {name}")

@@ -20,9 +20,10 @@ import numpy as np
 from whyzero import feed
 from whyzero._tf import tf
 from whyzero.model_info import is_custom, kernels, layer_activation
-from whyzero.probes.capture import can_capture, capturing, layer_paths, single_float
+from whyzero.probes.capture import can_capture, capturing, layer_paths, leaf_layers, single_float
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.summary import (
+    PRE_ACTIVATION_FLAT,
     Layout,
     ValueSummary,
     finish,
@@ -32,9 +33,8 @@ from whyzero.probes.summary import (
     unpack,
 )
 
-# Output values at or beyond which a unit sits in the flat region: |pre-activation| >= 5
-# (DeepDiagnosis' saturation threshold), expressed on the activation's output.
-PRE_ACTIVATION_FLAT = 5.0
+# Output values at or beyond which a unit sits in the flat region: |pre-activation| >= PRE_ACTIVATION_FLAT,
+# expressed on the activation's output.
 FLAT_REGIONS = {
     "sigmoid": (float(1 / (1 + np.exp(PRE_ACTIVATION_FLAT))), float(1 / (1 + np.exp(-PRE_ACTIVATION_FLAT)))),
     "tanh": (float(-np.tanh(PRE_ACTIVATION_FLAT)), float(np.tanh(PRE_ACTIVATION_FLAT))),
@@ -69,6 +69,12 @@ class BatchNormInput:
     moving_variance: np.ndarray | None = None
     epsilon: float = 1e-3
     converged: float | None = None  # share of the way from initial values, from the training steps (memory.py)
+
+    def add(self, count, sums, sumsqs) -> None:
+        """Merges one chunk's count, per-channel sums and sums of squares (tensors)."""
+        self.count += float(count)
+        self.sum = sums.numpy() if self.sum is None else self.sum + sums.numpy()
+        self.sumsq = sumsqs.numpy() if self.sumsq is None else self.sumsq + sumsqs.numpy()
 
 
 @dataclass
@@ -407,6 +413,49 @@ def bn_stats(t):
             tf.reduce_sum(spread + positions * tf.square(mean), 0))
 
 
+def _merge_chunk(vectors: list, layouts: list, probes: list[LayerProbe], flats: list, ones: list,
+                 layer_outputs: Callable, x) -> None:
+    """Merges one chunk's summary vectors into the layers' summaries; a layer whose values were not all finite is
+    summarized from its outputs themselves (``layer_outputs(x)`` runs them for this chunk ``x``)."""
+    unfinished = []
+    for vector, (members, layout) in zip(vectors, layouts):
+        parts = [vector.numpy()] if layout is None else layout.segment(vector.numpy())
+        alone = layout if layout is None or layout.segments == 1 else replace(layout, segments=1)
+        for i, part in zip(members, parts):
+            summary = read(part, alone, flats[i][0] is not None, ones[i])
+            if summary is None:
+                unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
+            else:
+                probes[i].values.update(summary)
+    if unfinished:
+        outs = layer_outputs(x)
+        for i in unfinished:
+            probes[i].values.update(full_summary(outs[i][0], *flats[i], outs[i][1], ones[i]))
+        del outs
+
+
+@dataclass
+class CompiledPass:
+    """A probe's pass as compiled for one batch spec, cached on the loaded model and reused by later diagnoses.
+
+    Attributes:
+        forward: x -> (summary vectors, BatchNorm parts, final output, Grad-CAM maps).
+        forward_backward: (x, y, weight) -> the same and the chunk's loss; the kernels' gradients summed in
+            ``grad_sum``.
+        layer_outputs: x -> the layers' outputs themselves (for a chunk whose values were not all finite).
+        grad_sum: the batch's mean gradient per kernel, accumulated chunk by chunk.
+        layouts: per summary vector, the layers it holds and how to cut it.
+        described: () -> (names, layers, BatchNorm layers) of the probed layers, as compiled.
+    """
+
+    forward: Callable
+    forward_backward: Callable
+    layer_outputs: Callable
+    grad_sum: list
+    layouts: list
+    described: Callable
+
+
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
             cache: dict, eager: bool = False) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function``; each layer's output is
@@ -429,78 +478,13 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     everyone = max(samples, 1 << max(feed.rows(batch) - 1, 0).bit_length())
     key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone, eager)
 
-    def compile_pass():
-        height_width = _height_width(spec) if cam else None
-        # the batch's mean gradient, summed in place chunk by chunk inside the pass: returning each chunk's
-        # gradients (ResNet50: 25M values) and adding them from Python took ~0.05 s a chunk more
-        grad_sum = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables] if want_grads \
-            else []
-        layouts: list = []
-
-        def traced(x, y=None, weight=None):
-            """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM; then each
-            layer's output summarized in the same graph (the executor runs a summary as soon as its layer is done,
-            among the model's own ops) and the small vectors returned."""
-            # eagerly, Grad-CAM's gradient comes from the same tape (``tf.gradients`` needs a graph)
-            eagerly = tf.executing_eagerly()
-            with tf.GradientTape(persistent=eagerly and height_width is not None) as tape:
-                layer_outs, bn_ins, final, scores = run(x)
-                final = tf.cast(final, tf.float32)
-                target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
-                loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
-                weighted = None if y is None else loss * weight  # this chunk's share of the batch's mean loss
-            if y is not None:  # a traced function runs its assignments in order: no control dependencies needed
-                for acc, g in zip(grad_sum, tape.gradient(weighted, variables)):
-                    if g is not None:
-                        acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32))
-            maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width,
-                                                         tape if eagerly else None)
-            del tape
-            _, layers_, _ = described()
-            later: list = []
-            constants: dict = {}
-            stacks = _stacks(layer_outs, [_flat(layer) for layer in layers_], samples, everyone)
-            vectors = []
-            for members in stacks:
-                t, gates = layer_outs[members[0]]
-                if len(members) > 1:
-                    t = tf.concat([layer_outs[i][0] for i in members], 0)
-                vectors.append(lean_vector(t, *_flat(layers_[members[0]]), gates, later, samples, everyone,
-                                           constants, segments=len(members)))
-            # traced once per rank, called per BatchNorm layer (inline, MobileNetV2's 8 took ~0.05 s to trace)
-            bn_parts = [_call(_traced(("bn", _kind(t)), bn_stats, t), t, later=later) for t in bn_ins]
-            add_later(later)
-            # the same for every trace of the pass
-            layouts[:] = [(members, layout) for members, (_, layout) in zip(stacks, vectors)]
-            return [v for v, _ in vectors], bn_parts, final, maps, loss
-
-        if eager:  # no trace and no graph to set up: each op runs as it is called
-            return (lambda x: traced(x)[:4]), traced, (lambda x: run(x)[0]), grad_sum, layouts, described
-
-        @tf.function(input_signature=[spec], autograph=False)
-        def forward(x):
-            return traced(x)[:4]
-
-        @tf.function(input_signature=[spec, label_spec, tf.TensorSpec([], tf.float32)] if want_grads else None,
-                     autograph=False)
-        def forward_backward(x, y, weight):
-            return traced(x, y, weight)
-
-        @tf.function(input_signature=[spec], autograph=False)
-        def layer_outputs(x):
-            """The layers' outputs themselves, for a chunk whose values were not all finite (traced if needed)."""
-            return run(x)[0]
-        pass_ = forward_backward if want_grads else forward
-        pass_.get_concrete_function()  # traced now: the plan is known from here on
-        return forward, forward_backward, layer_outputs, grad_sum, layouts, described
-
     if key not in cache:
-        cache[key] = compile_pass()
+        cache[key] = _compile_pass(run, described, spec, label_spec, variables, want_grads, loss_fn, cam, samples,
+                                   everyone, eager)
     # ``described`` as the pass was compiled: a cached pass runs the ``run`` it was compiled with
-    forward, forward_backward, layer_outputs, grad_sum, layouts, described = cache[key]
-    probes: list[LayerProbe] = []
-    bns: list[BatchNormInput] = []
-    for acc in grad_sum:
+    compiled = cache[key]
+    probes, bns = [], []  # the probed layers' summaries and BatchNorm inputs, known once the pass has run
+    for acc in compiled.grad_sum:
         acc.assign(tf.zeros_like(acc))
     outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
     with without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
@@ -508,46 +492,105 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             part = feed.take(batch, start, start + chunk_size)
             x, size = feed.tensors(part), feed.rows(part)
             if want_grads:
-                vectors, bn_parts, out, cam_maps, loss = forward_backward(
+                vectors, bn_parts, out, cam_maps, loss = compiled.forward_backward(
                     x, tf.convert_to_tensor(labels[start:start + chunk_size]), tf.constant(size / n, tf.float32))
                 loss_total += float(loss) * size / n
             else:
-                vectors, bn_parts, out, cam_maps = forward(x)
+                vectors, bn_parts, out, cam_maps = compiled.forward(x)
             if start == 0:  # the probed layers are known once the pass has been traced or run
-                names, layers, bn_layers = described()
+                names, layers, bn_layers = compiled.described()
                 flats = [_flat(l) for l in layers]
                 ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
                 probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
                 bns = _batchnorm_inputs(bn_layers, model)
-            unfinished = []
-            for vector, (members, layout) in zip(vectors, layouts):
-                parts = [vector.numpy()] if layout is None else layout.segment(vector.numpy())
-                alone = layout if layout is None or layout.segments == 1 else replace(layout, segments=1)
-                for i, part in zip(members, parts):
-                    summary = read(part, alone, flats[i][0] is not None, ones[i])
-                    if summary is None:
-                        unfinished.append(i)  # NaN, Inf or no values: summarized from the outputs themselves
-                    else:
-                        probes[i].values.update(summary)
-            if unfinished:
-                outs = layer_outputs(x)
-                for i in unfinished:
-                    probes[i].values.update(full_summary(outs[i][0], *flats[i], outs[i][1], ones[i]))
-                del outs
-            for bn, (count, s, ss) in zip(bns, bn_parts):
-                bn.count += float(count)
-                bn.sum = s.numpy() if bn.sum is None else bn.sum + s.numpy()
-                bn.sumsq = ss.numpy() if bn.sumsq is None else bn.sumsq + ss.numpy()
+            _merge_chunk(vectors, compiled.layouts, probes, flats, ones, compiled.layer_outputs, x)
+            for bn, part in zip(bns, bn_parts):
+                bn.add(*part)
             outputs.append(out.numpy())
             if cam_maps is not None and sum(len(c) for c in cams) < SALIENCY_SAMPLES:
                 cams.append(cam_maps.numpy())
             if progress:
                 progress("probing layers" + (" and gradients" if want_grads else ""), min(1.0, (start + size) / n))
     if want_grads:
-        _attach_gradients(layers, probes, variables, grad_sum)
+        _attach_gradients(layers, probes, variables, compiled.grad_sum)
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+def _compile_pass(run, described, spec, label_spec, variables: list, want_grads: bool, loss_fn, cam: str | None,
+                  samples: int, everyone: int, eager: bool) -> CompiledPass:
+    """The pass, traced once (or, ``eager``, run op by op): the forward pass, the forward and backward pass, the
+    layers' outputs themselves, the gradient accumulators, the layouts of the summaries' vectors."""
+    height_width = _height_width(spec) if cam else None
+    # the batch's mean gradient, summed in place chunk by chunk inside the pass: returning each chunk's
+    # gradients (ResNet50: 25M values) and adding them from Python took ~0.05 s a chunk more
+    grad_sum = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False) for v in variables] if want_grads \
+        else []
+    layouts: list = []
+
+    def traced(x, y=None, weight=None):
+        """The pass under a tape: the loss for the weights' gradients, the class score for Grad-CAM; then each
+        layer's output summarized in the same graph (the executor runs a summary as soon as its layer is done,
+        among the model's own ops) and the small vectors returned."""
+        # eagerly, Grad-CAM's gradient comes from the same tape (``tf.gradients`` needs a graph)
+        eagerly = tf.executing_eagerly()
+        with tf.GradientTape(persistent=eagerly and height_width is not None) as tape:
+            layer_outs, bn_ins, final, scores = run(x)
+            final = tf.cast(final, tf.float32)
+            target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
+            loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
+            weighted = None if y is None else loss * weight  # this chunk's share of the batch's mean loss
+        if y is not None:  # a traced function runs its assignments in order: no control dependencies needed
+            for acc, g in zip(grad_sum, tape.gradient(weighted, variables)):
+                if g is not None:
+                    acc.assign_add(tf.cast(tf.convert_to_tensor(g), tf.float32))
+        maps = None if target is None else _grad_cam([t for t, _ in layer_outs], target, height_width,
+                                                     tape if eagerly else None)
+        del tape
+        _, layers_, _ = described()
+        later: list = []
+        constants: dict = {}
+        stacks = _stacks(layer_outs, [_flat(layer) for layer in layers_], samples, everyone)
+        vectors = []
+        for members in stacks:
+            t, gates = layer_outs[members[0]]
+            if len(members) > 1:
+                t = tf.concat([layer_outs[i][0] for i in members], 0)
+            vectors.append(lean_vector(t, *_flat(layers_[members[0]]), gates, later, samples, everyone,
+                                       constants, segments=len(members)))
+        # traced once per rank, called per BatchNorm layer (inline, MobileNetV2's 8 took ~0.05 s to trace)
+        bn_parts = [_call(_traced(("bn", _kind(t)), bn_stats, t), t, later=later) for t in bn_ins]
+        add_later(later)
+        # the same for every trace of the pass
+        layouts[:] = [(members, layout) for members, (_, layout) in zip(stacks, vectors)]
+        return [v for v, _ in vectors], bn_parts, final, maps, loss
+
+    if eager:  # no trace and no graph to set up: each op runs as it is called
+        return CompiledPass((lambda x: traced(x)[:4]), traced, (lambda x: run(x)[0]), grad_sum, layouts, described)
+    return CompiledPass(*_traced_functions(traced, run, spec, label_spec, want_grads), grad_sum, layouts, described)
+
+
+def _traced_functions(traced, run, spec, label_spec, want_grads: bool) -> tuple[Callable, Callable, Callable]:
+    """The pass's forward, forward-and-backward and layer-outputs functions; the one the probe runs is traced now
+    (the plan is known from here on)."""
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def forward(x):
+        return traced(x)[:4]
+
+    @tf.function(input_signature=[spec, label_spec, tf.TensorSpec([], tf.float32)] if want_grads else None,
+                 autograph=False)
+    def forward_backward(x, y, weight):
+        return traced(x, y, weight)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def layer_outputs(x):
+        """The layers' outputs themselves, for a chunk whose values were not all finite (traced if needed)."""
+        return run(x)[0]
+    pass_ = forward_backward if want_grads else forward
+    pass_.get_concrete_function()
+    return forward, forward_backward, layer_outputs
 
 
 # layers' outputs of at most this many bytes a chunk are summarized together with the others of their layout and
@@ -568,9 +611,28 @@ def _stacks(outs: list, flats: list, samples: int, batch: int) -> list[list[int]
     return list(groups.values())
 
 
-def _batchnorm_inputs(bn_layers: list, model) -> list[BatchNormInput]:
-    from whyzero.memory import steps_share
+# Below this share the moving statistics are corrected; above it they are taken as they are.
+CONVERGED = 0.95
 
+
+def steps_share(bn, model) -> float | None:
+    """The share ``1 - momentum**steps`` from the optimizer's step count, or None where it is unknown.
+
+    Only for a trainable BatchNorm layer: a frozen one (a transfer-learning base) kept the memory it came with.
+    """
+    if not getattr(bn, "trainable", True):
+        return 1.0
+    try:
+        steps = int(np.asarray(model.optimizer.iterations))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if steps <= 0:
+        return None
+    share = 1.0 - float(getattr(bn, "momentum", 0.99)) ** steps
+    return share if share < CONVERGED else 1.0
+
+
+def _batchnorm_inputs(bn_layers: list, model) -> list[BatchNormInput]:
     return [BatchNormInput(bn.name, moving_mean=_np(bn.moving_mean), moving_variance=_np(bn.moving_variance),
                            epsilon=float(bn.epsilon), converged=steps_share(bn, model)) for bn in bn_layers]
 
@@ -590,7 +652,6 @@ def runs_eagerly(model, activation_bytes: int) -> bool:
     Python)."""
     if activation_bytes > EAGER_MAX_BYTES:
         return False
-    from whyzero.probes.capture import leaf_layers
 
     return not any(hasattr(layer, "cell") or hasattr(layer, "forward_layer") for _, layer in leaf_layers(model))
 

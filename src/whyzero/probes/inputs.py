@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from whyzero.errors import WhyzeroError
+from whyzero.errors import WhyzeroError, first_line
 from whyzero.probes.summary import BOUNDARIES, N_BINS, coprime_stride
 
 # A trailing axis this small is colour channels; otherwise statistics are per feature
@@ -174,7 +174,7 @@ class InputStats:
             if channels == 0 or stats.hist is None or stats.hist.shape[0] != channels:
                 raise ValueError("'count' and 'hist' must hold one entry per channel")
         except (TypeError, ValueError) as err:
-            raise WhyzeroError(f"The statistics file is malformed ({str(err).splitlines()[0][:150]}). "
+            raise WhyzeroError(f"The statistics file is malformed ({first_line(err, 150)}). "
                                f"Received: {Path(path).name}") from None
         return stats
 

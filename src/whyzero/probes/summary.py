@@ -40,8 +40,8 @@ SAMPLE_COUNT_MIN = 1 << 11
 HIST_MAX_VALUES = 1 << 11
 # Samples whose own per-layer statistics are kept (the per-sample drill-down); the rest merge into the batch's.
 SAMPLES_KEPT = 64
-# |pre-activation| beyond which a sigmoid/tanh gate is flat (DeepDiagnosis' saturation threshold).
-GATE_FLAT = 5.0
+# |pre-activation| beyond which a sigmoid/tanh unit or gate is flat (DeepDiagnosis' saturation threshold).
+PRE_ACTIVATION_FLAT = 5.0
 EDGES = np.concatenate([[-(10.0 ** (LOG10_MAX + 1))], BOUNDARIES, [10.0 ** (LOG10_MAX + 1)]])
 
 
@@ -69,6 +69,44 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     x = tf.cast(x, tf.float32)
     n_samples = tf.shape(x)[0]
     rank = len(x.shape)
+    exact = _exact_reductions(x, n_samples, rank)
+    counted = _counted_on_subsample(x, n_samples, flat_low, flat_high, count_ones)
+    s1, s2, top = exact["s1"], exact["s2"], exact["top"]
+    per_sample = tf.cast(s1, tf.float64) / tf.cast(exact["positions"], tf.float64)  # each sample's mean per unit
+    sample_values = tf.cast(counted["values_per_sample"], tf.float64)
+    out = {
+        "n": tf.size(x, out_type=tf.int64),
+        "n_samples": tf.cast(n_samples, tf.int64),
+        "nan": exact["nan"],
+        "inf": exact["inf"],
+        "zero": counted["zero"],
+        "negative": counted["negative"],
+        "one": counted["one"],
+        "sum": tf.reduce_sum(tf.cast(s1, tf.float64)),  # tree reductions: float32 keeps ~7 digits
+        "sumsq": tf.reduce_sum(tf.cast(s2, tf.float64)),
+        "min": exact["low"],
+        "max": exact["high"],
+        "hist": counted["hist"],
+        "unit_max": tf.reduce_max(top, axis=0) if rank > 1 else tf.reshape(tf.reduce_max(top), [1]),
+        "sample_sum": tf.reduce_sum(per_sample, axis=0),
+        "sample_sumsq": tf.reduce_sum(tf.square(per_sample), axis=0),
+        # one sample's own size and dead share, for the per-sample drill-down
+        "sample_rms": tf.sqrt(tf.cast(tf.reduce_sum(s2, axis=1), tf.float64) / sample_values),
+        "sample_zero": counted["zeros_per_sample"] / sample_values,
+        "flat": counted["flat"],
+        "gate_n": tf.constant(0, tf.int64),
+        "gate_flat": tf.constant(0, tf.int64),
+    }
+    if gates is not None:
+        g = tf.cast(gates, tf.float32)
+        out["gate_n"] = tf.size(g, out_type=tf.int64)
+        out["gate_flat"] = tf.reduce_sum(tf.cast(tf.greater_equal(tf.abs(g), PRE_ACTIVATION_FLAT), tf.int64))
+    return out
+
+
+def _exact_reductions(x: tf.Tensor, n_samples, rank: int) -> dict:
+    """Per (sample, unit) sums, sums of squares and maxima over positions, the NaN / Inf counts and the extremes
+    over finite values: all exact, values cleaned of NaN / Inf only when the sums say there are some."""
     units = 1 if rank == 1 else tf.shape(x)[-1]
     cube = tf.reshape(x, [n_samples, -1, units])  # (sample, position, unit)
     positions = tf.cast(tf.shape(cube)[1], tf.float32)
@@ -84,8 +122,7 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     # Reductions read the values once and are cheap; an element-wise op writes a tensor as big as the layer and
     # costs four to five of them.  So the moments, extremes and per-unit maxima are reductions of the values
     # (sums of squares as squared Euclidean norms), and what needs an element-wise test (zeros, negatives,
-    # ones, the flat region, the histogram) is counted on an even subsample of each sample's values, at most
-    # COUNT_MAX_VALUES: exact below that, within a fraction of a percent above.
+    # ones, the flat region, the histogram) is counted on an even subsample (``_counted_on_subsample``).
     s2 = tf.square(tf.math.reduce_euclidean_norm(clean, axis=1))
     top = tf.reduce_max(clean, axis=1)
     nan = tf.cond(finite_all, lambda: tf.constant(0, tf.int64), lambda: count(tf.math.is_nan(cube)))
@@ -95,6 +132,12 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
                   lambda: tf.reduce_min(tf.where(tf.math.is_finite(cube), cube, np.inf)))
     high = tf.cond(finite_all, lambda: tf.reduce_max(top),
                    lambda: tf.reduce_max(tf.where(tf.math.is_finite(cube), cube, -np.inf)))
+    return {"s1": s1, "s2": s2, "top": top, "nan": nan, "inf": inf, "low": low, "high": high, "positions": positions}
+
+
+def _counted_on_subsample(x: tf.Tensor, n_samples, flat_low, flat_high, count_ones: bool) -> dict:
+    """Zeros, negatives, ones, the flat region and the histogram, counted on an even subsample of each sample's
+    values (at most ``COUNT_MAX_VALUES``: exact below that, within a fraction of a percent above) and scaled back."""
     rows = tf.reshape(x, [n_samples, -1])  # each sample's values
     values_per_sample = tf.shape(rows)[1]
     stride, hist_stride, group = dynamic_strides(x)
@@ -108,39 +151,14 @@ def tensor_summary(x: tf.Tensor, flat_low: float | None = None, flat_high: float
     hist = tf.math.bincount(tf.cast(tf.raw_ops.Bucketize(input=binned, boundaries=BOUNDARIES.tolist()), tf.int32),
                             minlength=N_BINS, maxlength=N_BINS, dtype=tf.float64)
     hist_scale = tf.cast(tf.size(x), tf.float64) / tf.cast(tf.maximum(tf.size(binned), 1), tf.float64)
-    per_sample = tf.cast(s1, tf.float64) / tf.cast(positions, tf.float64)  # each sample's mean per unit
-    sample_values = tf.cast(values_per_sample, tf.float64)
-    out = {
-        "n": tf.size(x, out_type=tf.int64),
-        "n_samples": tf.cast(n_samples, tf.int64),
-        "nan": nan,
-        "inf": inf,
-        "zero": as_int(zeros),
-        "negative": as_int(per_row(tf.less(sub, 0.0))),
-        "one": as_int(per_row(tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE))) if count_ones
-        else tf.constant(0, tf.int64),
-        "sum": tf.reduce_sum(tf.cast(s1, tf.float64)),  # tree reductions: float32 keeps ~7 digits
-        "sumsq": tf.reduce_sum(tf.cast(s2, tf.float64)),
-        "min": low,
-        "max": high,
-        "hist": tf.cast(tf.round(hist * hist_scale), tf.int64),
-        "unit_max": tf.reduce_max(top, axis=0) if rank > 1 else tf.reshape(tf.reduce_max(top), [1]),
-        "sample_sum": tf.reduce_sum(per_sample, axis=0),
-        "sample_sumsq": tf.reduce_sum(tf.square(per_sample), axis=0),
-        # one sample's own size and dead share, for the per-sample drill-down
-        "sample_rms": tf.sqrt(tf.cast(tf.reduce_sum(s2, axis=1), tf.float64) / sample_values),
-        "sample_zero": zeros / sample_values,
-        "flat": tf.constant(0, tf.int64),
-        "gate_n": tf.constant(0, tf.int64),
-        "gate_flat": tf.constant(0, tf.int64),
-    }
-    if gates is not None:
-        g = tf.cast(gates, tf.float32)
-        out["gate_n"] = tf.size(g, out_type=tf.int64)
-        out["gate_flat"] = tf.reduce_sum(tf.cast(tf.greater_equal(tf.abs(g), GATE_FLAT), tf.int64))
+    flat = tf.constant(0, tf.int64)
     if flat_low is not None:
-        out["flat"] = as_int(per_row(tf.less_equal(sub, flat_low)) + per_row(tf.greater_equal(sub, flat_high)))
-    return out
+        flat = as_int(per_row(tf.less_equal(sub, flat_low)) + per_row(tf.greater_equal(sub, flat_high)))
+    return {"values_per_sample": values_per_sample, "zeros_per_sample": zeros, "zero": as_int(zeros),
+            "negative": as_int(per_row(tf.less(sub, 0.0))),
+            "one": as_int(per_row(tf.less_equal(tf.abs(sub - 1.0), ONE_TOLERANCE))) if count_ones
+            else tf.constant(0, tf.int64),
+            "hist": tf.cast(tf.round(hist * hist_scale), tf.int64), "flat": flat}
 
 
 def strides(shape: tuple[int, ...], batch: int | None = None) -> tuple[int, int, int]:
@@ -321,7 +339,7 @@ def lean_summary(x: tf.Tensor, cube: tf.Tensor, rows: tf.Tensor, groups: tf.Tens
                        tf.stack([tf.square(tables[2]), tables[3]], axis=1)], axis=1)
     parts = [tf.reshape(table, [-1]), tf.reshape(hist, [-1])]
     if gates is not None:
-        parts.append(tf.reshape(tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= GATE_FLAT,
+        parts.append(tf.reshape(tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= PRE_ACTIVATION_FLAT,
                                                       dtype=tf.float32), [1]))
     return tf.concat(parts, 0)
 

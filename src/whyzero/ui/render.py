@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import re
+import traceback
 
 import streamlit as st
 
-from whyzero.causes import CAUSES
+from whyzero.catalog import CAUSES
 from whyzero.diagnosis import Diagnosis, Finding
+from whyzero.errors import first_line
 from whyzero.panels import PAGE, PANELS
-from whyzero.text import evidence_line
+from whyzero.presenter import SEVERITY_COLOUR_NAMES, present
 
 PAGE_OF_PANEL = {page.id: page.file for page in PANELS}
 ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
@@ -24,20 +26,25 @@ def header(d: Diagnosis, title: str) -> None:
                + (f" · {label}" if label else ""))
 
 
-ROLE_LABELS = {"root": "root cause", "symptom": "symptom", "consequence": "consequence"}
-
-
 def finding_text(f: Finding, with_cause: bool = True, root: Finding | None = None) -> str:
     """A finding as Markdown: title, where, role, evidence, fix, and the re-run proof."""
-    where = f" — layer `{f.layer}`" if f.layer else ""
-    role = ROLE_LABELS[f.role] + (f" of *{_md(root.title)}*" if root is not None else "")
-    cause = f"  \n`{f.cause}` · {f.severity} · {role}" if with_cause else ""
-    text = f"**{_md(f.title)}**{where}{cause}  \nEvidence: {_md(evidence_line(f.evidence))}"
-    if f.fix:
-        text += f"  \nFix: {_md(f.fix)}"
-    if f.proof:
-        text += f"  \nProof: {_md(f.proof.get('text', ''))}"
+    p = present(f)
+    where = f" — layer `{p.layer}`" if p.layer else ""
+    role = p.label + (f" of *{_md(root.title)}*" if root is not None else "")
+    cause = f"  \n`{p.cause}` · {p.severity} · {role}" if with_cause else ""
+    text = f"**{_md(p.title)}**{where}{cause}  \nEvidence: {_md(p.evidence)}"
+    if p.fix:
+        text += f"  \nFix: {_md(p.fix)}"
+    if p.proof:
+        text += f"  \nProof: {_md(p.proof)}"
     return text
+
+
+def card_heading(f: Finding) -> str:
+    """A finding card's first line: role and severity in the severity's colour, the cause's title and id."""
+    p = present(f)
+    return (f":{SEVERITY_COLOUR_NAMES[p.severity]}[**{p.label.upper()} · {p.severity.upper()}**] · "
+            f"{cause_title(p.cause)} · `{p.cause}`")
 
 
 def _md(text: str) -> str:
@@ -88,12 +95,10 @@ def cause_title(cause: str) -> str:
 
 def internal_error(err: BaseException, folder=None) -> None:
     """An unexpected error as one line, with the traceback in an expander (upload paths scrubbed)."""
-    import traceback
-
     from whyzero.ui.state import scrub
     from whyzero.worker import WorkerError
 
-    first = (str(err).strip().splitlines() or [""])[0][:300]
+    first = first_line(err, 300)
     details = "".join(traceback.format_exception(err))
     if isinstance(err, WorkerError):  # the worker's own traceback, and its first line already names the type
         details = err.details or details
@@ -118,7 +123,11 @@ def panel_page(panel_id: str, intro=None) -> Diagnosis:
     flags(d, panel_id)
     if intro is not None:
         intro(d)
-    built = page.figures_for(d)
+    # Plotly and the figures load with the first panel page (``state.warm_up`` imports them in the background),
+    # not with the navigation
+    from whyzero.figures import figures_for
+
+    built = figures_for(panel_id, d)
     if not built and page.empty:
         st.info(page.empty + (" " + "; ".join(d.notes) if d.notes else ""))
         return d

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
+from pathlib import Path
 
 import streamlit as st
 
+from whyzero.config import settings
 from whyzero.diagnosis import Diagnosis
 from whyzero.ui import state
 
@@ -24,7 +28,6 @@ def _report_html(diagnosis_json: str) -> str:
 
 def downloads(d: Diagnosis) -> None:
     """The three exports, each built only when its button is clicked (the report draws every figure)."""
-
     def markdown() -> str:
         from whyzero.report import render_markdown
 
@@ -46,7 +49,8 @@ def share_box(d: Diagnosis) -> None:
         return
     with st.expander("Share this session by link", icon=":material/share:"):
         title = st.text_input("Title", value=st.session_state.get("label", d.model["name"]))
-        days = st.number_input("Expires after (days)", min_value=1, max_value=365, value=30)
+        default_days = int(min(max(round(settings().session_days), 1), 365))  # WHYZERO_SESSION_DAYS
+        days = st.number_input("Expires after (days)", min_value=1, max_value=365, value=default_days)
         uploads = st.session_state.get("upload_files")
         include = st.checkbox("Include the uploaded model and batch", value=False, disabled=not uploads,
                               help="Off by default: the link then holds the findings, summaries and thumbnails only.")
@@ -94,10 +98,6 @@ def show_notes(notes) -> None:
 
 
 def _zip(paths: list[str]) -> bytes:
-    import io
-    import zipfile
-    from pathlib import Path
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in paths:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import streamlit as st
 
 from whyzero.demo import DEMO_CASE, shipped_json
 from whyzero.diagnosis import Diagnosis
+from whyzero.errors import first_line
+from whyzero.measurements import Measurements
 
 KEY = "diagnosis"
 
@@ -85,7 +89,6 @@ def can_rediagnose(finding) -> bool:
 def rediagnose_with_fix(index: int) -> None:
     """Button callback: diagnoses the same model again on the batch under finding ``index``'s fix, keeps the
     current diagnosis as the previous one, and opens the Compare page."""
-    from whyzero.measurements import Measurements
     from whyzero.proofs import batch_fix
 
     d = current()
@@ -109,7 +112,7 @@ def rediagnose_with_fix(index: int) -> None:
         with st.spinner(f"Diagnosing again under the fix: {finding.proof['fix']}…"):
             fixed = Diagnosis.from_json(diagnose_isolated(job))
     except Exception as err:  # noqa: BLE001 - shown on the page as one line
-        st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {str(err)[:200]}"
+        st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {first_line(err, 200)}"
         return
     label = st.session_state.get("label", "")
     set_current(fixed, f"{label} + fix: {finding.proof['fix']}")
@@ -121,7 +124,6 @@ def rediagnose_with_fix(index: int) -> None:
 def warm_up() -> None:
     """Imports what the panels draw with (Plotly, the figures, the cause reference) in a background thread once
     per server, so a reader's first switch to a chart page does not wait for the imports.  Never TensorFlow."""
-    import threading
 
     def imports() -> None:
         import pandas  # noqa: F401
@@ -203,8 +205,6 @@ def open_shared(token: str) -> bool:
 
 def local_link(link: str) -> bool:
     """Whether a link points at this machine only (localhost, 127.x, ::1)."""
-    from urllib.parse import urlparse
-
     host = (urlparse(link).hostname or "").lower()
     return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
 

@@ -1,0 +1,91 @@
+"""A ``Finding``: one cause found, with the numbers that show it; and a ``CheckError``, a check that raised.
+
+Both are plain data that cross every module: checks make them, attribution sets their roles, the diagnosis
+stores them.  Every value is JSON data, cleaned on the way in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from whyzero.causes import SEVERITIES, get_cause
+
+ROLES = ("root", "symptom", "consequence")
+ROLE_RANK = {"root": 0, "symptom": 1, "consequence": 2}
+
+
+def clean(value: Any) -> Any:
+    """Turns numpy scalars/arrays and tuples into JSON data; non-finite floats become None."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        kinds = {type(v) for v in value}  # the common long lists (histograms, per-sample values) in one pass
+        if kinds <= {int}:
+            return list(value)
+        if kinds <= {int, float}:
+            return [v if type(v) is int or math.isfinite(v) else None for v in value]
+        return [clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub":
+            return value.tolist()
+        return clean(value.astype(np.float64).tolist() if value.dtype.kind == "f" else value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+@dataclass
+class Finding:
+    """One cause found, with the numbers that show it.
+
+    Attributes:
+        cause: a cause id of ``CAUSES.md``.
+        severity: ``critical`` | ``warning`` | ``info``.
+        title: one line a person reads.
+        evidence: the numbers, by name.
+        fix: what to do.
+        layer: the layer it concerns, or None.
+        panel: the page that shows the evidence (the cause's panel by default).
+        role: ``root`` (nothing else found explains it), ``symptom`` (what the user sees) or
+            ``consequence`` (the finding at index ``explained_by`` explains it).
+        explained_by: for a consequence, the index in the diagnosis' findings of its root.
+        proof: for a root cause with a mechanical fix, what re-running the model under the fix showed.
+    """
+
+    cause: str
+    severity: str
+    title: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    fix: str = ""
+    layer: str | None = None
+    panel: str = ""
+    role: str = "root"
+    explained_by: int | None = None
+    proof: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        cause = get_cause(self.cause)
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"Expected severity in {SEVERITIES}. Received: {self.severity!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"Expected role in {ROLES}. Received: {self.role!r}")
+        self.proof = clean(self.proof)
+        self.panel = self.panel or cause.panel
+        self.evidence = clean(self.evidence)
+
+
+@dataclass
+class CheckError:
+    """A check that raised: recorded, and the other checks still ran."""
+
+    check: str
+    message: str
