@@ -377,14 +377,14 @@ def test_the_pass_reads_its_layers_while_it_is_traced_instead_of_a_dry_run(monke
     """A model whose output shape says what the task is needs no eager dry run before the pass (MobileNetV2:
     0.4 s): the layers to summarize are read off the call traced for the pass, the same as a dry run finds."""
     from whyzero import engine
-    from whyzero.probes import forward
+    from whyzero.probes import plan as probe_plan
 
     calls = []
-    monkeypatch.setattr(engine, "dry_run", lambda *a, **k: calls.append(a) or forward.dry_run(*a, **k))
+    monkeypatch.setattr(engine, "dry_run", lambda *a, **k: calls.append(a) or probe_plan.dry_run(*a, **k))
     model = dense_classifier()
     d = whyzero.diagnose(model, X, labels=Y)
     assert calls == []
-    plan, first = forward.dry_run(model, X[:2])
+    plan, first = probe_plan.dry_run(model, X[:2])
     assert [r["layer"] for r in d.summaries["activations"]] == plan.names == ["hidden", "out"]
     assert d.model["task"] == "binary" and len(d.summaries["gradients"]["rows"]) == 2
     # a Lambda output's values decide the task: that model still gets its dry run
@@ -520,7 +520,7 @@ def test_one_hot_masks_are_read_as_class_ids_and_rgb_masks_are_not():
     its classes, not an RGB image; a mask with a black background and coloured regions stays an RGB mask."""
     from scipy.ndimage import uniform_filter
 
-    from whyzero.engine import _one_hot_masks
+    from whyzero.fed import one_hot_masks
 
     rng = np.random.default_rng(0)
     smooth = uniform_filter(rng.normal(size=(240, 24, 24)), size=(1, 7, 7))
@@ -539,7 +539,7 @@ def test_one_hot_masks_are_read_as_class_ids_and_rgb_masks_are_not():
     assert any("one-hot over 3 classes" in note for note in d.notes)
     rgb = np.zeros((2, 4, 4, 3), np.uint8)
     rgb[:, :2, :2] = (1, 0, 0)  # a red region on black: not one class a pixel
-    assert _one_hot_masks(rgb, []) is rgb
+    assert one_hot_masks(rgb, []) is rgb
 
 
 def test_a_text_input_beside_a_numeric_one_is_measured_by_length_and_not_value_checked():

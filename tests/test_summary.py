@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from whyzero.checks.outputs import best_threshold, roc_auc
 from whyzero.probes.inputs import InputStats
-from whyzero.probes.summary import BOUNDARIES, N_BINS, ValueSummary, tensor_summary
+from whyzero.probes.summary import tensor_summary
+from whyzero.probes.values import BOUNDARIES, N_BINS, ValueSummary
 
 
 def summarize(x, **kw):
@@ -137,7 +138,7 @@ def test_roc_auc_and_threshold():
 def test_the_probes_lean_summary_agrees_with_the_full_one(case):
     """The probe summarizes each layer with ``lean_summary`` (a third of the graph, NaN-free values) and falls back
     to ``tensor_summary`` for NaN / Inf: either way a user sees the same numbers."""
-    from whyzero.probes.forward import summarize
+    from whyzero.probes.traced import summarize
 
     rng = np.random.default_rng(3)
     lo = hi = gates = None
@@ -280,7 +281,7 @@ def test_batchnorm_input_statistics_stay_exact_far_from_zero(shape):
     """What a BatchNormalization layer receives (per channel: count, sum, sum of squares) is summed in float32
     around each sample's own mean and combined in float64: a thousand standard deviations from 0, the mean and the
     variance still match numpy's float64 ones."""
-    from whyzero.probes.forward import bn_stats
+    from whyzero.probes.traced import bn_stats
 
     rng = np.random.default_rng(6)
     x = (1000.0 + rng.normal(size=shape) * np.linspace(0.5, 2.0, shape[-1])).astype(np.float32)
@@ -307,7 +308,7 @@ def test_the_count_subsample_keeps_a_budget_per_batch_and_enough_values_per_samp
 def test_gradient_statistics_match_float64_from_vanishing_to_exploding(case):
     """A kernel's gradient: its non-finite values, nonzero values and sum of squares as numpy gives them in
     float64, where float32 squares would underflow (1e-25) or overflow (1e25)."""
-    from whyzero.probes.forward import _gradient_stats
+    from whyzero.probes.gradients import _gradient_stats
 
     rng = np.random.default_rng(3)
     values = {"normal": rng.normal(size=(3, 3, 64, 64)), "vanishing": rng.normal(size=(256, 64)) * 1e-25,
@@ -393,20 +394,21 @@ def test_small_same_shaped_layers_are_summarized_by_one_call_with_the_numbers_of
     import keras
 
     import whyzero.probes.forward as forward
+    import whyzero.probes.traced as traced
 
     model, batch, labels, _ = _small_models("mlp")
     loss = keras.losses.SparseCategoricalCrossentropy()
     calls = []
-    real = forward._stacks
+    real = forward.stacks
 
     def spy(*args):
         calls.append(real(*args))
         return calls[-1]
 
-    monkeypatch.setattr(forward, "_stacks", spy)
+    monkeypatch.setattr(forward, "stacks", spy)
     stacked = forward.run_forward(model, batch, labels, loss, chunk_size=16)
     assert sorted(len(group) for group in calls[0]) == [1, 2, 3]  # ReLU x3, sigmoid x2, softmax
-    monkeypatch.setattr(forward, "STACK_MAX_BYTES", 0)
+    monkeypatch.setattr(traced, "STACK_MAX_BYTES", 0)
     model, batch, labels, _ = _small_models("mlp")
     alone = forward.run_forward(model, batch, labels, loss, chunk_size=16)
     assert all(len(group) == 1 for group in calls[-1])
@@ -421,7 +423,7 @@ def test_small_same_shaped_layers_are_summarized_by_one_call_with_the_numbers_of
 def test_the_probe_runs_eagerly_only_for_small_activations_without_a_recurrent_layer():
     import keras
 
-    from whyzero.engine import activation_bytes
+    from whyzero.prepare import activation_bytes
     from whyzero.probes.forward import EAGER_MAX_BYTES, runs_eagerly
 
     model, batch, _, _ = _small_models("mlp")

@@ -3,45 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from whyzero import __version__, catalog
 from whyzero.attribution import attribute
-from whyzero.config import settings
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
-from whyzero.errors import WhyzeroError, first_line
-from whyzero.feed import MultiInput, assemble, choose_primary, is_text, take, text_features
-from whyzero.loading.data import (
-    LoadedInputs,
-    load_inputs,
-    load_labels,
-    load_masks,
-    load_train_reference,
-    read_npz_arrays,
-)
+from whyzero.errors import first_line
+from whyzero.fed import embedding_input, prepare_inputs
+from whyzero.feed import MultiInput, assemble, is_text, take, text_features
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
 from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
 from whyzero.model_info import (
-    layer_table,
     loss_info,
     optimizer_info,
     output_activation,
-    param_count,
     weight_table,
 )
-from whyzero.probes.capture import is_keras3, leaf_layers
-from whyzero.probes.forward import dry_run, functional_module, predict, run_forward, runs_eagerly, static_outputs
+from whyzero.prepare import activation_bytes, chunk_size, model_identity, select_output
+from whyzero.probes.forward import run_forward, runs_eagerly
 from whyzero.probes.inputs import InputStats
+from whyzero.probes.plan import dry_run, predict, static_outputs
 from whyzero.probes.saliency import from_grad_cam, saliency
-from whyzero.probes.summary import EDGES
 from whyzero.proofs import prove
 from whyzero.summaries import build_summaries
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
@@ -77,7 +64,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("loading", 0.0)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model,
                                                                        custom_objects=custom_objects)
-    fed = _prepare(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
+    fed = prepare_inputs(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
     report("loading", 1.0)
     ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, fed.notes, report,
                  raw_images=fed.batch_in.raw_images, multi=fed.multi)
@@ -98,67 +85,9 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
                                 saliency=_saliency(ctx, notes))
     summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
-    return Diagnosis(model=_model_identity(ctx), inputs=fed.describe(ctx), findings=findings, errors=run.errors,
+    return Diagnosis(model=model_identity(ctx), inputs=fed.describe(ctx), findings=findings, errors=run.errors,
                      notes=notes, summaries=summaries, version=__version__,
                      created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-
-
-@dataclass
-class _Fed:
-    """What the model is fed, loaded, bounded and checked against it."""
-
-    loaded: LoadedModel
-    batch: np.ndarray
-    batch_in: Any
-    multi: Any
-    labels: np.ndarray | None
-    masks: np.ndarray | None
-    train_ref: Any
-    notes: list[str]
-    invalid_ids: dict
-
-    def describe(self, ctx: Context) -> dict[str, Any]:
-        """The diagnosis' ``inputs``: what was fed."""
-        return {"source": self.batch_in.source, "shape": list(self.batch.shape), "dtype": str(self.batch.dtype),
-                "preprocessing": self.batch_in.preprocessing, "samples": int(len(self.batch)),
-                "is_image": ctx.is_image, "skipped": self.batch_in.skipped,
-                "labels": None if self.labels is None else list(self.labels.shape),
-                "masks": None if self.masks is None else list(self.masks.shape),
-                "train_reference": self.train_ref is not None, "gradient_labels": ctx.gradient_labels}
-
-
-def _prepare(loaded: LoadedModel, inputs, labels, masks, train_inputs, train_stats, preprocess: str) -> _Fed:
-    """Loads the batch, labels, masks and training reference; bounds them to the sample limit and checks they fit
-    the model and each other."""
-    _rename_unscopable_layers(loaded)
-    multi = None
-    names = input_names(loaded)
-    if len(names) > 1:
-        multi, batch_in = _load_multi(loaded, names, inputs)
-        batch = multi.arrays[multi.primary]
-    else:
-        size, channels = _image_geometry(loaded)
-        batch_in = load_inputs(inputs, preprocess=preprocess, size=size, channels=channels)
-        batch = _check_batch(batch_in.array, loaded)
-    limit = settings().max_samples
-    notes = list(loaded.notes) + batch_in.notes
-    if multi is not None:
-        notes.append(multi.describe())
-    if len(batch) > limit:
-        notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
-        batch = batch[:limit]
-        multi = None if multi is None else multi.truncate(limit)
-    label_arr = load_labels(_labels_of_head(labels, loaded), batch_in.names)
-    mask_arr = _one_hot_masks(load_masks(masks), notes)
-    label_arr = None if label_arr is None else label_arr[:limit]
-    mask_arr = None if mask_arr is None else mask_arr[:limit]
-    _check_alignment(batch, label_arr, mask_arr)
-    train_ref = load_train_reference(train_inputs, train_stats)
-    _check_reference(train_ref, batch)
-    invalid_ids = {}
-    if multi is None:
-        batch, invalid_ids = _clip_token_ids(loaded, batch, notes)
-    return _Fed(loaded, batch, batch_in, multi, label_arr, mask_arr, train_ref, notes, invalid_ids)
 
 
 def overflow_notes(ctx: Context) -> list[str]:
@@ -225,239 +154,6 @@ def point_symptoms_to_roots(findings: list) -> None:
         else:
             f.fix = ("No check found a root cause; look at the activations and gradients pages for where the "
                      "outputs stop varying, and give labels or training data for more checks.")
-
-
-def _labels_of_head(labels: Any, loaded: LoadedModel) -> Any:
-    """Labels for the diagnosed head: from a dict or an ``.npz`` with one array per output name."""
-    if isinstance(labels, (str, Path)) and Path(labels).suffix == ".npz":
-        arrays = read_npz_arrays(Path(labels))
-        if len(arrays) == 1:
-            return next(iter(arrays.values()))
-        labels = arrays
-    if not isinstance(labels, dict):
-        return labels
-    head = loaded.head
-    if head in labels:
-        return labels[head]
-    if len(labels) == 1:
-        return next(iter(labels.values()))
-    raise WhyzeroError(f"Expected labels for the diagnosed output {head!r} among the arrays. "
-                       f"Received: {sorted(labels)}")
-
-
-def _image_geometry(loaded: LoadedModel) -> tuple[tuple[int, int] | None, int]:
-    shape = _input_shape(loaded)
-    if shape is not None and len(shape) == 4 and shape[1] and shape[2]:
-        return (int(shape[1]), int(shape[2])), int(shape[3] or 3)
-    return None, 3
-
-
-def _model_inputs(loaded: LoadedModel) -> list:
-    if not loaded.has_layers:
-        return []
-    try:
-        return list(getattr(loaded.model, "inputs", None) or [])
-    except (AttributeError, ValueError):
-        return []
-
-
-def input_names(loaded: LoadedModel) -> list[str]:
-    """The names of the model's declared inputs, in order (empty for a subclassed model or a signature)."""
-    return [_tensor_name(t, i) for i, t in enumerate(_model_inputs(loaded))]
-
-
-def _tensor_name(t, i: int) -> str:
-    name = getattr(t, "name", None) or f"input_{i}"
-    return name.split(":")[0]
-
-
-def _input_shape(loaded: LoadedModel, index: int = 0):
-    """The input shape, or None for a subclassed model that has no declared input."""
-    if not loaded.has_layers:
-        return loaded.model.input_shape
-    inputs = _model_inputs(loaded)
-    return tuple(inputs[index].shape) if inputs else None
-
-
-def _load_multi(loaded: LoadedModel, names: list[str], inputs: Any) -> tuple[MultiInput, LoadedInputs]:
-    """One array per input: a dict or list of arrays, or an ``.npz`` with one array per input name."""
-    if isinstance(inputs, (str, Path)):
-        source = Path(inputs).name
-        if Path(inputs).suffix != ".npz":
-            raise WhyzeroError(f"The model has {len(names)} inputs {names}: give an .npz with one array per input "
-                               f"name. Received: {source}")
-        inputs = read_npz_arrays(Path(inputs))
-    else:
-        source = "arrays"
-    if isinstance(inputs, dict):
-        keys = list(inputs)
-        if set(names) <= set(keys):
-            arrays = [inputs[n] for n in names]
-        elif all(re.fullmatch(r"arr_\d+", k) for k in keys) and len(keys) == len(names):
-            arrays = [inputs[f"arr_{i}"] for i in range(len(names))]
-        else:
-            missing = [n for n in names if n not in keys]
-            raise WhyzeroError(f"Expected one array per input {names}; missing {missing}. Received: arrays {keys}")
-    elif isinstance(inputs, (list, tuple)) and len(inputs) == len(names):
-        arrays = list(inputs)
-    else:
-        raise WhyzeroError(f"The model has {len(names)} inputs {names}: give one array per input (a dict, a list or "
-                           f"an .npz). Received: {type(inputs).__name__}")
-    arrays = [np.asarray(a) for a in arrays]
-    checked = [_check_batch(a, loaded, index=i, name=n) for i, (a, n) in enumerate(zip(arrays, names))]
-    if len({len(a) for a in checked}) > 1:
-        counts = {n: len(a) for n, a in zip(names, checked)}
-        raise WhyzeroError(f"Expected the same number of samples in every input. Received: {counts}")
-    multi = MultiInput(names, checked, choose_primary(names, checked))
-    return multi, LoadedInputs(checked[multi.primary], source=f"{source} ({multi.primary_name})")
-
-
-SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
-
-
-def scope_safe(name: str) -> str:
-    """A name TensorFlow accepts as a graph scope: anything else becomes '_'."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("_-") or "layer"
-
-
-def _rename_unscopable_layers(loaded: LoadedModel) -> None:
-    """TensorFlow refuses layer names with markup or spaces as graph scopes: such layers are renamed."""
-    model = loaded.model
-    if not loaded.has_layers or not is_keras3(model):
-        return
-    layers = [model] + [layer for layer in model._flatten_layers(include_self=False)]  # noqa: SLF001
-    for layer in layers:
-        if not SCOPE_NAME.match(layer.name):
-            safe = scope_safe(layer.name)
-            loaded.notes.append(f"layer {layer.name[:60]!r} was renamed {safe!r}: TensorFlow refuses its name "
-                                "as a graph scope")
-            object.__setattr__(layer, "name", safe)
-
-
-def select_output(loaded: LoadedModel, output: str | None) -> LoadedModel:
-    """A model with several outputs is diagnosed on one head: ``output`` by name, else the first."""
-    model = loaded.model
-    try:
-        outputs = list(getattr(model, "outputs", None) or []) if loaded.has_layers else []
-    except (AttributeError, ValueError):
-        outputs = []
-    if len(outputs) < 2:
-        if output is not None and outputs:
-            raise WhyzeroError(f"--output names a head, but the model has one output. Received: {output!r}")
-        return loaded
-    names = list(getattr(model, "output_names", None) or [t.name.split("/")[0] for t in outputs])
-    if output is None:
-        index = 0
-    elif output in names:
-        index = names.index(output)
-    else:
-        raise WhyzeroError(f"Expected an output among {names}. Received: {output!r}")
-    km = functional_module(model)
-    view = km.Model(model.inputs, outputs[index], name=scope_safe(f"{model.name}_{names[index]}"))
-    object.__setattr__(view, "whyzero_loss_of", (model, index))  # not tracked as a sublayer
-    notes = loaded.notes + [f"the model has {len(outputs)} outputs {names}: diagnosing '{names[index]}'"
-                            + ("" if output else " (the first; choose another with --output)")]
-    return LoadedModel(view, loaded.name, loaded.hash, loaded.source, loaded.has_layers, notes, head=names[index])
-
-
-def _check_batch(batch: np.ndarray, loaded: LoadedModel, index: int = 0, name: str = "the batch") -> np.ndarray:
-    expected = _input_shape(loaded, index)
-    if expected is None:  # subclassed: the model says what it accepts when it runs
-        if len(batch) == 0:
-            raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
-        return batch
-    if batch.ndim == len(expected) - 1 and all(
-            e is None or e == b for e, b in zip(expected[1:], batch.shape)):
-        batch = batch[None]  # a single sample
-    if batch.ndim != len(expected) or any(e is not None and e != b for e, b in zip(expected[1:], batch.shape[1:])):
-        raise WhyzeroError(f"The model takes inputs of shape {tuple(expected)}; {name} has shape {batch.shape}. "
-                           f"Received: {name}")
-    if len(batch) == 0:
-        raise WhyzeroError("The batch is empty. Received: shape " + str(batch.shape))
-    if batch.dtype.kind in "OUS" and _takes_text(loaded, index):
-        return _as_text(batch, name)
-    if batch.dtype.kind not in "fiub":
-        raise WhyzeroError(f"Expected a numeric batch. Received: dtype {batch.dtype}")
-    return batch
-
-
-def _takes_text(loaded: LoadedModel, index: int) -> bool:
-    """Whether the model's input ``index`` is a string tensor (raw text into a ``TextVectorization`` layer)."""
-    inputs = _model_inputs(loaded) if loaded.has_layers else []
-    return index < len(inputs) and "string" in str(getattr(inputs[index], "dtype", ""))
-
-
-def _as_text(batch: np.ndarray, name: str) -> np.ndarray:
-    """A batch of strings as a numpy unicode array (bytes decoded as UTF-8); anything else in it is refused."""
-    flat = batch.reshape(-1)
-    if batch.dtype.kind == "O" and not all(isinstance(v, (str, bytes)) for v in flat):
-        kinds = sorted({type(v).__name__ for v in flat if not isinstance(v, (str, bytes))})
-        raise WhyzeroError(f"Expected text (strings) for a model that reads text. Received: {name} holding "
-                           f"{', '.join(kinds[:3])}")
-    if batch.dtype.kind == "S" or (batch.dtype.kind == "O" and any(isinstance(v, bytes) for v in flat)):
-        flat = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat], dtype=str)
-        return flat.reshape(batch.shape)
-    return batch.astype(str)
-
-
-def _one_hot_masks(masks: np.ndarray | None, notes: list[str]) -> np.ndarray | None:
-    """Masks one-hot over K >= 2 classes, (N, H, W, K) of 0/1 with one 1 a pixel (as categorical cross-entropy
-    trains on them), as the class ids every check reads; anything else as it is (an RGB mask's black background
-    sums to 0, its colours to more than 1)."""
-    if masks is None or masks.ndim != 4 or masks.shape[-1] < 2:
-        return masks
-    if not (np.isin(masks, (0, 1)).all() and (masks.sum(-1) == 1).all()):
-        return masks
-    notes.append(f"the masks are one-hot over {masks.shape[-1]} classes {tuple(masks.shape)}: read as class ids")
-    return masks.argmax(-1).astype(np.int64)
-
-
-def _check_reference(reference: InputStats | None, batch: np.ndarray) -> None:
-    """The training reference must describe inputs like the batch: as many channels or features."""
-    if reference is None:
-        return
-    if is_text(batch):
-        raise WhyzeroError("Training statistics are compared for numeric inputs only. Received: a training "
-                           "reference for a model that reads text")
-    expected = InputStats.of(batch[:2]).channels
-    if reference.channels != expected:
-        raise WhyzeroError(f"Expected training inputs with {expected} channels or features, like the batch "
-                           f"(shape {tuple(batch.shape[1:])}). Received: training data with {reference.channels}")
-
-
-def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.ndarray | None) -> None:
-    """Labels must pair one to one with the inputs.  Masks that do not (count, size) and labels outside
-    the model's classes are findings (labels.mask_mismatch, labels.encoding), not errors."""
-    if labels is not None and len(labels) != len(batch):
-        raise WhyzeroError(f"Expected one label per input ({len(batch)}). Received: {len(labels)} labels")
-    if masks is not None and masks.ndim < 3:
-        raise WhyzeroError(f"Expected masks of shape (N, H, W). Received: masks of shape {tuple(masks.shape)}")
-
-
-def activation_bytes(model, exact: bool = False) -> int | None:
-    """One sample's activations (float32), from the layers' output shapes (an unknown length counted as 1); None
-    when no layer's is known (a subclassed model), or, ``exact``, when one is not (or has an unknown length)."""
-
-    per_sample, known = 0, False
-    for _, layer in leaf_layers(model):
-        try:
-            shape = layer.output.shape[1:]
-        except (AttributeError, ValueError, RuntimeError):
-            if exact:
-                return None
-            continue
-        if exact and None in tuple(shape):
-            return None
-        per_sample, known = per_sample + int(np.prod([d or 1 for d in shape])) * 4, True
-    return per_sample if known else None
-
-
-def chunk_size(model, batch: np.ndarray) -> int:
-    """Samples per forward pass: as many as fit ``chunk_mb`` of one sample's activations (float32)."""
-    config = settings()
-    per_sample = max(activation_bytes(model) or 0, batch[0].nbytes if len(batch) else 1)
-    fit = int(config.chunk_mb * 2**20 // per_sample)
-    return int(np.clip(fit, 1, config.chunk_size))
 
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
@@ -565,41 +261,3 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
                                           labels=ctx.label_ids if classified else None, given=ctx.outputs)
 
 
-def _clip_token_ids(loaded: LoadedModel, batch: np.ndarray, notes: list[str]) -> tuple[np.ndarray, dict]:
-    """Token ids outside an Embedding's vocabulary crash the model: count them, probe with them clipped.  Ids that
-    are not whole numbers (scaled like features) are counted too, and fed as they are: the Embedding truncates
-    them itself, as it did for the user."""
-    embedding = embedding_input(loaded.model) if loaded.has_layers else None
-    if embedding is None or batch.dtype.kind not in "iuf":
-        return batch, {}
-    outside = (batch < 0) | (batch >= embedding["input_dim"])
-    fractional = np.round(batch) != batch
-    found = {"invalid_ids": int((outside | fractional).sum()), "fractional_ids": int(fractional.sum()),
-             "values": int(batch.size), "max_id": float(np.max(batch)), "min_id": float(np.min(batch))}
-    if not outside.any():
-        return batch, found
-    notes.append(f"{int(outside.sum())} token ids were outside the vocabulary of '{embedding['layer']}': the model was "
-                 "probed with them clipped to it")
-    return np.clip(batch, 0, embedding["input_dim"] - 1).astype(batch.dtype), found
-
-
-def embedding_input(model) -> dict[str, Any] | None:
-    """The Embedding layer that reads the model's input (token ids), with its vocabulary size."""
-    layers = leaf_layers(model)
-    first = next((layer for _, layer in layers if type(layer).__name__ not in ("InputLayer",)), None)
-    if first is None or type(first).__name__ != "Embedding":
-        return None
-    return {"layer": layers[0][0], "input_dim": int(first.input_dim)}
-
-
-def _model_identity(ctx: Context) -> dict[str, Any]:
-    model = ctx.model
-    loss = dict(ctx.loss) if ctx.loss else None
-    if loss:
-        loss.pop("object", None)
-    return {"name": ctx.loaded.name, "hash": ctx.loaded.hash, "source": ctx.loaded.source,
-            "has_layers": ctx.has_layers, "layers": layer_table(model) if ctx.has_layers else [],
-            "params": param_count(model),
-            "loss": loss, "optimizer": ctx.optimizer, "final_activation": ctx.task.activation,
-            "task": ctx.task.kind, "n_classes": ctx.task.n_classes, "output_shape": list(ctx.outputs.shape[1:]),
-            "histogram_edges": EDGES.tolist()}

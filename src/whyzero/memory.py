@@ -24,16 +24,9 @@ from whyzero.distances import (
 from whyzero.measurements import Candidate, WhatIf, predicted_classes
 from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 from whyzero.probes.capture import can_capture, capturing, leaf_layers
-from whyzero.probes.forward import (
-    BatchNormInput,
-    batchnorm_inputs,
-    bn_stats,
-    first_output,
-    functional_module,
-    steps_share,
-    without_graph_rewrites,
-)
 from whyzero.probes.inputs import InputStats
+from whyzero.probes.plan import BatchNormInput, batchnorm_inputs, first_output, functional_module, steps_share
+from whyzero.probes.traced import bn_stats, without_graph_rewrites
 
 
 def normalization_memory(model) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from whyzero.checks.labels import (
     suggested_class_weights,
 )
 from whyzero.measurements import Measurements, decision_cut, predicted_classes
-from whyzero.probes.summary import ONE_TOLERANCE
+from whyzero.probes.values import ONE_TOLERANCE
 
 THUMBNAILS = 8
 THUMBNAIL_SIZE = 96

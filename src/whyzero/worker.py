@@ -82,7 +82,7 @@ def run_job(job: dict[str, Any], progress: Progress) -> str:
         kwargs.update(model=built.model, inputs=built.inputs, labels=built.labels, masks=built.masks,
                       train_inputs=built.train_inputs, trust_model=case.trust)
     if job.get("fix_key"):
-        from whyzero.engine import _image_geometry
+        from whyzero.fed import image_geometry
         from whyzero.loading.data import load_inputs
         from whyzero.loading.models import LoadedModel, load_model
         from whyzero.measurements import Measurements
@@ -94,7 +94,7 @@ def run_job(job: dict[str, Any], progress: Progress) -> str:
         model = kwargs["model"]
         if not isinstance(model, LoadedModel) and isinstance(model, (str, Path)):
             model = load_model(model, trust_model=kwargs.get("trust_model", False))
-        size, channels = _image_geometry(model) if isinstance(model, LoadedModel) else (None, 3)
+        size, channels = image_geometry(model) if isinstance(model, LoadedModel) else (None, 3)
         inputs = kwargs["inputs"]
         batch = inputs if hasattr(inputs, "shape") else load_inputs(
             inputs, preprocess=kwargs.pop("preprocess", "none"), size=size, channels=channels).array

@@ -9,7 +9,7 @@ from whyzero.checks import check
 from whyzero.findings import Finding
 from whyzero.measurements import Measurements
 from whyzero.model_info import CROSS_ENTROPIES, is_custom
-from whyzero.probes.summary import BOUNDARIES, N_BINS
+from whyzero.probes.values import BOUNDARIES, N_BINS
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
 PINNED_SHARE_CRITICAL = 0.5

@@ -9,7 +9,7 @@ from whyzero.checks import Skipped, check
 from whyzero.checks.labels import PERPLEXITY_WARNING, entropy, normalized_perplexity, shares_of
 from whyzero.findings import Finding
 from whyzero.measurements import Measurements
-from whyzero.probes.summary import ONE_TOLERANCE
+from whyzero.probes.values import ONE_TOLERANCE
 
 # Predictions whose std across samples is below this fraction of their magnitude are constant.
 CONSTANT_RELATIVE_SPREAD = 1e-3

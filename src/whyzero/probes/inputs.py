@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from whyzero.errors import WhyzeroError, first_line
-from whyzero.probes.summary import BOUNDARIES, N_BINS, coprime_stride
+from whyzero.probes.summary import coprime_stride
+from whyzero.probes.values import BOUNDARIES, N_BINS
 
 # A trailing axis this small is colour channels; otherwise statistics are per feature
 # (rank 2) or pooled (anything else).
