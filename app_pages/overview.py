@@ -14,15 +14,8 @@ share.share_box(d)
 notes = st.session_state.get("shared_notes", {})
 if state.read_only():
     st.text_input("Your name on notes (optional)", key="reviewer_name", max_chars=80)
-serious = [f for f in d.findings if f.severity != "info"]
-roots = [f for f in serious if f.role == "root"]
-if roots:
-    (st.error if roots[0].severity == "critical" else st.warning)(
-        f"Root cause: {roots[0].title}" + (f" — and {len(roots) - 1} more" if len(roots) > 1 else ""))
-elif serious:
-    st.warning(f"No root cause found; what the model shows: {serious[0].title}")
-else:
-    st.success("No critical or warning finding: nothing here explains constant predictions.")
+roots = [f for f in d.findings if f.severity != "info" and f.role == "root"]
+render.headline(d)
 cols = st.columns(4)
 cols[0].metric("root causes", len(roots))
 cols[1].metric("critical", sum(f.severity == "critical" for f in d.findings))

@@ -98,6 +98,11 @@ SYMPTOMS = {
     "lstm_lr_huge": collapsed_vs_twin(0.4),
     "tagger_rare_tags": lambda b, pred, t: np.mean(pred.argmax(-1) == 0) >= 0.99,
     "regression_diverged": lambda b, pred, t: np.isnan(pred).all(),
+    "digits_class_mapping": lambda b, pred, t: float(np.mean(predicted_classes(pred) == b.labels)) <= 0.2
+    and float(pred.max(1).mean()) >= 0.6,
+    "digits_untrained": collapsed_vs_twin(0.5),
+    "digits_mse_softmax": lambda b, pred, t: float(pred.max(1).mean()) < 0.2,  # every probability near 1/10
+    "tabular_l2_strong": lambda b, pred, t: one_class(b, pred, t) or relative_spread(pred) < 0.05,
     "transfer_preprocessed_twice": lambda b, pred, t: one_class(b, pred, t) and collapsed_vs_twin(0.4)(b, pred, t),
     "transfer_softmax_one_unit": lambda b, pred, t: np.all(pred == 1.0),
 }

@@ -56,7 +56,9 @@ def attribute(findings: list[Finding], layer_order: dict[str, int] | None = None
                 and Kind.OUTPUT not in _kinds(g) for g in findings):
             f.severity = CRITICAL  # it accounts for a critical fault inside the model: enough on its own
     for f in findings:
-        if f.role == "consequence" and f.severity == CRITICAL:
+        if f.role == "root" and f.evidence.get("candidates"):
+            f.role = "candidate"  # its own evidence says it is not established
+        if f.role in ("consequence", "candidate") and f.severity == CRITICAL:
             f.severity = WARNING
     return findings, _undecided(findings)
 
@@ -111,6 +113,8 @@ def _before(a: Finding, b: Finding, depth: dict[str, int], strict: bool = False)
 def _priority(f: Finding, depth: dict[str, int]) -> tuple:
     proven = bool(f.proof and f.proof.get("fixed"))
     stage = Stage.TRAINING if _diverged(f) else STAGE[f.cause]  # weights before what they compute
+    if f.evidence.get("pins_output"):
+        stage = -1  # a fault that by itself fixes the output (softmax on one unit) before any that contributes
     return (stage, SEVERITY_RANK[f.severity], not proven, CAUSE_ORDER[f.cause], depth.get(f.layer, -1))
 
 

@@ -23,12 +23,13 @@ from whyzero.checks import (
     labels,
     model,
     outputs,
+    training,
 )
 from whyzero.findings import CheckError, Finding
 from whyzero.measurements import Measurements, ModelMemory
 
 # The modules that declare causes beside their checks: importing them fills the taxonomy.
-DECLARING_MODULES = (inputs, labels, model, activations, gradients, outputs)
+DECLARING_MODULES = (inputs, labels, model, activations, gradients, outputs, training)
 # Upstream first, then by precedence within a stage (see ``whyzero.causes.Stage``).
 CAUSES: dict[str, Cause] = dict(sorted(declared().items(), key=lambda kv: (kv[1].stage, kv[1].precedence)))
 STAGES: tuple[tuple[str, ...], ...] = tuple(tuple(c.id for c in CAUSES.values() if c.stage == s) for s in Stage)

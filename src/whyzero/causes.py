@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Callable
 
-import numpy as np
-
 CRITICAL = "critical"
 WARNING = "warning"
 INFO = "info"
@@ -63,6 +61,8 @@ class Kind:
     WEIGHTS = "weights"
     LAYER_LOCAL = "layer_local"  # lives in one layer and travels forward: a later layer's cannot explain it
     DRIVES_DIVERGENCE = "drives_divergence"  # what can drive a training to NaN weights
+    REGULARIZED = "regularized"  # kernels shrunk by their regularizer
+    UNTRAINED = "untrained"  # weights never trained
 
 
 # What a fault in the data shows as further down.
@@ -84,10 +84,11 @@ class Fix:
 
     key: str
     description: str
-    batch: Callable[[np.ndarray], np.ndarray] | None = None
-    masks: Callable[[np.ndarray], np.ndarray] | None = None
+    batch: Callable[[Any], Any] | None = None  # the batch (an array) -> the fixed batch
+    masks: Callable[[Any], Any] | None = None
     outputs: str | None = None
     threshold: float | None = None
+    labels: Callable[[Any], Any] | None = None  # the labels (class ids) -> the relabelled ones
 
 
 # refine(root, other, other_kinds) -> True / False where the root's own evidence decides whether it explains the
@@ -125,7 +126,7 @@ class Cause:
     title: str
     meaning: str = ""
     evidence: str = ""
-    precedence: int = 0
+    precedence: float = 0
     kinds: frozenset[str] = frozenset()
     explains: frozenset[str] = frozenset()
     refine: Refine | None = None

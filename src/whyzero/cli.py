@@ -11,7 +11,6 @@ import traceback
 from pathlib import Path
 
 from whyzero.errors import WhyzeroError, first_line
-from whyzero.feed import is_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,11 +128,16 @@ def _diagnose(args) -> int:
 
 def summary_text(diagnosis) -> str:
     """A readable summary: the model, then each root cause and the symptom with its consequences under it."""
+    # the commands that need no model (--help, gallery list) start without numpy: this one reads a diagnosis
+    from whyzero.presenter import headline
     model = diagnosis.model
     lines = [f"whyzero {diagnosis.version}: {model['name']} ({model['task']}, output {model['output_shape']}, "
              f"{diagnosis.inputs['samples']} samples)"]
     if not diagnosis.findings:
         lines.append("No findings: nothing here explains constant predictions.")
+    elif not any(f.role == "root" and f.severity != "info" for f in diagnosis.findings) and \
+            any(f.role == "candidate" for f in diagnosis.findings):
+        lines.append(headline(diagnosis).text)
     for _, f, consequences in diagnosis.grouped():
         lines.extend(_finding_lines(f, ""))
         for c in consequences:
@@ -146,8 +150,7 @@ def summary_text(diagnosis) -> str:
 
 
 def _finding_lines(f, indent: str) -> list[str]:
-    from whyzero.presenter import present
-
+    from whyzero.presenter import present  # lazily, as in summary_text
     p = present(f)
     where = f" [{p.layer}]" if p.layer else ""
     label = p.label.upper() if f.role != "consequence" else p.label  # a consequence reads under its root
@@ -182,11 +185,12 @@ def _compare(args) -> int:
 
 
 def _stats(args) -> int:
+    # each command imports what it runs: --help and the commands that need no model start in a few milliseconds
+    from whyzero.feed import is_text
     from whyzero.loading.data import load_inputs
     from whyzero.probes.inputs import InputStats
 
     batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
-
     if is_text(batch):
         raise WhyzeroError(f"Training statistics are for numeric inputs. Received: text (dtype {batch.dtype})")
     stats = InputStats.of(batch)

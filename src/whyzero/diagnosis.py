@@ -136,6 +136,11 @@ def _proven(f: Finding) -> bool:
     return bool(f.proof and f.proof.get("fixed"))
 
 
+def _pins(f: Finding) -> bool:
+    """A fault that by itself fixes the output (softmax on one unit): first among equally severe roots."""
+    return bool(f.evidence.get("pins_output"))
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
     """Root causes first (critical, proven by a re-run, upstream first), then symptoms, then consequences.
 
@@ -157,9 +162,10 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 def _key(findings: list[Finding], i: int) -> tuple:
     f = findings[i]
-    base = (SEVERITY_RANK[f.severity], not _proven(f), CAUSE_ORDER[f.cause])
+    base = (SEVERITY_RANK[f.severity], not _pins(f), not _proven(f), CAUSE_ORDER[f.cause])
     if f.role == "consequence" and f.explained_by is not None and 0 <= f.explained_by < len(findings):
         root = findings[f.explained_by]
-        root_key = (ROLE_RANK[root.role], SEVERITY_RANK[root.severity], not _proven(root), CAUSE_ORDER[root.cause])
-        return (2, root_key, base)
+        root_key = (ROLE_RANK[root.role], SEVERITY_RANK[root.severity], not _pins(root), not _proven(root),
+                    CAUSE_ORDER[root.cause])
+        return (ROLE_RANK["consequence"], root_key, base)
     return (ROLE_RANK[f.role], base, ())

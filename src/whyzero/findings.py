@@ -14,8 +14,9 @@ import numpy as np
 
 from whyzero.causes import SEVERITIES, get_cause
 
-ROLES = ("root", "symptom", "consequence")
-ROLE_RANK = {"root": 0, "symptom": 1, "consequence": 2}
+# A candidate is a possible root the evidence does not establish (it names what would); never critical.
+ROLES = ("root", "candidate", "symptom", "consequence")
+ROLE_RANK = {"root": 0, "candidate": 1, "symptom": 2, "consequence": 3}
 
 
 def clean(value: Any) -> Any:
@@ -55,7 +56,9 @@ class Finding:
         fix: what to do.
         layer: the layer it concerns, or None.
         panel: the page that shows the evidence (the cause's panel by default).
-        role: ``root`` (nothing else found explains it), ``symptom`` (what the user sees) or
+        role: ``root`` (nothing else found explains it and its evidence establishes it), ``candidate`` (a
+            possible root its evidence does not establish: ``evidence["candidates"]`` lists the causes it could be
+            and ``evidence["separated_by"]`` what would decide), ``symptom`` (what the user sees) or
             ``consequence`` (the finding at index ``explained_by`` explains it).
         explained_by: for a consequence, the index in the diagnosis' findings of its root.
         proof: for a root cause with a mechanical fix, what re-running the model under the fix showed.

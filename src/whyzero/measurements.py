@@ -23,6 +23,10 @@ from whyzero.probes.inputs import InputStats
 MAX_STORED_VALUES = 1 << 18
 
 
+# A regression that explains this share of its targets' variance has learned them (the issue's healthy SGD model
+# at R² 0.74; a model that settles on the mean explains none).
+LEARNED_R2 = 0.5
+
 @dataclass
 class Task:
     """What the output means.
@@ -329,6 +333,15 @@ class Measurements:
         counts = np.bincount(np.asarray(ids).reshape(-1).astype(np.int64).clip(0))
         majority = float(counts.max()) / max(int(counts.sum()), 1)
         return right >= majority + halfway * (1 - majority)
+
+    def learned(self) -> bool | None:
+        """Whether the model learned its labels: a classifier at least halfway from always answering the majority
+        class to all right, a regression that explains at least ``LEARNED_R2`` of its targets' variance; None
+        without labels to judge by."""
+        explained = self.label_r2()
+        if explained is not None:
+            return explained >= LEARNED_R2
+        return self.learned_labels()
 
     def minority_recall(self) -> float | None:
         """The mean, over the classes other than the labels' most common one, of the share of their samples (or

@@ -138,7 +138,11 @@ def optimizer_info(model) -> dict[str, Any] | None:
         lr = float(np.asarray(optimizer.learning_rate))
     except Exception:  # noqa: BLE001 - schedules and odd optimizers
         lr = None
-    return {"name": type(optimizer).__name__, "learning_rate": lr}
+    try:
+        steps = int(np.asarray(optimizer.iterations))
+    except Exception:  # noqa: BLE001 - an optimizer that was never built, or one without a step count
+        steps = None
+    return {"name": type(optimizer).__name__, "learning_rate": lr, "iterations": steps}
 
 
 def kernel_fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -172,13 +176,46 @@ def weight_table(model) -> list[dict]:
             if len(kernel.shape) >= 3:
                 hi = max(hi, float(np.sqrt(2.0 / fan_out)))
             mean, std, nonfinite = _moments(w)
+            magnitude = np.abs(w[np.isfinite(w)]) if nonfinite else np.abs(w)
             ratio = std / lo if std < lo else (std / hi if std > hi else 1.0)
             rows.append({"layer": path, "type": type(layer).__name__, "std": std,
                          "mean": mean, "values": int(w.size),
                          "nonfinite": nonfinite,
                          "expected_low": lo, "expected_high": hi, "ratio": ratio, "fan_in": fan_in,
-                         "fan_out": fan_out})
+                         "fan_out": fan_out, **regularizer_factors(layer), "bias_zero": bias_is_zero(layer),
+                         "magnitude_mean": float(np.mean(magnitude, dtype=np.float64)) if magnitude.size else 0.0,
+                         "magnitude_spread": _relative_spread(magnitude)})
     return rows
+
+
+def regularizer_factors(layer) -> dict[str, float]:
+    """The L1 and L2 factors of a layer's kernel regularizer (0 where there is none or it cannot be read)."""
+    reg = getattr(layer, "kernel_regularizer", None)
+    if reg is None:
+        return {"l1": 0.0, "l2": 0.0}
+    try:
+        config = reg.get_config()
+    except Exception:  # noqa: BLE001 - a custom regularizer without a config
+        config = {}
+    return {"l1": float(config.get("l1", 0.0) or 0.0), "l2": float(config.get("l2", 0.0) or 0.0)}
+
+
+def bias_is_zero(layer) -> bool | None:
+    """Whether the layer's bias is exactly zero, as every Keras initializer leaves it; None without a bias."""
+    bias = getattr(layer, "bias", None)
+    if bias is None:
+        return None
+    values = np.asarray(bias.numpy() if hasattr(bias, "numpy") else bias)
+    return bool(values.size and not np.any(values))
+
+
+def _relative_spread(magnitude: np.ndarray) -> float | None:
+    """std(|w|) / mean(|w|): about 0.58 for a uniform draw, 0.66..0.76 for (truncated) normal ones, near 0 for
+    kernels that all sit at one size (sign-like steps of an adaptive optimizer); None for fewer than 2 values."""
+    if magnitude.size < 2:
+        return None
+    mean = float(np.mean(magnitude, dtype=np.float64))
+    return float(np.std(magnitude, dtype=np.float64)) / mean if mean > 0 else None
 
 
 def _moments(w: np.ndarray) -> tuple[float, float, int]:

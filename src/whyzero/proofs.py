@@ -98,6 +98,9 @@ def _run(fix: Fix, cause: str, ctx: Context, findings: list[Finding], rerun: Rer
     elif fix.masks is not None:
         new_ctx = _with_masks(ctx, fix.masks(ctx.masks))
         after = recheck(new_ctx)
+    elif fix.labels is not None:
+        new_ctx = _with_labels(ctx, fix.labels(ctx.labels))
+        after = recheck(new_ctx)
     else:
         new_ctx = _with_output_activation(ctx, fix.outputs)
         after = recheck(new_ctx)
@@ -106,6 +109,10 @@ def _run(fix: Fix, cause: str, ctx: Context, findings: list[Finding], rerun: Rer
 
 def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
     return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=replace(ctx.memory))
+
+
+def _with_labels(ctx: Context, labels: np.ndarray) -> Context:
+    return replace(ctx, labels=labels, label_ids=label_ids(ctx.task, labels, ctx.masks), memory=replace(ctx.memory))
 
 
 def _with_output_activation(ctx: Context, name: str) -> Context:
@@ -121,7 +128,8 @@ def _with_output_activation(ctx: Context, name: str) -> Context:
 
 
 def output_state(ctx: Context) -> dict[str, float]:
-    """The numbers a fix should move: the output's spread across samples and the majority share."""
+    """The numbers a fix should move: the output's spread across samples, the majority share and, with labels, the
+    share of samples predicted right."""
     out = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)
     spread = float(np.max(np.std(out, axis=0))) if len(out) > 1 else 0.0
     state = {"output_spread": spread}
@@ -129,6 +137,9 @@ def output_state(ctx: Context) -> dict[str, float]:
     if predicted is not None and predicted.size:
         counts = np.bincount(predicted.reshape(-1).astype(int))
         state["majority_share"] = float(counts.max() / predicted.size)
+        ids = ctx.label_ids
+        if ids is not None and np.shape(ids) == predicted.shape:
+            state["label_accuracy"] = float(np.mean(predicted == np.asarray(ids)))
     return state
 
 
@@ -162,6 +173,8 @@ def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixe
     parts = [f"output spread {_num(before['output_spread'])} → {_num(after['output_spread'])}"]
     if "majority_share" in before and "majority_share" in after:
         parts.append(f"majority share {before['majority_share']:.0%} → {after['majority_share']:.0%}")
+    if "label_accuracy" in before and "label_accuracy" in after:
+        parts.append(f"right on {before['label_accuracy']:.0%} → {after['label_accuracy']:.0%} of the labels")
     parts.append(f"{len(gone)} finding{'s' if len(gone) != 1 else ''} disappear{'s' if len(gone) == 1 else ''}")
     if appeared:
         parts.append(f"new: {', '.join(appeared)}")

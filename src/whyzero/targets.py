@@ -25,6 +25,10 @@ def infer_task(outputs: np.ndarray, activation: str | None, loss: dict | None,
     if outputs.ndim == 4 or (per_position and outputs.ndim == 3):
         return Task("segmentation", max(units, 2), activation, probabilities)
     loss_name = loss["name"] if loss else None
+    if activation == "softmax" and units > 1:
+        # the output layer says classification, whatever the loss: a regression loss on it is judged against the
+        # output and the labels (``checks.model.loss_mismatch``), never the other way round
+        return Task("multiclass", units, activation, probabilities)
     if loss_name in REGRESSION_LOSSES and not (units == 1 and activation == "sigmoid" and _binary(labels)):
         return Task("regression", 1, activation, probabilities)
     kind = "binary" if units == 1 else "multiclass"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from whyzero.causes import CRITICAL, WARNING, Cause, Kind, Stage, declare
+from whyzero.causes import CRITICAL, INFO, WARNING, Cause, Kind, Stage, declare
 from whyzero.checks import Skipped, check
 from whyzero.checks.model import grows_weights
 from whyzero.findings import Finding
@@ -205,8 +207,17 @@ def zero_gradient(m: Measurements) -> list[Finding]:
 @check(LEARNING_RATE_LOW, LEARNING_RATE_HIGH)
 def learning_rate(m: Measurements) -> list[Finding]:
     """The measured step against the weights: lr·‖g‖/‖w‖ for SGD, lr·√(weights with a gradient)/‖w‖ for adaptive
-    optimizers; layers with a zero gradient are left out.
+    optimizers; layers with a zero gradient are left out.  A learning rate is judged by what it did: on a model
+    that learned its labels it is a note, whatever the step.
     """
+    found = _learning_rate(m)
+    if isinstance(found, list) and found and m.learned():
+        return [replace(f, severity=INFO, title=f"{f.title} (yet the model learned its labels: not a cause here)",
+                        fix="Nothing to fix for predictions.") for f in found]
+    return found
+
+
+def _learning_rate(m: Measurements) -> list[Finding] | Skipped:
     all_rows = m.gradients
     if not all_rows:
         return Skipped("no gradients: the model has no trainable kernels, or the loss could not be computed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
@@ -152,6 +153,74 @@ def _one_class(m: Measurements, only: int, shares: np.ndarray) -> list[Finding]:
     return [Finding(IMBALANCE.id, INFO, f"Every label in the batch is class {only}: the batch cannot show "
                     "how balanced the training labels are", evidence,
                     "Give a batch with several classes to judge their balance.")]
+
+
+def _mapping_fix(f: Finding, run) -> Fix | None:
+    mapping = f.evidence.get("permutation")
+    if not mapping:
+        return None
+    table = np.asarray(mapping)
+    return Fix("labels", "renumber the labels as the model numbers the classes",
+               labels=lambda ids: table[np.asarray(ids).astype(int)])
+
+
+CLASS_MAPPING = declare(Cause(
+    "labels.class_mapping", "labels", Stage.BUILD, "The labels number the classes in another order than the model",
+    "the labels number the classes in another order than the model learned them (a `flow_from_directory` mapping "
+    "against a hand-written one): confident, varied predictions that are almost never right",
+    "confusion matrix, accuracy against the labels, the label permutation that makes them right and its accuracy "
+    "(the proof)", precedence=6.5, explains=frozenset({Kind.OUTPUT, Kind.THRESHOLD, Kind.GRADIENT, Kind.LEARNING_RATE,
+                                                       Kind.IMBALANCE}),
+    fix=_mapping_fix, proof="the predictions re-judged against the labels renumbered by the best permutation",
+    figures=("class_shares",)))
+
+# Predictions this confident on average (the top probability), this varied (no class for more than this share)
+# and right this rarely, which one renumbering of the labels makes right at least RENUMBERED_ACCURACY and by
+# RENUMBERED_GAIN more: the labels and the model number the classes differently.
+MAPPING_CONFIDENCE = 0.6
+MAPPING_TOP_SHARE = 0.8
+MAPPING_ACCURACY_MAX = 0.5
+RENUMBERED_ACCURACY = 0.8
+RENUMBERED_GAIN = 0.4
+
+
+@check(CLASS_MAPPING, needs=("outputs", "label_ids"))
+def class_mapping(m: Measurements) -> list[Finding]:
+    """The confusion matrix of the predicted classes against the labels; the renumbering of the labels (one class
+    for one class, the assignment that maximizes the matches) and the accuracy it gives."""
+    if m.task.kind not in ("binary", "multiclass") or not m.task.probabilities or m.label_ids is None:
+        return []
+    predicted, ids = m.predicted_classes(), np.asarray(m.label_ids)
+    if predicted is None or predicted.shape != ids.shape or ids.ndim != 1 or len(ids) < 2 * max(m.task.n_classes, 4):
+        return []
+    k = m.task.n_classes
+    if ids.min() < 0 or ids.max() >= k:
+        return []  # labels outside the classes are labels.encoding's
+    out = np.asarray(m.outputs, np.float64).reshape(len(ids), -1)
+    confidence = float(np.mean(np.maximum(out[:, 0], 1 - out[:, 0]))) if out.shape[1] == 1 else float(
+        np.mean(out.max(1)))
+    accuracy = float(np.mean(predicted == ids))
+    top_share = float(np.bincount(predicted, minlength=k).max() / len(predicted))
+    if confidence < MAPPING_CONFIDENCE or top_share > MAPPING_TOP_SHARE or accuracy > MAPPING_ACCURACY_MAX:
+        return []
+    confusion = np.zeros((k, k), np.int64)  # rows: label, columns: predicted
+    np.add.at(confusion, (ids.astype(int), predicted.astype(int)), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    mapping = np.arange(k)
+    mapping[rows] = cols
+    renumbered = float(confusion[rows, cols].sum() / len(ids))
+    if renumbered < RENUMBERED_ACCURACY or renumbered - accuracy < RENUMBERED_GAIN:
+        return []
+    moved = {int(a): int(b) for a, b in zip(rows, cols) if a != b}
+    return [Finding(CLASS_MAPPING.id, CRITICAL,
+                    f"The model is confident ({confidence:.0%}) and varied, yet right on {accuracy:.0%}; renumbering "
+                    f"the labels ({', '.join(f'{a}→{b}' for a, b in list(moved.items())[:6])}"
+                    f"{', …' if len(moved) > 6 else ''}) makes it right on {renumbered:.0%}",
+                    {"label_accuracy": accuracy, "renumbered_accuracy": renumbered, "permutation": mapping.tolist(),
+                     "classes_renumbered": len(moved), "mean_confidence": confidence,
+                     "top_predicted_share": top_share, "confusion": confusion[:20, :20].tolist()},
+                    "Number the labels as the model learned them (the class order of training: "
+                    "flow_from_directory's class_indices, the LabelEncoder used then), or retrain on these labels.")]
 
 
 @check(ENCODING, needs=("labels", "masks"))

@@ -8,7 +8,7 @@ from whyzero.causes import CRITICAL, INFO, WARNING, Cause, Fix, Kind, Stage, dec
 from whyzero.checks import check
 from whyzero.findings import Finding
 from whyzero.measurements import Measurements
-from whyzero.model_info import CROSS_ENTROPIES, is_custom
+from whyzero.model_info import CROSS_ENTROPIES, REGRESSION_LOSSES, is_custom
 from whyzero.probes.values import BOUNDARIES, N_BINS
 
 # Share of a custom layer's outputs at exactly 0 or 1 that marks numerical pinning (seed 000-3).
@@ -32,6 +32,24 @@ MIN_KERNEL_VALUES = 16
 STALE_HEAD_MIN_UNITS = 10
 # A ReLU output cannot regress targets this often negative.
 RELU_NEGATIVE_TARGETS = 0.25
+
+
+# std(|w|) / mean(|w|) below this: every weight at about one size, which no initializer draws (a uniform draw gives
+# 0.58, normal ones 0.66..0.76): sign-like steps of an adaptive optimizer put them there.
+DRAWN_SPREAD_MIN = 0.3
+
+
+def trained(m: Measurements) -> bool:
+    """Whether the model's weights were trained: the optimizer took steps, or some bias moved off its initial 0."""
+    if (m.optimizer or {}).get("iterations"):
+        return True
+    return any(r.get("bias_zero") is False for r in m.memory.weights)
+
+
+def moved_by_training(m: Measurements, row: dict) -> bool:
+    """A kernel of a trained model whose weights no initializer draws: training put it where it is."""
+    spread = row.get("magnitude_spread")
+    return trained(m) and spread is not None and spread < DRAWN_SPREAD_MIN
 
 
 def weights_small(f: Finding) -> bool:
@@ -114,8 +132,9 @@ def output_activation(m: Measurements) -> list[Finding]:
                 "from_logits": loss and loss["from_logits"]}
     name = m.final_layer
     if act == "softmax" and units == 1:
+        # it fixes the output whatever comes before it: ranked above every cause that only contributes
         return [Finding(OUTPUT_ACTIVATION.id, CRITICAL,
-                        "Softmax over a single unit always outputs 1.0", evidence,
+                        "Softmax over a single unit always outputs 1.0", {**evidence, "pins_output": True},
                         "Use sigmoid for one unit, or two units with softmax.", layer=name)]
     twice = _squashed_twice(m.model_layers)
     if twice:
@@ -204,6 +223,8 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
                         {**evidence, "label_accuracy": right},
                         "Use (sparse) categorical cross-entropy with softmax (Keras's 'accuracy' metric then "
                         "reports the share of samples right, not of output units), or one sigmoid unit.")]
+    if loss["name"] in REGRESSION_LOSSES and task.activation == "softmax" and units > 1:
+        return _regression_loss_on_softmax(m, evidence, units)
     if loss["name"] in ("categorical_crossentropy", "sparse_categorical_crossentropy") and units == 1:
         return [Finding(LOSS_MISMATCH.id, CRITICAL,
                         f"{loss['name']} on a single output unit: the loss cannot separate classes", evidence,
@@ -230,6 +251,26 @@ def loss_mismatch(m: Measurements) -> list[Finding]:
         return [Finding(LOSS_MISMATCH.id, INFO, f"Custom loss '{loss['raw']}': compatibility not checked",
                         evidence, "")]
     return []
+
+
+def _regression_loss_on_softmax(m: Measurements, evidence: dict, units: int) -> list[Finding]:
+    """A regression loss on a softmax classifier: against class ids it pulls every probability toward the id's value
+    (flat probabilities, one class for most samples); against one-hot rows it trains, slowly.  Only a model that did
+    not learn is alarming."""
+    loss = m.loss["name"]
+    ids_given = m.labels is not None and (m.labels.ndim == 1 or m.labels.shape[-1] == 1)
+    right = m.label_accuracy()
+    if m.learned_labels(LEARNED):
+        return [Finding(LOSS_MISMATCH.id, INFO, f"{loss} on a {units}-class softmax: it trains, slowly (the model "
+                        f"gets {right:.0%} right)", {**evidence, "label_accuracy": right},
+                        "Categorical cross-entropy trains a softmax faster and to sharper probabilities.")]
+    what = ("it compares each class probability with the class id itself, so every probability is pulled toward "
+            "the same value" if ids_given else "its gradients through the softmax are weak")
+    return [Finding(LOSS_MISMATCH.id, CRITICAL if ids_given else WARNING,
+                    f"{loss} on a {units}-class softmax output: {what}",
+                    {**evidence, "label_accuracy": right, "labels": "class ids" if ids_given else "one-hot rows"},
+                    "Compile with sparse_categorical_crossentropy (class ids) or categorical_crossentropy (one-hot "
+                    "labels).")]
 
 
 @check(STALE_HEAD)
@@ -322,6 +363,8 @@ def weight_init(m: Measurements) -> list[Finding]:
                                     row, "Initialize with glorot_uniform or he_normal.", layer=row["layer"]))
         elif values < MIN_KERNEL_VALUES or row["std"] == 0:
             continue
+        elif moved_by_training(m, row) or ((row.get("l1") or row.get("l2")) and row["ratio"] < WEIGHT_SCALE_LOW):
+            continue  # training put it there, not an initializer (checks.training names what did)
         elif row["ratio"] < WEIGHT_SCALE_LOW or row["ratio"] > WEIGHT_SCALE_HIGH:
             title = (f"'{row['layer']}' kernel std {row['std']:.2g} is {row['ratio']:.2g}× the Glorot/He scale "
                      f"({row['expected_low']:.2g}..{row['expected_high']:.2g})")

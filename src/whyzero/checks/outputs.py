@@ -9,6 +9,7 @@ from whyzero.checks import Skipped, check
 from whyzero.checks.labels import PERPLEXITY_WARNING, entropy, normalized_perplexity, shares_of
 from whyzero.findings import Finding
 from whyzero.measurements import Measurements
+from whyzero.model_info import is_custom
 from whyzero.probes.values import ONE_TOLERANCE
 
 # Predictions whose std across samples is below this fraction of their magnitude are constant.
@@ -127,9 +128,10 @@ def saturated(m: Measurements) -> list[Finding]:
         accuracy = float(np.mean(predicted[pinned] == ids[pinned])) if pinned.any() else 1.0
         evidence["pinned_accuracy"] = accuracy
         if accuracy >= PINNED_ACCURACY_OK:
-            # a sigmoid lands on exactly 0/1 only past |logit| ~ 17: right, but no gradient flows back
+            # a sigmoid lands on exactly 0/1 only past |logit| ~ 17: right, but no gradient flows back.  From a
+            # standard activation that is confidence (a note); from a custom layer it is that layer's instability
             if out.shape[1] == 1 and share >= SATURATED_SAMPLES_CRITICAL:
-                return [Finding(SATURATED.id, WARNING,
+                return [Finding(SATURATED.id, WARNING if _custom_output(m) else INFO,
                                 f"{share:.0%} of the predictions are pinned at exactly 0 or 1 (mostly right, but "
                                 "no gradient flows through them and any error costs an infinite loss)", evidence,
                                 "Compute the loss from logits (from_logits=True) and use a stable sigmoid.")]
@@ -139,6 +141,12 @@ def saturated(m: Measurements) -> list[Finding]:
     return [Finding(SATURATED.id, CRITICAL if share >= SATURATED_SAMPLES_CRITICAL else WARNING,
                     f"{share:.0%} of the predictions are pinned at exactly 0 or 1", evidence,
                     "Look for huge logits: unscaled inputs, exploding weights, an unstable custom activation.")]
+
+
+def _custom_output(m: Measurements) -> bool:
+    """Whether the model's last layer is custom code (a Lambda or a layer class of the user's)."""
+    last = next((r for r in m.model_layers if r.get("name") == m.final_layer), None)
+    return last is not None and is_custom(str(last.get("type")), last.get("activation"))
 
 
 def _predicted_and_true(m: Measurements):

@@ -470,6 +470,37 @@ def _tabular_batchnorm_first_healthy() -> Built:
     return Built(fit(model, x[BATCH:], y[BATCH:], epochs=20), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
+@case("tabular_l2_strong", "tabular", ("training.regularization",),
+      "The standardized breast-cancer MLP with kernel_regularizer=l2(1.0) on every layer: the kernels shrink toward "
+      "zero and every prediction settles on the class prior.")
+def _tabular_l2_strong() -> Built:
+    x, y = _cancer()
+    mean, std = x[BATCH:].mean(0), x[BATCH:].std(0)
+    z = ((x - mean) / std).astype(np.float32)
+    seed(0)
+    l2 = keras.regularizers.l2(1.0)
+    model = keras.Sequential([keras.Input((z.shape[1],)), keras.layers.Dense(16, "relu", kernel_regularizer=l2),
+                              keras.layers.Dense(8, "relu", kernel_regularizer=l2),
+                              keras.layers.Dense(1, "sigmoid", kernel_regularizer=l2)], name="l2_strong")
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return Built(fit(model, z[BATCH:], y[BATCH:], epochs=30), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+
+
+@case("tabular_l2_mild_healthy", "tabular", (),
+      "The same MLP with a usual kernel_regularizer=l2(1e-3): the kernels keep their scale and the model learns.")
+def _tabular_l2_mild_healthy() -> Built:
+    x, y = _cancer()
+    mean, std = x[BATCH:].mean(0), x[BATCH:].std(0)
+    z = ((x - mean) / std).astype(np.float32)
+    seed(0)
+    l2 = keras.regularizers.l2(1e-3)
+    model = keras.Sequential([keras.Input((z.shape[1],)), keras.layers.Dense(16, "relu", kernel_regularizer=l2),
+                              keras.layers.Dense(8, "relu", kernel_regularizer=l2),
+                              keras.layers.Dense(1, "sigmoid", kernel_regularizer=l2)], name="l2_mild")
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    return Built(fit(model, z[BATCH:], y[BATCH:], epochs=30), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+
+
 @case("tabular_imbalanced_healthy", "tabular", (),
       "A rare positive class (7% of rows, generated) that the MLP has learned to find: imbalanced labels, and "
       "nothing flat about the predictions.")
@@ -567,9 +598,9 @@ def _raw_targets(optimizer: keras.optimizers.Optimizer) -> Built:
     return Built(_regressor(x, y, optimizer), x[:BATCH], y[:BATCH], train_inputs=x[BATCH:])
 
 
-@case("regression_diverged", "regression", ("gradient.exploding",),
+@case("regression_diverged", "regression", ("training.learning_rate_high", "gradient.exploding"),
       "The same model trained on the raw targets with plain SGD at 0.1: the loss overflowed and every weight is NaN, "
-      "so is every prediction.")
+      "so is every prediction.  The learning rate did it: named by what it did, not by its update ratio.")
 def _regression_diverged() -> Built:
     return _raw_targets(keras.optimizers.SGD(0.1))
 
@@ -610,6 +641,14 @@ def _binary_model(out_activation: str | None, learning_rate: float = 1e-3, epoch
 def _binary_healthy() -> Built:
     x, y = _binary_digits()
     return Built(_binary_model("sigmoid"), x[:BATCH], y[:BATCH])
+
+
+@case("binary_confident_healthy", "binary", (),
+      "The digits >= 5 classifier trained long at a high rate: right on almost every sample, its sigmoid lands on "
+      "exactly 0 or 1 for most (confidence, not a fault).")
+def _binary_confident_healthy() -> Built:
+    x, y = _binary_digits()
+    return Built(_binary_model("sigmoid", 1e-2, 60), x[:BATCH], y[:BATCH])
 
 
 @case("binary_no_activation", "binary", ("model.output_activation",),
@@ -759,15 +798,67 @@ def _sigmoid_stack_deep() -> Built:
     return Built(fit(model, x[BATCH:], y[BATCH:], epochs=3), x[:BATCH], y[:BATCH])
 
 
-@case("digits_pixels_healthy", "deep", (),
-      "The 64 digit pixels as features (0..1) for a ReLU MLP over the ten classes, diagnosed on 256 samples: the "
-      "pixels at the edge are lit in a handful of them (tiny std, the same 0..1 range).")
-def _digits_pixels_healthy() -> Built:
+@lru_cache(None)
+def _digits_pixels_model() -> keras.Model:
     seed(0)
     x, y = data.digits_vectors()
     model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_pixels")
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    return Built(fit(model, x[4 * BATCH:], y[4 * BATCH:], epochs=10), x[:4 * BATCH], y[:4 * BATCH])
+    return fit(model, x[4 * BATCH:], y[4 * BATCH:], epochs=10)
+
+
+@case("digits_pixels_healthy", "deep", (),
+      "The 64 digit pixels as features (0..1) for a ReLU MLP over the ten classes, diagnosed on 256 samples: the "
+      "pixels at the edge are lit in a handful of them (tiny std, the same 0..1 range).")
+def _digits_pixels_healthy() -> Built:
+    x, y = data.digits_vectors()
+    return Built(_digits_pixels_model(), x[:4 * BATCH], y[:4 * BATCH])
+
+
+# A renumbering of the ten classes, as a hand-written class list against flow_from_directory's alphabetical one
+CLASS_RENUMBERING = np.array([3, 7, 0, 9, 1, 8, 2, 5, 4, 6])
+
+
+@case("digits_class_mapping", "deep", ("labels.class_mapping",),
+      "The same healthy digit classifier judged against labels numbered in another order (a hand-written class list "
+      "against the training's): confident, varied, right almost never.")
+def _digits_class_mapping() -> Built:
+    x, y = data.digits_vectors()
+    return Built(_digits_pixels_model(), x[:4 * BATCH], CLASS_RENUMBERING[y[:4 * BATCH]])
+
+
+@case("digits_untrained", "deep", ("model.untrained",),
+      "The digit classifier rebuilt from its code and compiled, its trained weights never loaded: every weight as "
+      "the initializers drew it.")
+def _digits_untrained() -> Built:
+    seed(1)
+    x, y = data.digits_vectors()
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_pixels")
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    return Built(model, x[:4 * BATCH], y[:4 * BATCH])
+
+
+@case("digits_mse_softmax", "deep", ("model.loss_mismatch",),
+      "A softmax over the ten digit classes compiled with loss='mse' on class ids (N, 1): the loss compares every "
+      "probability with the class id, so they all settle near 0.1.")
+def _digits_mse_softmax() -> Built:
+    seed(0)
+    x, y = data.digits_vectors()
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_mse")
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    fit(model, x[4 * BATCH:], y[4 * BATCH:, None].astype(np.float32), epochs=5)
+    return Built(model, x[:4 * BATCH], y[:4 * BATCH])
+
+
+@case("digits_mse_one_hot_healthy", "deep", (),
+      "The same softmax with loss='mse' on one-hot labels: slower than cross-entropy, but it learns (a note).")
+def _digits_mse_one_hot_healthy() -> Built:
+    seed(0)
+    x, y = data.digits_vectors()
+    one_hot = np.eye(10, dtype=np.float32)[y]
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_mse_one_hot")
+    model.compile(keras.optimizers.Adam(3e-3), "mse")
+    return Built(fit(model, x[4 * BATCH:], one_hot[4 * BATCH:], epochs=20), x[:4 * BATCH], one_hot[:4 * BATCH])
 
 
 @case("digits_softmax_bce_healthy", "deep", (),

@@ -13,6 +13,7 @@ from whyzero.diagnosis import Diagnosis, Finding
 from whyzero.errors import first_line
 from whyzero.panels import PAGE, PANELS
 from whyzero.presenter import SEVERITY_COLOUR_NAMES, present
+from whyzero.presenter import headline as presenter_headline
 
 PAGE_OF_PANEL = {page.id: page.file for page in PANELS}
 ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info": ":material/info:"}
@@ -38,6 +39,12 @@ def finding_text(f: Finding, with_cause: bool = True, root: Finding | None = Non
     if p.proof:
         text += f"  \nProof: {_md(p.proof)}"
     return text
+
+
+def headline(d: Diagnosis) -> None:
+    """The first line a user reads: the root cause, or that none is established and the candidates."""
+    line = presenter_headline(d)
+    {"critical": st.error, "warning": st.warning, "info": st.info, "ok": st.success}[line.level](line.text)
 
 
 def card_heading(f: Finding) -> str:

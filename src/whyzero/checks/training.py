@@ -1,0 +1,161 @@
+"""Training checks: what training left in the weights, or did not.
+
+- ``training.regularization``: an L1/L2 kernel regularizer strong enough that the kernels it acts on shrank far
+  below any initializer's scale;
+- ``model.untrained``: weights still as the initializers drew them (no optimizer step, biases exactly zero,
+  kernels at the Glorot/He scale, BatchNorm statistics at 0 and 1);
+- kernels that an optimizer's steps moved far from anything an initializer draws (every weight at one size):
+  not an initialization fault, and not established which training setting did it.
+"""
+
+from __future__ import annotations
+
+from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Kind, Stage, declare
+from whyzero.checks import check
+from whyzero.checks.gradients import LEARNING_RATE_HIGH
+from whyzero.checks.model import MIN_KERNEL_VALUES, WEIGHT_SCALE_HIGH, WEIGHT_SCALE_LOW, moved_by_training
+from whyzero.findings import Finding
+from whyzero.measurements import Measurements
+
+_WHAT_WEIGHTS_DO = DATA_EFFECTS | {Kind.WEIGHTS, Kind.IMBALANCE}
+
+REGULARIZATION = declare(Cause(
+    "training.regularization", "gradients", Stage.TRAINING, "Regularization so strong the kernels shrink to zero",
+    "weight decay or L1 / L2 regularization so strong that the kernels shrink toward zero and the output settles "
+    "on the prior",
+    "regularizer factors per layer, kernel norms against the initializer's scale, the regularization loss against "
+    "the data loss", precedence=1, kinds=frozenset({Kind.REGULARIZED}), explains=_WHAT_WEIGHTS_DO,
+    figures=("weight_scale",)))
+UNTRAINED = declare(Cause(
+    "model.untrained", "model", Stage.TRAINING, "The weights were never trained",
+    "the weights are still at their initial values: a rebuilt model whose `load_weights` was forgotten, a step-0 "
+    "checkpoint",
+    "optimizer step count; BN gamma 1 / beta 0 / moving 0 and 1; biases 0; kernels at the initializer's scale",
+    precedence=-1, kinds=frozenset({Kind.UNTRAINED}), explains=_WHAT_WEIGHTS_DO, figures=("weight_scale",)))
+
+
+def _kernel_rows(m: Measurements) -> list[dict]:
+    return [r for r in m.memory.weights if r.get("values", 0) >= MIN_KERNEL_VALUES and not r.get("nonfinite")]
+
+
+def _l2_penalty(row: dict) -> float:
+    """The regularization loss of one kernel: l2·Σw² + l1·Σ|w|, from its moments."""
+    squares = row["values"] * (row["std"] ** 2 + row["mean"] ** 2)
+    magnitudes = row["values"] * abs(row.get("magnitude_mean", row["std"]))
+    return float(row.get("l2", 0.0) * squares + row.get("l1", 0.0) * magnitudes)
+
+
+@check(REGULARIZATION)
+def regularization(m: Measurements) -> list[Finding]:
+    """Per regularized kernel: its L1/L2 factors and its std against the Glorot/He scale; the regularization loss
+    its kernels still carry against the batch's loss."""
+    regularized = [r for r in _kernel_rows(m) if r.get("l1") or r.get("l2")]
+    shrunk = [r for r in regularized if r["ratio"] < WEIGHT_SCALE_LOW]
+    if not shrunk:
+        return []
+    strongest = max(shrunk, key=lambda r: max(r.get("l1", 0.0), r.get("l2", 0.0)))
+    evidence = {"layers": [r["layer"] for r in shrunk][:10], "shrunk_layers": len(shrunk),
+                "regularized_layers": len(regularized), "l1": strongest.get("l1", 0.0), "l2": strongest.get("l2", 0.0),
+                "kernel_std": strongest["std"], "expected_std": strongest["expected_low"],
+                "ratio": strongest["ratio"], "regularization_loss": sum(_l2_penalty(r) for r in regularized),
+                "data_loss": m.loss_value}
+    title = (f"{len(shrunk)} of {len(regularized)} regularized kernels shrank to {strongest['ratio']:.1e}× their "
+             f"initial scale (l2 {strongest.get('l2', 0.0):.3g}, l1 {strongest.get('l1', 0.0):.3g} on "
+             f"'{strongest['layer']}')")
+    learned = m.learned()
+    if learned:
+        return [Finding(REGULARIZATION.id, INFO, f"{title}; the model still learned its labels", evidence,
+                        "Nothing to fix for predictions.", layer=strongest["layer"])]
+    severity = CRITICAL if learned is False and len(shrunk) * 2 >= len(regularized) else WARNING
+    return [Finding(REGULARIZATION.id, severity, f"{title}: the output settles on the prior", evidence,
+                    "Lower the regularization factor 100x or more (1e-4 is a common L2), then retrain.",
+                    layer=strongest["layer"])]
+
+
+# A kernel as an initializer drew it: its std within this factor of the Glorot..He band (a small layer's sample std
+# strays a few percent from the initializer's).
+INITIAL_RATIO = (0.7, 1.4)
+
+
+@check(UNTRAINED)
+def untrained(m: Measurements) -> list[Finding]:
+    """The optimizer's step count, whether every bias is exactly zero, every kernel inside the Glorot..He band and
+    every BatchNorm layer's moving statistics at their initial 0 and 1."""
+    rows = _kernel_rows(m)
+    steps = (m.optimizer or {}).get("iterations")
+    if not rows or steps or m.learned():
+        return []
+    biases = [r["bias_zero"] for r in rows if r.get("bias_zero") is not None]
+    at_scale = all(INITIAL_RATIO[0] <= r["ratio"] <= INITIAL_RATIO[1] for r in rows)
+    fresh_batchnorm = not any(b.get("trained") for b in m.memory.batchnorm)
+    zero_biases = bool(biases) and all(biases)
+    never_stepped = steps == 0 and bool(m.memory.batchnorm)
+    if not (at_scale and fresh_batchnorm and (zero_biases or never_stepped)):
+        return []
+    evidence = {"optimizer_steps": steps, "layers_with_zero_bias": sum(biases), "layers_with_bias": len(biases),
+                "kernels_at_initializer_scale": len(rows), "batchnorm_layers_at_initial_statistics":
+                len(m.memory.batchnorm), "label_accuracy": m.label_accuracy()}
+    how = "no optimizer step" if steps == 0 else "the optimizer's step count unknown"
+    return [Finding(UNTRAINED.id, CRITICAL,
+                    f"The weights are as the initializers drew them ({how}, every bias exactly 0, every kernel at "
+                    "the Glorot/He scale): the model was never trained", evidence,
+                    "Load the trained weights (model.load_weights(...) after rebuilding it), or train the model.")]
+
+
+# Under divergence (weights NaN/Inf or blown this far past their scale), plain SGD at this rate or more is named as
+# the cause; below it the data (unscaled inputs or targets) is as likely, and the rate is a candidate.
+SGD_DIVERGING_LR = 0.1
+DIVERGED_RATIO = 1e6
+
+
+@check(LEARNING_RATE_HIGH)
+def steps_that_moved_the_weights(m: Measurements) -> list[Finding]:
+    """Kernels that training moved far from any initializer's draw (every weight at one size, or blown past 1e6x its
+    scale) after the optimizer's steps, against the optimizer and its rate."""
+    optimizer = m.optimizer or {}
+    if m.learned() or not optimizer.get("learning_rate"):
+        return []
+    diverged = [r for r in m.memory.weights if r.get("nonfinite") or r.get("ratio", 1.0) > DIVERGED_RATIO]
+    if diverged:
+        return _diverged_by_steps(m, diverged)
+    moved = [r for r in _kernel_rows(m) if moved_by_training(m, r) and not (r.get("l1") or r.get("l2"))
+             and (r["ratio"] < WEIGHT_SCALE_LOW or r["ratio"] > WEIGHT_SCALE_HIGH)]
+    if not moved:
+        return []
+    first = moved[0]
+    evidence = {"layers": [r["layer"] for r in moved][:10], "kernel_std": first["std"], "ratio": first["ratio"],
+                "magnitude_spread": first.get("magnitude_spread"), "optimizer": optimizer.get("name"),
+                "learning_rate": optimizer["learning_rate"], "optimizer_steps": optimizer.get("iterations"),
+                "candidates": [LEARNING_RATE_HIGH.id, "the training data"],
+                "separated_by": "the training configuration: a run at a 10x lower learning rate, or the kernels "
+                                "saved before training"}
+    return [Finding(LEARNING_RATE_HIGH.id, WARNING,
+                    f"{len(moved)} kernels sit at one size ({first['std']:.2g}, {first['ratio']:.2g}× the Glorot/He "
+                    f"scale) after {optimizer.get('iterations') or 'some'} steps of {optimizer.get('name')} at "
+                    f"{optimizer['learning_rate']:.2g}: training moved them there, no initializer draws this",
+                    evidence, "Retrain from a fresh initialization at a 10x lower learning rate; if that does not "
+                    "help, check the inputs' and the targets' scale.", layer=first["layer"])]
+
+
+def _diverged_by_steps(m: Measurements, diverged: list[dict]) -> list[Finding]:
+    optimizer = m.optimizer
+    lr, name = optimizer["learning_rate"], optimizer.get("name")
+    plain = name in ("SGD",)
+    if not plain or lr < SGD_DIVERGING_LR / 10:
+        return []  # an adaptive optimizer's rate is judged by its configured value (checks.gradients)
+    evidence = {"optimizer": name, "learning_rate": lr, "optimizer_steps": optimizer.get("iterations"),
+                "diverged_layers": [r["layer"] for r in diverged][:10],
+                "nonfinite_values": int(sum(r.get("nonfinite", 0) for r in diverged)),
+                "largest_ratio": float(max(r.get("ratio", 0.0) for r in diverged))}
+    if lr >= SGD_DIVERGING_LR:
+        return [Finding(LEARNING_RATE_HIGH.id, CRITICAL,
+                        f"Training under {name} at {lr:.2g} diverged: the weights of {len(diverged)} layers are "
+                        "NaN/Inf or blown far past their scale", evidence,
+                        "Retrain from a fresh initialization at a 10x lower learning rate, with gradient clipping "
+                        "(clipnorm=1.0) and scaled inputs and targets.", layer=diverged[0]["layer"])]
+    evidence.update(candidates=[LEARNING_RATE_HIGH.id, "the inputs' or the targets' scale"],
+                    separated_by="a run at a 10x lower learning rate on the same data")
+    return [Finding(LEARNING_RATE_HIGH.id, WARNING,
+                    f"Training under {name} at {lr:.2g} diverged ({len(diverged)} layers NaN/Inf or blown up): the "
+                    "rate, or unscaled inputs or targets", evidence,
+                    "Retrain at a 10x lower learning rate; scale the inputs and targets.", layer=diverged[0]["layer"])]
