@@ -514,3 +514,153 @@ def test_counts_under_a_poisson_or_percentage_loss_are_a_regression_not_class_id
     fn, origin = loss_for_gradients(task, loss)
     assert float(fn(counts[:, None], counts[:, None] + 1.0)) > 0 and loss_name in origin
     assert label_ids(task, counts, None) is None
+
+
+# -- issue 26: established before blamed ---------------------------------------------------------------------------
+def kernel(layer, std, ratio, **extra):
+    """A weight row as ``model_info.weight_table`` records it (an initializer's draw unless said)."""
+    return {"layer": layer, "type": "Dense", "std": std, "mean": 0.0, "values": 512, "nonfinite": 0,
+            "expected_low": 0.1, "expected_high": 0.2, "ratio": ratio, "fan_in": 32, "fan_out": 16, "l1": 0.0,
+            "l2": 0.0, "bias_zero": False, "magnitude_mean": 0.8 * std, "magnitude_spread": 0.75, **extra}
+
+
+def classifier(outputs, ids, rows=(), optimizer=None):
+    m = measured(outputs=outputs, labels=ids, kind="multiclass")
+    m.task = Task("multiclass", outputs.shape[1], "softmax", True)
+    return with_(m, label_ids=ids, memory=ModelMemory(weights=list(rows)), optimizer=optimizer)
+
+
+def test_labels_numbered_in_another_order_are_found_with_the_renumbering_that_makes_them_right():
+    from whyzero.checks.labels import class_mapping
+
+    rng = np.random.default_rng(5)
+    truth = np.repeat(np.arange(4), 16)
+    outputs = np.full((64, 4), 0.02)
+    outputs[np.arange(64), truth] = 0.94  # confident and right on the model's own numbering
+    renumbered = np.array([2, 0, 3, 1])[truth]  # the labels number the classes otherwise
+    found = class_mapping(classifier(outputs, renumbered))
+    assert [(f.cause, f.severity) for f in found] == [("labels.class_mapping", "critical")]
+    assert found[0].evidence["label_accuracy"] == 0.0 and found[0].evidence["renumbered_accuracy"] == 1.0
+    permutation = np.asarray(found[0].evidence["permutation"])
+    assert (permutation[renumbered] == truth).all()  # the renumbering it names makes every label right
+    assert class_mapping(classifier(outputs, truth)) == []  # right as numbered
+    shuffled = rng.permutation(truth)
+    assert class_mapping(classifier(outputs, shuffled)) == []  # wrong, but no renumbering makes it right
+
+
+def test_regularized_kernels_shrunk_toward_zero_are_the_cause_unless_the_model_learned():
+    from whyzero.checks.training import regularization
+
+    shrunk = [kernel("dense1", 1e-6, 1e-5, l2=1.0), kernel("output", 1e-6, 1e-5, l2=1.0)]
+    flat = classifier(np.full((32, 2), 0.5), np.tile([0, 1, 1, 1], 8), shrunk)
+    found = regularization(flat)
+    assert [(f.cause, f.severity) for f in found] == [("training.regularization", "critical")]
+    assert found[0].evidence["l2"] == 1.0 and found[0].evidence["shrunk_layers"] == 2
+    right = np.eye(2)[np.tile([0, 1, 1, 1], 8)] * 0.9 + 0.05
+    assert [f.severity for f in regularization(classifier(right, np.tile([0, 1, 1, 1], 8), shrunk))] == ["info"]
+    mild = [kernel("dense1", 0.15, 1.0, l2=1e-3)]
+    assert regularization(classifier(np.full((32, 2), 0.5), np.tile([0, 1, 1, 1], 8), mild)) == []
+    # shrunk kernels without a regularizer are not its doing, nor the initializer's when training moved them
+    assert regularization(classifier(np.full((32, 2), 0.5), np.tile([0, 1], 16), [kernel("d", 1e-6, 1e-5)])) == []
+
+
+def test_weights_as_the_initializers_drew_them_are_an_untrained_model():
+    from whyzero.checks.training import untrained
+
+    fresh = [kernel("dense1", 0.15, 1.0, bias_zero=True), kernel("output", 0.15, 1.05, bias_zero=True)]
+    ids = np.tile([0, 1, 2, 3], 8)
+    flat = RNG.random((32, 4)) * 0.05 + 0.2375
+    found = untrained(classifier(flat, ids, fresh, {"name": "Adam", "learning_rate": 1e-3, "iterations": 0}))
+    assert [(f.cause, f.severity) for f in found] == [("model.untrained", "critical")]
+    stepped = {"name": "Adam", "learning_rate": 1e-3, "iterations": 500}
+    assert untrained(classifier(flat, ids, fresh, stepped)) == []  # the optimizer took steps
+    trained_bias = [kernel("dense1", 0.15, 1.0, bias_zero=False), kernel("output", 0.15, 1.0, bias_zero=True)]
+    assert untrained(classifier(flat, ids, trained_bias)) == []  # a bias moved: trained, step count unknown
+
+
+def test_kernels_an_optimizer_moved_to_one_size_are_not_an_initializer_fault_but_not_established():
+    """Every kernel at +-0.0045 after RMSprop's steps: no initializer draws that.  Not ``model.weight_init``; the
+    learning rate is a candidate, and the finding says what would separate it from the data."""
+    from whyzero.attribution import attribute
+    from whyzero.checks.training import steps_that_moved_the_weights
+
+    rows = [kernel(f"dense{i}", 0.0045, 0.03, magnitude_spread=0.01) for i in range(3)]
+    rmsprop = {"name": "RMSprop", "learning_rate": 0.01, "iterations": 900}
+    flat = classifier(np.full((32, 2), 0.5), np.tile([0, 1], 16), rows, rmsprop)
+    assert weight_init(flat) == []
+    found = steps_that_moved_the_weights(flat)
+    assert [(f.cause, f.severity) for f in found] == [("training.learning_rate_high", "warning")]
+    assert found[0].evidence["candidates"] and found[0].evidence["separated_by"]
+    attributed, _ = attribute(found)
+    assert attributed[0].role == "candidate" and attributed[0].severity == "warning"
+    drawn = [kernel(f"dense{i}", 0.0045, 0.03) for i in range(3)]  # an initializer's (tiny) draw: its fault
+    tiny_init = classifier(np.full((32, 2), 0.5), np.tile([0, 1], 16), drawn, rmsprop)
+    assert steps_that_moved_the_weights(tiny_init) == []
+    assert [f.severity for f in weight_init(tiny_init)] == ["warning", "warning", "warning"]
+
+
+def test_plain_sgd_that_diverged_is_named_by_what_it_did():
+    from whyzero.checks.training import steps_that_moved_the_weights
+
+    rows = [dict(kernel("dense1", 0.0, 1.0), nonfinite=512), kernel("output", 3e20, 1e21)]
+    ids = np.tile([0, 1], 16)
+    for lr, severity in ((0.1, "critical"), (0.02, "warning")):
+        m = classifier(np.full((32, 2), 0.5), ids, rows, {"name": "SGD", "learning_rate": lr, "iterations": 220})
+        assert [(f.cause, f.severity) for f in steps_that_moved_the_weights(m)] == \
+            [("training.learning_rate_high", severity)]
+    adam = classifier(np.full((32, 2), 0.5), ids, rows, {"name": "Adam", "learning_rate": 1e-3, "iterations": 220})
+    assert steps_that_moved_the_weights(adam) == []  # Adam at its default rate: the data is the suspect
+
+
+def test_a_learning_rate_is_never_flagged_on_a_model_that_learned_its_labels():
+    """An 85%-right Adagrad model whose update ratio is 0.13: a note, not a warning."""
+    adagrad = {"name": "Adagrad", "learning_rate": 0.5}
+    rows = [gradient("dense1", 1.0, weight=1.0, nonzero=40), gradient("output", 1.0, weight=1.0, nonzero=40)]
+    ids = np.tile([0, 1, 1, 0, 1, 0, 0, 1], 4)
+    right = np.where(np.arange(32) % 7 == 0, 1 - ids, ids)  # 85% right
+    learned = measured(gradients=rows, optimizer=adagrad, outputs=right[:, None] * 0.8 + 0.1, labels=ids)
+    learned = with_(learned, label_ids=ids)
+    assert learned.learned()
+    assert [(f.cause, f.severity) for f in learning_rate(learned)] == [("training.learning_rate_high", "info")]
+    flat = with_(measured(gradients=rows, optimizer=adagrad, outputs=np.full((32, 1), 0.5), labels=ids), label_ids=ids)
+    assert [f.severity for f in learning_rate(flat)] in (["critical"], ["warning"])
+
+
+def test_a_regression_loss_on_a_softmax_is_judged_against_the_output_and_labels():
+    """loss='mse' on a 10-way softmax: the task is classification (the output says so); on class ids the loss is
+    the root (critical), on one-hot labels a model that learned gets a note."""
+    from whyzero.checks.model import loss_mismatch
+    from whyzero.targets import infer_task
+
+    mse = {"name": "mse", "from_logits": False, "known": True, "raw": "mse"}
+    flat = np.full((40, 10), 0.1) + RNG.random((40, 10)) * 1e-3
+    assert infer_task(flat, "softmax", mse, np.arange(40) % 10).kind == "multiclass"
+    ids = np.arange(40) % 10
+    m = with_(classifier(flat, ids), loss=mse, output_shape=[40, 10])
+    assert [(f.cause, f.severity) for f in loss_mismatch(m)] == [("model.loss_mismatch", "critical")]
+    one_hot = np.eye(10)[ids]
+    right = with_(classifier(one_hot * 0.9 + 0.01, ids), loss=mse, labels=one_hot, output_shape=[40, 10])
+    assert [(f.cause, f.severity) for f in loss_mismatch(right)] == [("model.loss_mismatch", "info")]
+
+
+def test_a_right_confident_sigmoid_is_a_note_and_softmax_on_one_unit_ranks_first():
+    from whyzero.attribution import attribute
+    from whyzero.diagnosis import Finding, rank
+    from whyzero.presenter import headline
+
+    pinned = np.where(BINARY == 1, 1.0, 0.0)[:, None]
+    confident = case(outputs_=pinned, labels_=BINARY, ids=BINARY)
+    assert [(f.cause, f.severity) for f in outputs.saturated(confident)] == [("output.saturated", "info")]
+    softmax_one = Finding("model.output_activation", "critical", "softmax on one unit", {"pins_output": True})
+    unscaled = Finding("input.unnormalized", "critical", "unnormalized")
+    found, _ = attribute([unscaled, softmax_one])
+    assert rank(found)[0].cause == "model.output_activation"
+
+    class D:
+        findings = attribute([Finding("training.learning_rate_high", "critical", "steps moved",
+                                      {"candidates": ["training.learning_rate_high", "the training data"],
+                                       "separated_by": "a run at a 10x lower learning rate"})])[0]
+
+    line = headline(D)
+    assert line.level == "warning" and line.text.startswith("Root cause not established")
+    assert "the training data" in line.text and "10x lower" in line.text
