@@ -162,3 +162,60 @@ def test_masks_from_a_folder_of_pngs(tmp_path):
                          masks=str(folder))
     assert "labels.encoding" in d.causes()
     assert d.find("labels.encoding")[0].evidence["unique_values"] == [0, 255]
+
+
+def keras2_h5(model, path, written_by="2.4.0"):
+    """``model`` (tf_keras) saved as an .h5 file the way Keras 2.x wrote Sequential models: no InputLayer, the input
+    shape on the first layer (``batch_input_shape``), and the version of the Keras that wrote it."""
+    import json
+
+    import h5py
+
+    model.save(path)
+    with h5py.File(path, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        layers = config["config"]["layers"]
+        if layers[0]["class_name"] == "InputLayer":
+            layers[1]["config"]["batch_input_shape"] = layers.pop(0)["config"]["batch_input_shape"]
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = written_by
+    return path
+
+
+def test_keras2_h5_files_load_through_tf_keras_with_their_input_shape_and_rnn_layers(tmp_path):
+    """A Keras 2 Sequential without an InputLayer loads in Keras 3 with input (None, None, F) and was refused
+    ("Expected one label per input"); an LSTM's old arguments did not load at all.  Through tf_keras both run, say
+    so in a note, and are diagnosed like any model: a healthy one clean, a broken one with its cause."""
+    import tf_keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    tf_keras.utils.set_random_seed(0)
+    dense = tf_keras.Sequential([tf_keras.layers.Dense(16, activation="relu", input_shape=(8,)),
+                                 tf_keras.layers.Dense(1, activation="sigmoid")])
+    dense.compile("adam", "binary_crossentropy")
+    dense.fit(x, y, epochs=20, verbose=0)
+    d = whyzero.diagnose(str(keras2_h5(dense, tmp_path / "dense.h5")), x[:64], labels=y[:64])
+    assert any("written by Keras 2.4.0: loaded through tf_keras" in n for n in d.notes)
+    assert d.is_clean and len(d.model["layers"]) == 2 and d.model["loss"]["name"] == "binary_crossentropy"
+
+    series = rng.normal(size=(200, 10, 3)).astype(np.float32)
+    labels = (series[:, :, 0].mean(1) > 0).astype(np.int64)
+    lstm = tf_keras.Sequential([tf_keras.layers.LSTM(8, input_shape=(10, 3)), tf_keras.layers.Dense(1)])
+    lstm.compile("adam", "binary_crossentropy")  # the Keras 2 bug: no sigmoid under binary cross-entropy
+    lstm.fit(series, labels, epochs=3, verbose=0)
+    d = whyzero.diagnose(str(keras2_h5(lstm, tmp_path / "lstm.h5")), series[:64], labels=labels[:64])
+    assert [r["type"] for r in d.model["layers"]] == ["LSTM", "Dense"]
+    first = next(f for f in d.findings if f.severity != "info")
+    assert (first.cause, first.role) == ("model.output_activation", "root")
+
+
+def test_a_keras2_h5_with_a_lambda_still_needs_trust(tmp_path):
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.Lambda(lambda t: t * 2.0, input_shape=(4,)),
+                                 tf_keras.layers.Dense(1, activation="sigmoid")])
+    path = keras2_h5(model, tmp_path / "lambda.h5")
+    with pytest.raises(UnsafeModelError):
+        whyzero.diagnose(str(path), np.zeros((8, 4), np.float32))

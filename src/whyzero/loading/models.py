@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from whyzero._lazy import LazyModule
@@ -96,6 +97,13 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
             safety.check_keras_file(path, trust_model)
         else:
             safety.check_h5_model(path, trust_model)
+            written_by = h5_keras_version(path)
+            if written_by is None or written_by.split(".")[0] in ("1", "2"):
+                # a Keras 2 file (a Sequential without an InputLayer, RNN layers' old arguments) is read by the
+                # Keras 2 that wrote it: Keras 3 loads some with their input shape lost, others not at all
+                keras2 = _load_tf_keras_h5(path, objects, written_by, trust_model, keras3_first=written_by is None)
+                if keras2 is not None:
+                    return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
         loaded, notes = _load_keras(path, trust_model, objects)
         return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
@@ -146,6 +154,47 @@ def _load_keras(path: Path, trust_model: bool, custom_objects: dict[str, Any]) -
             "the output implies and the learning-rate checks are skipped; pass the loss's code with "
             "--custom-objects FILE.py (and --trust-model) for a full load")
     return model, [note]
+
+
+def h5_keras_version(path: Path) -> str | None:
+    """The Keras version an .h5 model file says wrote it, or None."""
+    try:
+        with h5py.File(path, "r") as handle:
+            version = handle.attrs.get("keras_version")
+    except (OSError, ValueError):
+        return None
+    if isinstance(version, bytes):
+        version = version.decode("utf-8", "replace")
+    return str(version) if version else None
+
+
+def _load_tf_keras_h5(path: Path, custom_objects: dict[str, Any], written_by: str | None, trust_model: bool,
+                      keras3_first: bool) -> tuple[Any, list[str]] | None:
+    """The model through ``tf_keras``; None where it cannot read it (Keras 3 then tries).  ``keras3_first``: a file
+    that names no Keras version is tried with Keras 3 first, and read here only when Keras 3 cannot."""
+    if keras3_first:
+        try:
+            with notebook_globals(trust_model, custom_objects):
+                keras.saving.load_model(path, compile=False, safe_mode=not trust_model,
+                                        custom_objects=custom_objects or None)
+            return None
+        except Exception:  # noqa: BLE001 - Keras 3 cannot read it: the Keras 2 API may
+            pass
+    import tf_keras
+
+    for compiled in (True, False):
+        try:
+            model = tf_keras.models.load_model(path, compile=compiled, custom_objects=custom_objects or None)
+        except Exception:  # noqa: BLE001 - not a file tf_keras reads either
+            continue
+        who = f"Keras {written_by}" if written_by else "an earlier Keras"
+        notes = [f"written by {who}: loaded through tf_keras, the Keras 2 API (Keras 3 reads such files with their "
+                 "input shape lost, or not at all)"]
+        if not compiled:
+            notes.append("loaded without its compiled loss and optimizer: gradients use the loss the output implies "
+                         "and the learning-rate checks are skipped")
+        return model, notes
+    return None
 
 
 class _Namespace:
