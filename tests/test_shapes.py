@@ -11,7 +11,7 @@ from conftest import predictions
 
 import whyzero
 from whyzero import cli
-from whyzero.errors import UnsafeModelError
+from whyzero.errors import UnsafeModelError, WhyzeroError
 
 RNG = np.random.default_rng(0)
 X = RNG.random((32, 8)).astype("float32")
@@ -564,3 +564,27 @@ def test_a_text_input_beside_a_numeric_one_is_measured_by_length_and_not_value_c
     assert d.is_clean, [(f.cause, f.severity, f.title) for f in d.findings]
     other = d.summaries["measurements"]["other_inputs"][0]
     assert other["name"] == "text" and other["stats"]["count"] == [64, 64]  # words and characters of 64 texts
+
+
+def test_nothing_the_user_gave_is_dropped_in_silence(tmp_path):
+    """Interpolated masks too large to store with the diagnosis (20 of 128x128: over MAX_STORED_VALUES) are still
+    read by the live diagnosis (labels.encoding), and only its re-check says they were left out; a labels file of
+    another batch is refused with the file's own count, not the sample limit's."""
+    from whyzero.measurements import MAX_STORED_VALUES
+    from whyzero.recheck import recheck
+
+    inputs = keras.Input((128, 128, 1))
+    seg = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(inputs))
+    seg.compile("adam", "binary_crossentropy")
+    images = RNG.random((20, 128, 128, 1)).astype("float32")
+    masks = (images[..., 0] > 0.5).astype("float32")
+    masks[:, ::7, :] = 0.5  # rows blurred by a bilinear resize
+    assert masks.size > MAX_STORED_VALUES
+    d = whyzero.diagnose(seg, images, masks=masks)
+    found = d.find("labels.encoding")
+    assert found and found[0].severity == "critical" and found[0].evidence["fractional_share"] > 0.1
+    again = recheck(d)
+    assert any("masks" in s["reason"] and "too large" in s["reason"] for s in again.summaries["skipped"])
+
+    with pytest.raises(WhyzeroError, match=r"Expected one label per input \(20 inputs\)\. Received: 540 labels"):
+        whyzero.diagnose(dense_classifier(), RNG.random((20, 8)).astype("float32"), labels=np.zeros(540, int))

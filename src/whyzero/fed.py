@@ -72,15 +72,15 @@ def prepare_inputs(loaded: LoadedModel, inputs, labels, masks, train_inputs, tra
     notes = list(loaded.notes) + batch_in.notes
     if multi is not None:
         notes.append(multi.describe())
+    label_arr = load_labels(_labels_of_head(labels, loaded), batch_in.names)
+    mask_arr = one_hot_masks(load_masks(masks), notes)
+    _check_alignment(batch, label_arr, mask_arr)  # the counts as given, before the sample limit cuts them
     if len(batch) > limit:
         notes.append(f"probed the first {limit} of {len(batch)} samples (WHYZERO_MAX_SAMPLES)")
         batch = batch[:limit]
         multi = None if multi is None else multi.truncate(limit)
-    label_arr = load_labels(_labels_of_head(labels, loaded), batch_in.names)
-    mask_arr = one_hot_masks(load_masks(masks), notes)
     label_arr = None if label_arr is None else label_arr[:limit]
     mask_arr = None if mask_arr is None else mask_arr[:limit]
-    _check_alignment(batch, label_arr, mask_arr)
     train_ref = load_train_reference(train_inputs, train_stats)
     _check_reference(train_ref, batch)
     invalid_ids = {}
@@ -243,7 +243,9 @@ def _check_alignment(batch: np.ndarray, labels: np.ndarray | None, masks: np.nda
     """Labels must pair one to one with the inputs.  Masks that do not (count, size) and labels outside
     the model's classes are findings (labels.mask_mismatch, labels.encoding), not errors."""
     if labels is not None and len(labels) != len(batch):
-        raise WhyzeroError(f"Expected one label per input ({len(batch)}). Received: {len(labels)} labels")
+        raise WhyzeroError(f"Expected one label per input ({len(batch)} inputs). Received: {len(labels)} labels"
+                           + (": more labels than inputs (the labels of another batch?)" if len(labels) > len(batch)
+                              else ""))
     if masks is not None and masks.ndim < 3:
         raise WhyzeroError(f"Expected masks of shape (N, H, W). Received: masks of shape {tuple(masks.shape)}")
 

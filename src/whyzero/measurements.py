@@ -365,7 +365,8 @@ class Measurements:
             if isinstance(value, InputStats):
                 value = value.to_dict()
             elif isinstance(value, np.ndarray):
-                value = encode_array(value)
+                # an array too large to store is left out: the checks that need it say so on a re-check
+                value = encode_array(value) if self.stored.get(f.name, True) else None
             elif f.name in ("task", "memory"):
                 value = asdict(value)
             elif f.name == "other_inputs":
@@ -399,13 +400,14 @@ class Measurements:
 
     @classmethod
     def from_context(cls, ctx) -> Measurements:
-        """What the checks read of a live ``Context`` (the model itself stays behind)."""
+        """What the checks read of a live ``Context`` (the model itself stays behind).  The checks of the live
+        diagnosis read the arrays whole, however large; ``stored`` says which ones ``to_dict`` keeps."""
         stored = {}
         arrays = {}
         for name in ("outputs", "labels", "masks", "label_ids"):
             value = getattr(ctx, name)
-            arrays[name] = bounded(value)
-            stored[name] = value is None or arrays[name] is not None
+            arrays[name] = None if value is None else np.asarray(value)
+            stored[name] = value is None or bounded(value) is not None
         model_layers, final = [], None
         if ctx.has_layers:
             from whyzero.model_info import final_layer
