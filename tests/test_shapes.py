@@ -198,16 +198,30 @@ def test_labels_outside_the_classes_and_masks_that_do_not_fit_are_findings():
     assert "Masks are 4x4 but the model predicts 8x8" in d.find("labels.mask_mismatch")[0].title
 
 
-def test_float16_overflow_is_named():
+def float16_model(scale):
+    """Under mixed_float16: a Dense layer, then exp (float16's largest value, 65504, is exp(11.09))."""
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        keras.utils.set_random_seed(0)
         inputs = keras.Input((8,))
-        h = keras.layers.Dense(4, kernel_initializer=keras.initializers.Constant(1e4), name="big")(inputs)
-        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(h))
+        h = keras.layers.Dense(4, kernel_initializer=keras.initializers.RandomNormal(stddev=scale), name="big")(inputs)
+        h = keras.layers.Activation("exponential", name="exp")(h)
+        return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(h))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_float16_overflow_is_named():
+    """Under mixed_float16 a layer whose values pass 65504 gives Inf, then NaN: activation.overflow at that layer is
+    the root; the same model with small kernels is clean of it."""
+    model = float16_model(1.0)
+    out = predictions(model, X * 10)
+    assert not np.isfinite(out).all() or np.std(out) == 0  # the symptom: NaN or one value
     d = whyzero.diagnose(model, X * 10)
-    assert any("float16 overflow" in n and "'big'" in n for n in d.notes), d.notes
+    first = next(f for f in d.findings if f.severity != "info")
+    assert (first.cause, first.role, first.layer) == ("activation.overflow", "root", "exp")
+    assert first.evidence["dtype_policy"] == "mixed_float16" and first.evidence["inf"] + first.evidence["nan"] > 0
+    assert not whyzero.diagnose(float16_model(0.1), X).find("activation.overflow")
 
 
 def two_input_model():

@@ -63,6 +63,7 @@ class Kind:
     DRIVES_DIVERGENCE = "drives_divergence"  # what can drive a training to NaN weights
     REGULARIZED = "regularized"  # kernels shrunk by their regularizer
     UNTRAINED = "untrained"  # weights never trained
+    OVERFLOW = "overflow"  # values past the float16 range
 
 
 # What a fault in the data shows as further down.

@@ -100,8 +100,7 @@ def overflow_notes(ctx: Context) -> list[str]:
     policy = getattr(getattr(ctx.model, "dtype_policy", None), "name", "") or ""
     where = ", ".join(f"'{p.name}' ({p.values.inf} Inf, {p.values.nan} NaN)" for p in bad[:3])
     if "float16" in policy:
-        return [f"float16 overflow under '{policy}': {where} — values beyond 65504 become Inf; keep the "
-                "overflowing layers (and the output) in float32, or scale the inputs down"]
+        return []  # activation.overflow names it
     return [f"non-finite layer outputs: {where}"]
 
 

@@ -260,6 +260,8 @@ class Measurements:
     masks: np.ndarray | None = None
     label_ids: np.ndarray | None = None
     stored: dict[str, bool] = field(default_factory=dict)
+    # the model's dtype policy ('mixed_float16' computes in float16: its values overflow past 65504)
+    dtype_policy: str | None = None
     # a model with several inputs: the others than the one checked above (name, shape, dtype, stats)
     other_inputs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -434,6 +436,7 @@ class Measurements:
             loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
             model_layers=model_layers, final_layer=final, memory=replace(ctx.memory), whatif=ctx.whatif,
             output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, other_inputs=_other_inputs(ctx),
+            dtype_policy=getattr(getattr(ctx.model, "dtype_policy", None), "name", None),
             **arrays)
 
 

@@ -30,6 +30,12 @@ SATURATION = declare(Cause(
     "per-layer share of pre-activations beyond the flat threshold", precedence=1,
     kinds=frozenset({Kind.ACTIVATION, Kind.SATURATED_UNITS, Kind.LAYER_LOCAL}), explains=_IN_A_LAYER,
     figures=("dead_saturated_shares", "activation_heatmap")))
+OVERFLOW = declare(Cause(
+    "activation.overflow", "activations", Stage.LAYERS, "Activations overflow float16 under mixed precision",
+    "activations beyond the float16 range under mixed precision (`mixed_float16`) become Inf / NaN, then a constant",
+    "per-layer max |value| against 65504, Inf/NaN counts, the first layer; the output re-run in float32 (the proof)",
+    precedence=-1, kinds=frozenset({Kind.ACTIVATION, Kind.OVERFLOW}), explains=_IN_A_LAYER,
+    figures=("activation_heatmap",)))
 COLLAPSE = declare(Cause(
     "activation.collapse", "activations", Stage.EFFECTS, "Activations collapse: the input stops mattering",
     "from some layer on, every sample gives the same activations: the input no longer matters",
@@ -110,6 +116,32 @@ def saturation(m: Measurements) -> list[Finding]:
                                    ", BatchNormalization before the activation, or switch to ReLU."),
                                 layer=probe.name))
     return findings[:3]
+
+
+# The largest finite float16: values beyond it become Inf, and Inf - Inf or 0 * Inf become NaN.
+FLOAT16_MAX = 65504.0
+
+
+@check(OVERFLOW)
+def overflow(m: Measurements) -> list[Finding]:
+    """Under a float16 dtype policy: the first layer whose values hold Inf or NaN, or reach the float16 maximum."""
+    policy = m.dtype_policy or ""
+    if "float16" not in policy:
+        return []
+    past = [p for p in m.layers if p.values.inf or p.values.nan or max(abs(p.values.min), abs(p.values.max))
+            >= FLOAT16_MAX]
+    if not past:
+        return []
+    first = past[0]
+    largest = max(abs(first.values.min), abs(first.values.max))
+    return [Finding(OVERFLOW.id, CRITICAL,
+                    f"Under '{policy}', '{first.name}' overflows float16 (largest 65504): {first.values.inf} Inf and "
+                    f"{first.values.nan} NaN values, and {len(past)} layers from it",
+                    {"dtype_policy": policy, "first_layer": first.name, "inf": first.values.inf,
+                     "nan": first.values.nan, "largest_finite": largest, "layers_past_float16": len(past),
+                     "float16_max": FLOAT16_MAX},
+                    f"Compute '{first.name}' and the layers after it in float32 (dtype='float32'; the output layer at "
+                    "least), or scale the inputs down or normalize before it.", layer=first.name)]
 
 
 @check(COLLAPSE)
