@@ -69,10 +69,7 @@ def test_taxonomy_matches_causes_md():
 
     doc = Path(__file__).resolve().parents[2] / "shared" / "CAUSES.md"
     ids = re.findall(r"^\| `([a-z_.]+)` \|", doc.read_text(), re.M) if doc.exists() else sorted(CAUSES)
-    # documented in CAUSES.md for issue 26 and not declared yet: each leaves this set when its declaration lands
-    not_yet = {"model.batchnorm_statistics"}
-    assert set(CAUSES) <= set(ids)
-    assert set(ids) - set(CAUSES) <= not_yet
+    assert set(ids) == set(CAUSES)
 
 
 def test_a_crashing_check_is_recorded_and_the_rest_still_run(diagnosed, built_cases, monkeypatch):

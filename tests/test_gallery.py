@@ -101,6 +101,8 @@ SYMPTOMS = {
     "digits_class_mapping": lambda b, pred, t: float(np.mean(predicted_classes(pred) == b.labels)) <= 0.2
     and float(pred.max(1).mean()) >= 0.6,
     "digits_untrained": collapsed_vs_twin(0.5),
+    "photos_batchnorm_stale": collapsed_vs_twin(0.4),
+    "digits_float16_overflow": lambda b, pred, t: not np.isfinite(pred).all() or relative_spread(pred) < 2e-2,
     "digits_mse_softmax": lambda b, pred, t: float(pred.max(1).mean()) < 0.2,  # every probability near 1/10
     "tabular_l2_strong": lambda b, pred, t: one_class(b, pred, t) or relative_spread(pred) < 0.05,
     "transfer_preprocessed_twice": lambda b, pred, t: one_class(b, pred, t) and collapsed_vs_twin(0.4)(b, pred, t),

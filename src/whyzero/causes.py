@@ -64,6 +64,7 @@ class Kind:
     REGULARIZED = "regularized"  # kernels shrunk by their regularizer
     UNTRAINED = "untrained"  # weights never trained
     OVERFLOW = "overflow"  # values past the float16 range
+    BATCHNORM = "batchnorm_statistics"  # BatchNorm memory that does not describe the inputs
 
 
 # What a fault in the data shows as further down.
@@ -90,6 +91,7 @@ class Fix:
     outputs: str | None = None
     threshold: float | None = None
     labels: Callable[[Any], Any] | None = None  # the labels (class ids) -> the relabelled ones
+    outputs_from: Callable[[Any], Any] | None = None  # the live run -> the outputs a re-run under the fix gave
 
 
 # refine(root, other, other_kinds) -> True / False where the root's own evidence decides whether it explains the

@@ -39,6 +39,8 @@ class Context:
     gradient_labels: str = "none"
     notes: list[str] = field(default_factory=list)
     multi: MultiInput | None = None
+    # the outputs with every BatchNormalization layer using the batch's own statistics (``memory.batchnorm_rerun``)
+    batchnorm_outputs: np.ndarray | None = None
 
     @property
     def model(self):

@@ -17,7 +17,15 @@ from whyzero.fed import embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, is_text, take, text_features
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
-from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
+from whyzero.memory import (
+    BATCHNORM_RERUN_DISTANCE,
+    MemoryProbe,
+    batchnorm_rerun,
+    normalization_memory,
+    preprocessing_whatif,
+    rerun_brief,
+    rescaling_layers,
+)
 from whyzero.model_info import (
     loss_info,
     optimizer_info,
@@ -231,6 +239,20 @@ def _forward_or_fallback(probe: Callable, eager: bool, origin: str, notes: list[
         return probe(False, eager)
 
 
+def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
+    """The outputs with the BatchNorm layers on the batch's own statistics, where their memory is partial or far
+    from the batch: what tells a stale memory from a wrong preprocessing (``checks.model.batchnorm_statistics``)."""
+    memory = ctx.memory
+    stale = any(r["trained"] and r.get("converged", 1.0) < 1.0 for r in memory.batchnorm)
+    far = (memory.score or 0.0) >= BATCHNORM_RERUN_DISTANCE
+    if ctx.multi is not None or not memory.batchnorm or not (stale or far):
+        return
+    ctx.batchnorm_outputs = batchnorm_rerun(ctx.model, ctx.batch, chunk)
+    if ctx.batchnorm_outputs is not None:
+        ids = ctx.label_ids if ctx.task.kind in ("binary", "multiclass") else None
+        memory.batchnorm_rerun = rerun_brief(ctx.batchnorm_outputs, ctx.outputs, ids)
+
+
 def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
     memory = ctx.memory
     memory.batchnorm = batchnorm_memory(ctx.forward.batchnorm)
@@ -249,6 +271,8 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
+    if whatif:
+        _rerun_batchnorm(ctx, chunk)
     if ctx.is_image and whatif:
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
         # the labels can judge a preprocessing only for a trained model: BatchNorm statistics all at their initial

@@ -17,6 +17,7 @@ import numpy as np
 
 from whyzero.feed import is_text, text_features
 from whyzero.model_info import layer_activation, param_count
+from whyzero.probes.capture import leaf_layers
 from whyzero.probes.inputs import InputStats
 
 # Values of one array (outputs, labels, masks) stored with the diagnosis for a re-check.
@@ -216,6 +217,9 @@ class ModelMemory:
         rescaling: the ``Rescaling`` layers (scale, offset).
         weights: per kernel layer, its weights' spread against the initializer's expected range.
         embedding: the Embedding that reads token ids (layer, input_dim, invalid ids), or None.
+        batchnorm_rerun: the outputs with every BatchNorm layer using the batch's own statistics instead of its moving
+            ones, against the outputs as they are (mean, spread, class shares, accuracy on the labels); None when
+            not measured (no trained BatchNorm, or memory the batch matches).
         score: distance of the batch to the memory (0 = same distribution), or None without memory.
         source: what ``score`` compares with.
     """
@@ -227,6 +231,7 @@ class ModelMemory:
     embedding: dict[str, Any] | None = None
     score: float | None = None
     source: str | None = None
+    batchnorm_rerun: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ModelMemory:
@@ -413,8 +418,6 @@ class Measurements:
         model_layers, final = [], None
         if ctx.has_layers:
             from whyzero.model_info import final_layer
-            from whyzero.probes.capture import leaf_layers
-
             for path, layer in leaf_layers(ctx.model):
                 model_layers.append({"name": path, "type": type(layer).__name__,
                                      "activation": layer_activation(layer), "units": _units(layer),
@@ -436,7 +439,7 @@ class Measurements:
             loss_value=None if forward is None else forward.loss, loss=loss, optimizer=ctx.optimizer,
             model_layers=model_layers, final_layer=final, memory=replace(ctx.memory), whatif=ctx.whatif,
             output_shape=list(np.asarray(ctx.outputs).shape), stored=stored, other_inputs=_other_inputs(ctx),
-            dtype_policy=getattr(getattr(ctx.model, "dtype_policy", None), "name", None),
+            dtype_policy=dtype_policy(ctx.model) if ctx.has_layers else None,
             **arrays)
 
 
@@ -466,6 +469,13 @@ def decision_cut(task: Task, labels: np.ndarray | None) -> float:
     if task.activation != "tanh":
         return 0.5
     return 0.0 if labels is None or np.any(np.asarray(labels) < 0) else 0.5
+
+
+def dtype_policy(model) -> str | None:
+    """The model's dtype policy, or the first of its layers' that computes in float16 (a model rebuilt or reloaded
+    under ``mixed_float16`` keeps the policy on its layers)."""
+    names = [getattr(getattr(layer, "dtype_policy", None), "name", None) for _, layer in leaf_layers(model)]
+    return next((n for n in names if n and "float16" in n), getattr(getattr(model, "dtype_policy", None), "name", None))
 
 
 def bounded(value: np.ndarray | None) -> np.ndarray | None:

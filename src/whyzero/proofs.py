@@ -98,6 +98,9 @@ def _run(fix: Fix, cause: str, ctx: Context, findings: list[Finding], rerun: Rer
     elif fix.masks is not None:
         new_ctx = _with_masks(ctx, fix.masks(ctx.masks))
         after = recheck(new_ctx)
+    elif fix.outputs_from is not None:
+        new_ctx = replace(ctx, outputs=fix.outputs_from(ctx), memory=replace(ctx.memory))
+        after = recheck(new_ctx)
     elif fix.labels is not None:
         new_ctx = _with_labels(ctx, fix.labels(ctx.labels))
         after = recheck(new_ctx)

@@ -5,15 +5,19 @@
 - ``model.untrained``: weights still as the initializers drew them (no optimizer step, biases exactly zero,
   kernels at the Glorot/He scale, BatchNorm statistics at 0 and 1);
 - kernels that an optimizer's steps moved far from anything an initializer draws (every weight at one size):
-  not an initialization fault, and not established which training setting did it.
+  not an initialization fault, and not established which training setting did it;
+- ``model.batchnorm_statistics``: BatchNorm moving statistics that do not describe the inputs (the predictions
+  recover with the statistics re-estimated on the batch, and no preprocessing matches the memory instead).
 """
 
 from __future__ import annotations
 
-from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Kind, Stage, declare
+from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
 from whyzero.checks.gradients import LEARNING_RATE_HIGH
+from whyzero.checks.inputs import RANGE_MISMATCH
 from whyzero.checks.model import MIN_KERNEL_VALUES, WEIGHT_SCALE_HIGH, WEIGHT_SCALE_LOW, moved_by_training
+from whyzero.distances import stats_score
 from whyzero.findings import Finding
 from whyzero.measurements import Measurements
 
@@ -159,3 +163,92 @@ def _diverged_by_steps(m: Measurements, diverged: list[dict]) -> list[Finding]:
                     f"Training under {name} at {lr:.2g} diverged ({len(diverged)} layers NaN/Inf or blown up): the "
                     "rate, or unscaled inputs or targets", evidence,
                     "Retrain at a 10x lower learning rate; scale the inputs and targets.", layer=diverged[0]["layer"])]
+
+
+def _stale_memory_refine(root: Finding, other: Finding, kinds: frozenset) -> bool | None:
+    """A batch judged against that stale memory is not the input's fault."""
+    if Kind.INPUT in kinds and "BatchNorm" in str(other.evidence.get("compared_with", "")):
+        return True
+    return None
+
+
+def _batchnorm_fix(f: Finding, run) -> Fix | None:
+    if getattr(run, "batchnorm_outputs", None) is None:
+        return None
+    return Fix("batchnorm", "normalize by the batch's own statistics in every BatchNorm layer",
+               outputs_from=lambda live: live.batchnorm_outputs)
+
+
+BATCHNORM_STATISTICS = declare(Cause(
+    "model.batchnorm_statistics", "model", Stage.TRAINING, "BatchNorm moving statistics do not describe the inputs",
+    "BatchNormalization moving mean / variance that do not describe what the layer sees at inference: too few "
+    "updates at the default momentum 0.99, a frozen base fine-tuned in training mode, statistics gathered on other "
+    'data. "Good training accuracy, predict gives one class."',
+    "per BN layer: the batch statistics of its input against its moving mean / variance, the first layer where they "
+    "part; predictions with the statistics re-estimated on the batch (the proof)", precedence=1.5,
+    kinds=frozenset({Kind.BATCHNORM}), explains=DATA_EFFECTS,
+    refine=_stale_memory_refine, fix=_batchnorm_fix,
+    proof="the outputs re-judged with every BatchNorm layer normalizing by the batch's own statistics",
+    figures=("batchnorm_memory",)))
+
+# With every BatchNorm layer on the batch's own statistics the predictions recover: right on at least this share,
+# and this much more than as given; without labels, the share of the most predicted class falls from at least
+# ONE_CLASS_GIVEN by RECOVERED_TOP_DROP.
+RECOVERED_ACCURACY = 0.6
+RECOVERED_GAIN = 0.3
+ONE_CLASS_GIVEN = 0.7
+RECOVERED_TOP_DROP = 0.3
+# A standard preprocessing matches the memory when it scores below this share of the batch as given (as
+# checks.inputs.MATCH_FACTOR): the memory is then consistent, and the input is at fault.
+MEMORY_MATCH_FACTOR = 0.5
+# The batch matches training statistics below this distance (checks.inputs.RANGE_WARNING).
+TRAINING_MATCH = 1.0
+
+
+def _recovered(rerun: dict) -> bool:
+    given, again = rerun["given"], rerun["rerun"]
+    if "accuracy" in given:
+        return again["accuracy"] >= RECOVERED_ACCURACY and again["accuracy"] - given["accuracy"] >= RECOVERED_GAIN
+    return given["top_class_share"] >= ONE_CLASS_GIVEN and \
+        again["top_class_share"] <= given["top_class_share"] - RECOVERED_TOP_DROP
+
+
+@check(BATCHNORM_STATISTICS)
+def batchnorm_statistics(m: Measurements) -> list[Finding]:
+    """The predictions with every BatchNorm layer normalizing by the batch's own statistics, against them as given;
+    whether a standard preprocessing of the batch matches the layers' memory instead (then the input is at fault);
+    how far the moving statistics are from their initial values, and the batch from the training statistics."""
+    rerun = m.memory.batchnorm_rerun
+    if not rerun or not _recovered(rerun):
+        return []
+    w = m.whatif
+    preprocessing_matches = w is not None and w.best not in (None, "as given") and w.best_score is not None and \
+        w.given_score is not None and w.best_score < MEMORY_MATCH_FACTOR * w.given_score
+    matches_training = m.train_stats is not None and stats_score(m.input_stats, m.train_stats) < TRAINING_MATCH
+    if preprocessing_matches and not matches_training:
+        return []  # the memory is consistent with another preprocessing: the input's fault (input.range_mismatch)
+    partial = [r for r in m.memory.batchnorm if r["trained"] and r.get("converged", 1.0) < 1.0]
+    parted = max(m.memory.batchnorm, key=lambda r: r["z_median"] + abs(r["log10_var_ratio"]))
+    given, again = rerun["given"], rerun["rerun"]
+    evidence = {"layer": parted["layer"], "z_median": parted["z_median"], "log10_var_ratio": parted["log10_var_ratio"],
+                "converged": min((r.get("converged", 1.0) for r in m.memory.batchnorm), default=1.0),
+                "accuracy_as_given": given.get("accuracy"), "accuracy_reestimated": again.get("accuracy"),
+                "top_class_share_as_given": given["top_class_share"],
+                "top_class_share_reestimated": again["top_class_share"], "batch_matches_training": matches_training}
+    how = (f"right on {given['accuracy']:.0%} as given, {again['accuracy']:.0%} with the statistics re-estimated on "
+           "the batch" if "accuracy" in given else
+           f"one class for {given['top_class_share']:.0%} as given, {again['top_class_share']:.0%} with the statistics "
+           "re-estimated on the batch")
+    fix = ("Re-estimate the moving statistics: run the training data through the model in training mode (or train "
+           "longer, or lower the BatchNorm momentum); when fine-tuning, keep a frozen base in inference mode "
+           "(base(x, training=False)).")
+    if partial or matches_training:
+        why = (f"the moving statistics are only {evidence['converged']:.0%} of the way from their initial values"
+               if partial else "the batch matches the training statistics, the moving ones do not")
+        return [Finding(BATCHNORM_STATISTICS.id, CRITICAL, f"BatchNorm moving statistics do not describe the inputs "
+                        f"({why}): {how}", evidence, fix, layer=parted["layer"])]
+    evidence.update(candidates=[BATCHNORM_STATISTICS.id, RANGE_MISMATCH.id],
+                    separated_by="a sample of the training inputs (--train-inputs): a batch that matches it clears "
+                                 "the preprocessing")
+    return [Finding(BATCHNORM_STATISTICS.id, WARNING, f"The BatchNorm memory, or the preprocessing: {how}", evidence,
+                    fix, layer=parted["layer"])]

@@ -137,6 +137,21 @@ def _photos_healthy() -> Built:
     return Built(_photo_cnn(), x[:BATCH] / 255.0, y[:BATCH], train_inputs=x[BATCH:BATCH + 200] / 255.0)
 
 
+@case("photos_batchnorm_stale", "photos", ("model.batchnorm_statistics",),
+      "The photo CNN with BatchNorm momentum 0.999 (MobileNet's), trained 80 steps: right in training mode, but its "
+      "moving statistics are still near their initial 0 and 1, so at inference it settles on one class.")
+def _photos_batchnorm_stale() -> Built:
+    x, y = _photos()
+    seed(0)
+    model = cnn_bn((32, 32, 3), 3)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.999
+    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    fit(model, x[BATCH:] / 255.0, y[BATCH:], epochs=4)
+    return Built(model, x[:BATCH] / 255.0, y[:BATCH])
+
+
 @case("photos_wrong_normalization", "photos", ("input.range_mismatch",),
       "Trained on x / 255, fed (x - 100) / 10 at inference; no training data is given, the "
       "BatchNorm layers' memory shows it.", seed_ref="000 example 1")
@@ -813,6 +828,31 @@ def _digits_pixels_model() -> keras.Model:
 def _digits_pixels_healthy() -> Built:
     x, y = data.digits_vectors()
     return Built(_digits_pixels_model(), x[:4 * BATCH], y[:4 * BATCH])
+
+
+@case("digits_float16_overflow", "deep", ("activation.overflow",),
+      "A digit classifier whose exponential layer works around e^12 (then scaled down by 1e-6), trained in float32 "
+      "and run under mixed_float16: its values pass float16's 65504, become Inf, and the predictions NaN.")
+def _digits_float16_overflow() -> Built:
+    x, y = data.digits_vectors()
+    layers = lambda: [keras.layers.Dense(32, activation="relu", name="dense1"),  # noqa: E731
+                      keras.layers.Dense(8, activation="exponential", name="exp",
+                                         bias_initializer=keras.initializers.Constant(12.0)),
+                      keras.layers.Rescaling(1e-6, name="scale_down"),
+                      keras.layers.Dense(10, activation="softmax", name="output", dtype="float32")]
+    seed(0)
+    trained = keras.Sequential([keras.Input((64,)), *layers()], name="exp_float32")
+    trained.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    fit(trained, x[4 * BATCH:], y[4 * BATCH:], epochs=10)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential([keras.Input((64,)), *layers()], name="exp_float16")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.set_weights(trained.get_weights())
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return Built(model, x[:4 * BATCH], y[:4 * BATCH])
 
 
 # A renumbering of the ten classes, as a hand-written class list against flow_from_directory's alphabetical one
