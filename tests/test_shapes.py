@@ -319,7 +319,8 @@ def test_another_input_fed_unscaled_is_named_as_the_root():
 
 def test_a_training_that_diverged_to_nan_weights_is_named_first():
     """SGD at 0.5 on unscaled regression targets: the loss went NaN and so did every weight.  The predictions
-    are one NaN for every input; the root is the diverged training, not 'all zero' kernels or the targets."""
+    are one NaN for every input; the root is the learning rate, named by what it did (the diverged training, first:
+    NaN weights fix the output whatever else is wrong), not 'all zero' kernels or the targets."""
     keras.utils.set_random_seed(1)
     inputs = keras.Input((8,))
     h = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
@@ -332,7 +333,10 @@ def test_a_training_that_diverged_to_nan_weights_is_named_first():
     assert np.isnan(outputs).all()  # the symptom
     d = whyzero.diagnose(model, X * 100, labels=targets)
     first = d.findings[0]
-    assert first.cause == "gradient.exploding" and "NaN/Inf" in first.title and first.severity == "critical"
+    assert (first.cause, first.role, first.severity) == ("training.learning_rate_high", "root", "critical")
+    assert "diverged" in first.title and "SGD at 0.5" in first.title
+    nan_weights = d.find("gradient.exploding")[0]
+    assert "NaN/Inf" in nan_weights.title and d.root_of(nan_weights) is first
     assert {"model.weight_init", "labels.target_scale"}.isdisjoint(f.cause for f in d.findings)
     assert "output.constant" in [f.cause for f in d.findings]
 

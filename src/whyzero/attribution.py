@@ -94,7 +94,7 @@ def explains(a: Finding, b: Finding, depth: dict[str, int]) -> bool:
 
 def _diverged(a: Finding) -> bool:
     """NaN/Inf weights: every value computed downstream of them, and every gradient, follows from them."""
-    return bool(a.evidence.get("nonfinite_weights"))
+    return bool(a.evidence.get("nonfinite_weights") or a.evidence.get("diverged"))
 
 
 def _disappeared_under(a: Finding, b: Finding) -> bool:

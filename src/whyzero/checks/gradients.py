@@ -137,7 +137,8 @@ def vanishing_exploding(m: Measurements) -> list[Finding]:
                         f"The weights of {len(diverged)} layers hold NaN/Inf (first: '{diverged[0]['layer']}'): "
                         "training diverged",
                         {"layers": [r["layer"] for r in diverged][:10], "nonfinite_weights":
-                         sum(r["nonfinite"] for r in diverged), "weights": sum(r["values"] for r in diverged)},
+                         sum(r["nonfinite"] for r in diverged), "weights": sum(r["values"] for r in diverged),
+                         "pins_output": True},
                         "Retrain from a fresh initialization with a lower learning rate, gradient clipping "
                         "(clipnorm=1.0) and scaled inputs and targets.", layer=diverged[0]["layer"])]
     rows = m.gradients

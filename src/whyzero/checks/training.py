@@ -147,8 +147,9 @@ def _diverged_by_steps(m: Measurements, diverged: list[dict]) -> list[Finding]:
     plain = name in ("SGD",)
     if not plain or lr < SGD_DIVERGING_LR / 10:
         return []  # an adaptive optimizer's rate is judged by its configured value (checks.gradients)
+    # weights NaN or blown past any scale fix the output whatever else is found: ranked first (``pins_output``)
     evidence = {"optimizer": name, "learning_rate": lr, "optimizer_steps": optimizer.get("iterations"),
-                "diverged_layers": [r["layer"] for r in diverged][:10],
+                "diverged": True, "pins_output": True, "diverged_layers": [r["layer"] for r in diverged][:10],
                 "nonfinite_values": int(sum(r.get("nonfinite", 0) for r in diverged)),
                 "largest_ratio": float(max(r.get("ratio", 0.0) for r in diverged))}
     if lr >= SGD_DIVERGING_LR:
