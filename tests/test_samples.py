@@ -9,7 +9,7 @@ import pytest
 
 import whyzero
 from whyzero.probes.saliency import saliency
-from whyzero.summaries import sample_differences
+from whyzero.views import sample_differences
 
 
 def quadrant_model():

@@ -122,11 +122,11 @@ def _diagnose(args) -> int:
         from whyzero.report import render_markdown
 
         Path(args.markdown).write_text(render_markdown(diagnosis), encoding="utf-8")
-    print(summary_text(diagnosis))
+    print(findings_text(diagnosis))
     return 0
 
 
-def summary_text(diagnosis) -> str:
+def findings_text(diagnosis) -> str:
     """A readable summary: the model, then each root cause and the symptom with its consequences under it."""
     # the commands that need no model (--help, gallery list) start without numpy: this one reads a diagnosis
     from whyzero.presenter import headline
@@ -150,7 +150,7 @@ def summary_text(diagnosis) -> str:
 
 
 def _finding_lines(f, indent: str) -> list[str]:
-    from whyzero.presenter import present  # lazily, as in summary_text
+    from whyzero.presenter import present  # lazily, as in findings_text
     p = present(f)
     where = f" [{p.layer}]" if p.layer else ""
     label = p.label.upper() if f.role != "consequence" else p.label  # a consequence reads under its root
@@ -173,7 +173,7 @@ def _recheck(args) -> int:
     diagnosis = recheck(read(args.diagnosis))
     if args.json:
         Path(args.json).write_text(diagnosis.to_json(indent=2))
-    print(summary_text(diagnosis))
+    print(findings_text(diagnosis))
     return 0
 
 

@@ -38,8 +38,8 @@ from whyzero.probes.inputs import InputStats
 from whyzero.probes.plan import dry_run, predict, static_outputs
 from whyzero.probes.saliency import from_grad_cam, saliency
 from whyzero.proofs import prove
-from whyzero.summaries import build_summaries
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
+from whyzero.views import panel_views
 
 Progress = Callable[[str, float], None]
 
@@ -90,7 +90,7 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
-    summaries = build_summaries(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
+    summaries = panel_views(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
                                 saliency=_saliency(ctx, notes))
     summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
     return Diagnosis(model=model_identity(ctx), inputs=fed.describe(ctx), findings=findings, errors=run.errors,

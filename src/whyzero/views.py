@@ -33,7 +33,7 @@ OUTPUT_BINS = 50
 SCORES_KEPT = 512
 
 
-def build_summaries(m: Measurements, batch: np.ndarray, outputs: np.ndarray, label_ids: np.ndarray | None = None,
+def panel_views(m: Measurements, batch: np.ndarray, outputs: np.ndarray, label_ids: np.ndarray | None = None,
                     labels: np.ndarray | None = None, masks: np.ndarray | None = None,
                     saliency: tuple[list[np.ndarray], str] | None = None) -> dict[str, Any]:
     """Every panel's view of the record ``m``; ``batch`` and the full arrays give the pictures and output shares;
