@@ -157,7 +157,3 @@ def _input_checks_on(m: Measurements, other: dict, run: CheckRun) -> list[Findin
             found.append(f)
     return found
 
-
-def run_checks(m: Measurements) -> tuple[list[Finding], list[CheckError]]:
-    run = run_all(m)
-    return run.findings, run.errors

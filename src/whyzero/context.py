@@ -18,7 +18,8 @@ from whyzero.probes.inputs import InputStats
 class Context:
     """The live side of a diagnosis: the model, the batch and what the probes measured.
 
-    Only the engine and the proofs use it; the checks read ``Measurements.from_context(ctx)``.
+    Only the engine uses it; the checks read ``Measurements.from_context(ctx)`` and the proofs a ``LiveRun`` over
+    those measurements.
     """
 
     loaded: LoadedModel

@@ -37,7 +37,7 @@ from whyzero.probes.forward import run_forward, runs_eagerly
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.plan import dry_run, predict, static_outputs
 from whyzero.probes.saliency import from_grad_cam, saliency
-from whyzero.proofs import prove
+from whyzero.proofs import LiveRun, prove
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
 from whyzero.views import panel_views
 
@@ -86,7 +86,8 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     run = catalog.run_all(measured)
     report("checks", 1.0)
     report("proving fixes", 0.0)
-    prove(ctx, run.findings, lambda new_batch: _rerun(ctx, new_batch), _recheck_live)
+    live = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs)
+    prove(live, run.findings, lambda changed: catalog.run_all(changed).findings)
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
@@ -139,15 +140,11 @@ def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
     return findings, notes
 
 
-def _recheck_live(ctx: Context) -> list:
-    return catalog.run_checks(Measurements.from_context(ctx))[0]
-
-
-def _rerun(ctx: Context, batch: np.ndarray) -> tuple[Context, list]:
-    """The model probed again on a fixed batch, and the checks on it (no what-if: the fix is known)."""
+def _rerun(ctx: Context, batch: np.ndarray) -> Measurements:
+    """The model probed again on a fixed batch (no what-if: the fix is known)."""
     quiet = lambda stage, fraction: None  # noqa: E731
     new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi)
-    return new, _recheck_live(new)
+    return Measurements.from_context(new)
 
 
 def point_symptoms_to_roots(findings: list) -> None:

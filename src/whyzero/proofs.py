@@ -8,7 +8,7 @@ support.  The findings that disappear under the fix become consequences of that 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -16,8 +16,8 @@ import numpy as np
 from whyzero.catalog import CAUSES, ids_of_kind
 from whyzero.causes import SEVERITY_RANK, Fix, Kind
 from whyzero.checks.outputs import MAJORITY_SHARE
-from whyzero.context import Context
 from whyzero.findings import Finding
+from whyzero.measurements import Measurements
 from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 from whyzero.targets import label_ids
 from whyzero.transforms import reverse_channels, standardize, to_reference, unstandardize
@@ -28,31 +28,44 @@ MAX_RERUNS = 3
 SYMPTOM_CAUSES = ids_of_kind(Kind.OUTPUT)
 
 
-Rerun = Callable[[np.ndarray], tuple[Context, list[Finding]]]
-Recheck = Callable[[Context], list[Finding]]
+@dataclass
+class LiveRun:
+    """A diagnosis while its model is at hand: what was measured, the batch it was fed, and how to measure the model
+    again on another batch (no what-if: the fix is known).  Proofs work on measurements; only a batch fix re-runs
+    the model.  The causes' fixes read the measurements through it (``run.whatif``, ``run.task``...)."""
+
+    measured: Measurements
+    batch: np.ndarray
+    rerun: Callable[[np.ndarray], Measurements]
+    batchnorm_outputs: np.ndarray | None = None  # the outputs with BatchNorm on the batch's own statistics
+
+    def __getattr__(self, name: str):
+        return getattr(self.measured, name)  # whatif, train_stats, input_stats, memory, task, outputs, masks...
 
 
-def prove(ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> int:
+Recheck = Callable[[Measurements], list[Finding]]
+
+
+def prove(run: LiveRun, findings: list[Finding], recheck: Recheck) -> int:
     """Attaches a ``proof`` to each finding whose fix whyzero can apply; returns the re-runs made.
 
     Args:
-        ctx: what the diagnosis measured.
-        findings: the checks' findings on ``ctx``.
-        rerun: probes the model again on a new batch and runs the checks (no what-if).
-        recheck: runs the checks on a changed context (new masks or outputs) without probing.
+        run: the live diagnosis.
+        findings: the checks' findings on ``run.measured``.
+        recheck: runs the checks on changed measurements (new masks, labels or outputs, or a re-run's).
     """
     done: dict[str, dict[str, Any] | None] = {}
     for f in sorted(findings, key=lambda f: SEVERITY_RANK[f.severity]):
         if f.severity == "info":
             continue
-        fix = fix_for(f, ctx)
+        fix = fix_for(f, run)
         if fix is None:
             continue
         if fix.key not in done:
             if len(done) >= MAX_RERUNS:
                 continue
             try:
-                done[fix.key] = _run(fix, f.cause, ctx, findings, rerun, recheck)
+                done[fix.key] = _run(fix, f.cause, run, findings, recheck)
             except Exception as err:  # noqa: BLE001 - a fix that cannot run leaves the finding unproven
                 done[fix.key] = {"fix": fix.description, "rerun": False, "fixed": False,
                                  "text": f"the fix could not be re-run ({type(err).__name__})"}
@@ -60,10 +73,10 @@ def prove(ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck)
     return len(done)
 
 
-def fix_for(f: Finding, ctx: Context) -> Fix | None:
+def fix_for(f: Finding, run: LiveRun) -> Fix | None:
     """The mechanical fix of a finding (its cause's declared fix), or None where none applies."""
     fix = CAUSES[f.cause].fix
-    return fix(f, ctx) if fix else None
+    return fix(f, run) if fix else None
 
 
 # Fix keys whose fix is a change of the batch (the app can re-diagnose under them).
@@ -90,57 +103,48 @@ def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
     return None
 
 
-def _run(fix: Fix, cause: str, ctx: Context, findings: list[Finding], rerun: Rerun, recheck: Recheck) -> dict[str, Any]:
+def _run(fix: Fix, cause: str, run: LiveRun, findings: list[Finding], recheck: Recheck) -> dict[str, Any]:
+    m = run.measured
     if fix.threshold is not None:
-        return _threshold_proof(fix, ctx, findings, cause)
+        return _threshold_proof(fix, m, findings, cause)
     if fix.batch is not None:
-        new_ctx, after = rerun(fix.batch(ctx.batch))
+        after_m = run.rerun(fix.batch(run.batch))
     elif fix.masks is not None:
-        new_ctx = _with_masks(ctx, fix.masks(ctx.masks))
-        after = recheck(new_ctx)
+        masks = fix.masks(m.masks)
+        after_m = replace(m, masks=masks, label_ids=label_ids(m.task, m.labels, masks), memory=replace(m.memory))
     elif fix.outputs_from is not None:
-        new_ctx = replace(ctx, outputs=fix.outputs_from(ctx), memory=replace(ctx.memory))
-        after = recheck(new_ctx)
+        after_m = replace(m, outputs=fix.outputs_from(run), memory=replace(m.memory))
     elif fix.labels is not None:
-        new_ctx = _with_labels(ctx, fix.labels(ctx.labels))
-        after = recheck(new_ctx)
+        labels = fix.labels(m.labels)
+        after_m = replace(m, labels=labels, label_ids=label_ids(m.task, labels, m.masks), memory=replace(m.memory))
     else:
-        new_ctx = _with_output_activation(ctx, fix.outputs)
-        after = recheck(new_ctx)
-    return _compare(fix, ctx, findings, new_ctx, after)
+        after_m = _with_output_activation(m, fix.outputs)
+    return _compare(fix, m, findings, after_m, recheck(after_m))
 
 
-def _with_masks(ctx: Context, masks: np.ndarray) -> Context:
-    return replace(ctx, masks=masks, label_ids=label_ids(ctx.task, ctx.labels, masks), memory=replace(ctx.memory))
-
-
-def _with_labels(ctx: Context, labels: np.ndarray) -> Context:
-    return replace(ctx, labels=labels, label_ids=label_ids(ctx.task, labels, ctx.masks), memory=replace(ctx.memory))
-
-
-def _with_output_activation(ctx: Context, name: str) -> Context:
-    out = np.asarray(ctx.outputs, np.float64)
+def _with_output_activation(m: Measurements, name: str) -> Measurements:
+    out = np.asarray(m.outputs, np.float64)
     if name == "sigmoid":
         new = 1.0 / (1.0 + np.exp(-np.clip(out, -500, 500)))
     else:
         z = np.exp(out - out.max(-1, keepdims=True))
         new = z / z.sum(-1, keepdims=True)
-    task = replace(ctx.task, activation=name, probabilities=True)
-    loss = dict(ctx.loss, from_logits=True) if ctx.loss else None
-    return replace(ctx, outputs=new.astype(np.float32), task=task, loss=loss, memory=replace(ctx.memory))
+    task = replace(m.task, activation=name, probabilities=True)
+    loss = dict(m.loss, from_logits=True) if m.loss else None
+    return replace(m, outputs=new.astype(np.float32), task=task, loss=loss, memory=replace(m.memory))
 
 
-def output_state(ctx: Context) -> dict[str, float]:
+def output_state(m: Measurements) -> dict[str, float]:
     """The numbers a fix should move: the output's spread across samples, the majority share and, with labels, the
     share of samples predicted right."""
-    out = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)
+    out = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)
     spread = float(np.max(np.std(out, axis=0))) if len(out) > 1 else 0.0
     state = {"output_spread": spread}
-    predicted = ctx.predicted_classes()
+    predicted = m.predicted_classes()
     if predicted is not None and predicted.size:
         counts = np.bincount(predicted.reshape(-1).astype(int))
         state["majority_share"] = float(counts.max() / predicted.size)
-        ids = ctx.label_ids
+        ids = m.label_ids
         if ids is not None and np.shape(ids) == predicted.shape:
             state["label_accuracy"] = float(np.mean(predicted == np.asarray(ids)))
     return state
@@ -150,20 +154,33 @@ def _serious(findings: list[Finding]) -> set[tuple[str, str | None]]:
     return {(f.cause, f.layer) for f in findings if f.severity != "info"}
 
 
-def _compare(fix: Fix, ctx: Context, before: list[Finding], new_ctx: Context, after: list[Finding]) -> dict:
+def _compare(fix: Fix, m: Measurements, before: list[Finding], new_m: Measurements, after: list[Finding]) -> dict:
     gone = sorted(_serious(before) - _serious(after), key=str)
     appeared = sorted({f.cause for f in after if f.severity == "critical"}
                       - {f.cause for f in before if f.severity == "critical"})
     had_symptom = any(f.cause in SYMPTOM_CAUSES for f in before if f.severity != "info")
     has_symptom = any(f.cause in SYMPTOM_CAUSES for f in after if f.severity != "info")
-    fixed = (had_symptom and not has_symptom) or (not had_symptom and bool(gone) and not appeared)
-    return _proof(fix, output_state(ctx), output_state(new_ctx), gone, appeared, fixed)
+    before_state, after_state = output_state(m), output_state(new_m)
+    fixed = (had_symptom and not has_symptom) or (not had_symptom and bool(gone) and not appeared) \
+        or _right_again(before_state, after_state)
+    return _proof(fix, before_state, after_state, gone, appeared, fixed)
 
 
-def _threshold_proof(fix: Fix, ctx: Context, findings: list[Finding], cause: str) -> dict:
-    scores = np.asarray(ctx.outputs, np.float64).reshape(len(ctx.outputs), -1)[:, 0]
+# A fix that makes the model right on this much more of its labels proves itself, whatever findings remain (a
+# BatchNorm re-estimated on the batch: its memory is still stale, the predictions are right again).
+FIXED_ACCURACY_GAIN = 0.3
+
+
+def _right_again(before: dict, after: dict) -> bool:
+    if "label_accuracy" not in before or "label_accuracy" not in after:
+        return False
+    return after["label_accuracy"] - before["label_accuracy"] >= FIXED_ACCURACY_GAIN
+
+
+def _threshold_proof(fix: Fix, m: Measurements, findings: list[Finding], cause: str) -> dict:
+    scores = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)[:, 0]
     after_pred = (scores >= fix.threshold).astype(int)
-    before = output_state(ctx)
+    before = output_state(m)
     after = {"output_spread": before["output_spread"],
              "majority_share": float(np.bincount(after_pred, minlength=2).max() / len(after_pred))}
     gone = [(cause, None)]
