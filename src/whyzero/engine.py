@@ -9,6 +9,7 @@ import numpy as np
 
 from whyzero import __version__, catalog
 from whyzero.attribution import attribute
+from whyzero.checks.inputs import MATCH_FACTOR
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
@@ -239,11 +240,14 @@ def _forward_or_fallback(probe: Callable, eager: bool, origin: str, notes: list[
 def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
     """The outputs with the BatchNorm layers on the batch's own statistics, where their memory is partial or far
     from the batch: what tells a stale memory from a wrong preprocessing (``checks.model.batchnorm_statistics``)."""
-    memory = ctx.memory
+    memory, w = ctx.memory, ctx.whatif
     stale = any(r["trained"] and r.get("converged", 1.0) < 1.0 for r in memory.batchnorm)
     far = (memory.score or 0.0) >= BATCHNORM_RERUN_DISTANCE
     if ctx.multi is not None or not memory.batchnorm or not (stale or far):
         return
+    if ctx.train_stats is None and w is not None and w.best not in (None, "as given") and w.best_score is not None \
+            and w.given_score is not None and w.best_score < MATCH_FACTOR * w.given_score:
+        return  # a preprocessing matches the memory: the input is at fault, and the re-run could not say otherwise
     ctx.batchnorm_outputs = batchnorm_rerun(ctx.model, ctx.batch, chunk)
     if ctx.batchnorm_outputs is not None:
         ids = ctx.label_ids if ctx.task.kind in ("binary", "multiclass") else None
@@ -268,8 +272,6 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
-    if whatif:
-        _rerun_batchnorm(ctx, chunk)
     if ctx.is_image and whatif:
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
         # the labels can judge a preprocessing only for a trained model: BatchNorm statistics all at their initial
@@ -279,5 +281,7 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           max_samples=min(16, max(8, chunk)), raw_images=raw_images,
                                           labels=ctx.label_ids if classified else None, given=ctx.outputs)
+    if whatif:
+        _rerun_batchnorm(ctx, chunk)
 
 
