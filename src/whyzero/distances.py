@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from whyzero.measurements import BatchNormRow
 from whyzero.probes.inputs import InputStats
 
 # BatchNorm layers compared: the first few see the input most directly.
@@ -54,7 +55,7 @@ def converged_share(mean, var, moving_mean, moving_variance, epsilon) -> float:
     return float(CONVERGENCE_GRID[best]) if scores[best] < CONVERGED_FIT / 2 else 1.0
 
 
-def batchnorm_memory(bns: list) -> list[dict[str, Any]]:
+def batchnorm_memory(bns: list) -> list[BatchNormRow]:
     """Per BatchNorm layer: how far the batch sits from the moving statistics.
 
     ``z_median`` is the median over channels of |batch mean - moving mean| / moving std;
@@ -82,19 +83,18 @@ def batchnorm_memory(bns: list) -> list[dict[str, Any]]:
         else:
             c = converged_share(mean, var, moving_mean, moving_var, bn.epsilon)
         z, log_ratio = _bn_distance(mean, var, moving_mean, moving_var, bn.epsilon, c)
-        rows.append({"layer": bn.name, "trained": bool(trained), "z_median": z, "log10_var_ratio": log_ratio,
-                     "converged": c, "channels": int(mean.size),
-                     "batch_mean": mean[:64].tolist(), "moving_mean": bn.moving_mean[:64].tolist()})
+        rows.append(BatchNormRow(bn.name, bool(trained), z, log_ratio, c, int(mean.size), mean[:64].tolist(),
+                                 np.asarray(bn.moving_mean)[:64].tolist()))
     return rows
 
 
-def memory_score(rows: list[dict[str, Any]]) -> float | None:
+def memory_score(rows: list[BatchNormRow]) -> float | None:
     """Distance of a batch from the model's memory: mean of |z| + |log10 variance ratio| over
     the first trained BatchNorm layers (0 = matches; each unit is one std or one decade off)."""
-    trained = [r for r in rows if r["trained"]][:MEMORY_LAYERS]
+    trained = [r for r in rows if r.trained][:MEMORY_LAYERS]
     if not trained:
         return None
-    return float(np.mean([r["z_median"] + abs(r["log10_var_ratio"]) for r in trained]))
+    return float(np.mean([r.distance for r in trained]))
 
 
 def distance(mean, std, ref_mean, ref_std) -> float:

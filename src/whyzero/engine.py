@@ -241,7 +241,7 @@ def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
     """The outputs with the BatchNorm layers on the batch's own statistics, where their memory is partial or far
     from the batch: what tells a stale memory from a wrong preprocessing (``checks.model.batchnorm_statistics``)."""
     memory, w = ctx.memory, ctx.whatif
-    stale = any(r["trained"] and r.get("converged", 1.0) < 1.0 for r in memory.batchnorm)
+    stale = any(r.trained and r.converged < 1.0 for r in memory.batchnorm)
     far = (memory.score or 0.0) >= BATCHNORM_RERUN_DISTANCE
     if ctx.multi is not None or not memory.batchnorm or not (stale or far):
         return
@@ -261,9 +261,9 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     memory.rescaling = rescaling_layers(ctx.model)
     memory.weights = weight_table(ctx.model)
     memory.embedding = embedding_input(ctx.model)
-    partial = [r for r in memory.batchnorm if r["trained"] and r.get("converged", 1.0) < 1.0]
+    partial = [r for r in memory.batchnorm if r.trained and r.converged < 1.0]
     if partial:
-        ctx.notes.append(f"the BatchNorm moving statistics are only {partial[0]['converged']:.0%} of the way from "
+        ctx.notes.append(f"the BatchNorm moving statistics are only {partial[0].converged:.0%} of the way from "
                          "their initial values (a briefly trained model): the batch is compared with them corrected "
                          "for it")
     score = memory_score(memory.batchnorm)
@@ -276,7 +276,7 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
         # the labels can judge a preprocessing only for a trained model: BatchNorm statistics all at their initial
         # values say it never saw data (an untrained ResNet50 would run six more passes for nothing)
-        untrained = bool(memory.batchnorm) and not any(r["trained"] for r in memory.batchnorm)
+        untrained = bool(memory.batchnorm) and not any(r.trained for r in memory.batchnorm)
         classified = ctx.task.kind in ("binary", "multiclass") and ctx.label_ids is not None and not untrained
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           max_samples=min(16, max(8, chunk)), raw_images=raw_images,

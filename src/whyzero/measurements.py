@@ -208,6 +208,33 @@ class WhatIf:
 
 
 @dataclass
+class BatchNormRow:
+    """One BatchNorm layer near the input: the batch's statistics of what it receives against its moving ones.
+
+    ``z_median`` is the median over channels of |batch mean − moving mean| / moving std; ``log10_var_ratio`` the
+    median over channels of log10(batch variance / moving variance); both against the memory corrected for a partial
+    convergence ``converged`` (``distances.converged_share``).  ``trained``: its moving statistics have left their
+    initial 0 and 1."""
+
+    layer: str
+    trained: bool
+    z_median: float
+    log10_var_ratio: float
+    converged: float = 1.0
+    channels: int = 0
+    batch_mean: list[float] = field(default_factory=list)
+    moving_mean: list[float] = field(default_factory=list)
+
+    @property
+    def distance(self) -> float:
+        return self.z_median + abs(self.log10_var_ratio)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchNormRow:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
 class ModelMemory:
     """What the model remembers of its training inputs, and the facts about its weights the checks read.
 
@@ -224,7 +251,7 @@ class ModelMemory:
         source: what ``score`` compares with.
     """
 
-    batchnorm: list[dict[str, Any]] = field(default_factory=list)
+    batchnorm: list[BatchNormRow] = field(default_factory=list)
     normalization: dict[str, Any] | None = None
     rescaling: list[dict[str, Any]] = field(default_factory=list)
     weights: list[dict[str, Any]] = field(default_factory=list)
@@ -235,8 +262,9 @@ class ModelMemory:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ModelMemory:
-        data = data or {}
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        data = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        data["batchnorm"] = [BatchNormRow.from_dict(r) for r in data.get("batchnorm", [])]
+        return cls(**data)
 
 
 @dataclass

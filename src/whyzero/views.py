@@ -67,7 +67,8 @@ def _inputs(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
             "integer_share": stats.integer_share, "constant_samples": stats.constant_samples,
             "train_table": train.table() if train is not None else None,
             "train_hist": train.hist.tolist() if train is not None else None,
-            "batchnorm": memory.batchnorm, "normalization": memory.normalization, "rescaling": memory.rescaling,
+            "batchnorm": [asdict(r) for r in memory.batchnorm], "normalization": memory.normalization,
+            "rescaling": memory.rescaling,
             "memory_score": memory.score, "memory_source": memory.source,
             "whatif": None if m.whatif is None else m.whatif.to_dict(),
             "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []}

@@ -91,7 +91,7 @@ def untrained(m: Measurements) -> list[Finding]:
         return []
     biases = [r["bias_zero"] for r in rows if r.get("bias_zero") is not None]
     at_scale = all(INITIAL_RATIO[0] <= r["ratio"] <= INITIAL_RATIO[1] for r in rows)
-    fresh_batchnorm = not any(b.get("trained") for b in m.memory.batchnorm)
+    fresh_batchnorm = not any(b.trained for b in m.memory.batchnorm)
     zero_biases = bool(biases) and all(biases)
     never_stepped = steps == 0 and bool(m.memory.batchnorm)
     if not (at_scale and fresh_batchnorm and (zero_biases or never_stepped)):
@@ -228,11 +228,11 @@ def batchnorm_statistics(m: Measurements) -> list[Finding]:
     matches_training = m.train_stats is not None and stats_score(m.input_stats, m.train_stats) < TRAINING_MATCH
     if preprocessing_matches and not matches_training:
         return []  # the memory is consistent with another preprocessing: the input's fault (input.range_mismatch)
-    partial = [r for r in m.memory.batchnorm if r["trained"] and r.get("converged", 1.0) < 1.0]
-    parted = max(m.memory.batchnorm, key=lambda r: r["z_median"] + abs(r["log10_var_ratio"]))
+    partial = [r for r in m.memory.batchnorm if r.trained and r.converged < 1.0]
+    parted = max(m.memory.batchnorm, key=lambda r: r.distance)
     given, again = rerun["given"], rerun["rerun"]
-    evidence = {"layer": parted["layer"], "z_median": parted["z_median"], "log10_var_ratio": parted["log10_var_ratio"],
-                "converged": min((r.get("converged", 1.0) for r in m.memory.batchnorm), default=1.0),
+    evidence = {"layer": parted.layer, "z_median": parted.z_median, "log10_var_ratio": parted.log10_var_ratio,
+                "converged": min((r.converged for r in m.memory.batchnorm), default=1.0),
                 "accuracy_as_given": given.get("accuracy"), "accuracy_reestimated": again.get("accuracy"),
                 "top_class_share_as_given": given["top_class_share"],
                 "top_class_share_reestimated": again["top_class_share"], "batch_matches_training": matches_training}
@@ -247,9 +247,9 @@ def batchnorm_statistics(m: Measurements) -> list[Finding]:
         why = (f"the moving statistics are only {evidence['converged']:.0%} of the way from their initial values"
                if partial else "the batch matches the training statistics, the moving ones do not")
         return [Finding(BATCHNORM_STATISTICS.id, CRITICAL, f"BatchNorm moving statistics do not describe the inputs "
-                        f"({why}): {how}", evidence, fix, layer=parted["layer"])]
+                        f"({why}): {how}", evidence, fix, layer=parted.layer)]
     evidence.update(candidates=[BATCHNORM_STATISTICS.id, RANGE_MISMATCH.id],
                     separated_by="a sample of the training inputs (--train-inputs): a batch that matches it clears "
                                  "the preprocessing")
     return [Finding(BATCHNORM_STATISTICS.id, WARNING, f"The BatchNorm memory, or the preprocessing: {how}", evidence,
-                    fix, layer=parted["layer"])]
+                    fix, layer=parted.layer)]
