@@ -183,7 +183,7 @@ def range_mismatch(m: Measurements) -> list[Finding]:
     # a middling distance is critical too when the model predicts one thing and a standard preprocessing of the
     # same batch matches the model's memory (a batch preprocessed twice: its values squeezed near one point)
     explained = best is not None and best != "as given" and best_score is not None \
-        and best_score < min(RANGE_WARNING, score / 2) and _output_collapsed(m)
+        and best_score < min(RANGE_WARNING, score / 2) and output_collapsed(m)
     severity = CRITICAL if score >= RANGE_CRITICAL or explained else WARNING
     return [Finding(RANGE_MISMATCH.id, severity, title, evidence, fix)]
 
@@ -436,7 +436,7 @@ def unnormalized(m: Measurements) -> list[Finding]:
     if off_centre < OFF_CENTRE_RATIO and magnitude < LARGE_MAGNITUDE:
         return []
     first, harm, harm_what = _first_layer_harm(m)
-    collapsed = _output_collapsed(m)
+    collapsed = output_collapsed(m)
     if harm < FIRST_LAYER_HARM and not collapsed:
         return []
     evidence = {"median_mean_to_std": off_centre, "median_feature_rms": magnitude,
@@ -466,7 +466,8 @@ def _first_layer_harm(m: Measurements) -> tuple[str | None, float, str]:
     return None, 0.0, "dead"
 
 
-def _output_collapsed(m: Measurements) -> bool:
+def output_collapsed(m: Measurements) -> bool:
+    """Predictions that barely vary across the batch, or (with labels of two classes or more) one class for 95%."""
     out = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)
     if len(out) < 2:
         return False

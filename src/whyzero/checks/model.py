@@ -266,7 +266,8 @@ def _regression_loss_on_softmax(m: Measurements, evidence: dict, units: int) -> 
                         "Categorical cross-entropy trains a softmax faster and to sharper probabilities.")]
     what = ("it compares each class probability with the class id itself, so every probability is pulled toward "
             "the same value" if ids_given else "its gradients through the softmax are weak")
-    return [Finding(LOSS_MISMATCH.id, CRITICAL if ids_given else WARNING,
+    severity = CRITICAL if ids_given else WARNING if m.labels is not None else INFO  # no labels: nothing to judge by
+    return [Finding(LOSS_MISMATCH.id, severity,
                     f"{loss} on a {units}-class softmax output: {what}",
                     {**evidence, "label_accuracy": right, "labels": "class ids" if ids_given else "one-hot rows"},
                     "Compile with sparse_categorical_crossentropy (class ids) or categorical_crossentropy (one-hot "
