@@ -1,4 +1,5 @@
-"""Causes: a reference page for every cause id, generated from the registries (checks, thresholds, gallery)."""
+"""Causes: a reference page for every cause id, generated from its declaration (meaning, stage, what it explains, its
+proof and figures), its check (thresholds) and the gallery."""
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,9 @@ if ref.thresholds:
 if ref.proof:
     st.markdown(f"**Proof by re-run.** When this is a root cause, whyzero applies the fix and re-runs the "
                 f"model: {ref.proof}; what disappears under the fix becomes a consequence.")
+if ref.figures:
+    st.markdown(f"**Where to see it** on the {PAGE[ref.panel].title} page: "
+                + ", ".join(f"the '{name.replace('_', ' ')}' figure" for name in ref.figures) + ".")
 if ref.explains:
     st.markdown("**Found with it, it can explain:** " + ", ".join(f"`{c}`" for c in ref.explains))
 if ref.explained_by:
