@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from whyzero.catalog import CAUSES
+from whyzero.figures import PANEL_FIGURES
 from whyzero.panels import PAGE
 from whyzero.reference import references
 
@@ -29,8 +30,10 @@ if ref.proof:
     st.markdown(f"**Proof by re-run.** When this is a root cause, whyzero applies the fix and re-runs the "
                 f"model: {ref.proof}; what disappears under the fix becomes a consequence.")
 if ref.figures:
-    st.markdown(f"**Where to see it** on the {PAGE[ref.panel].title} page: "
-                + ", ".join(f"the '{name.replace('_', ' ')}' figure" for name in ref.figures) + ".")
+    page_of = {spec.name: PAGE[page].title for page, specs in PANEL_FIGURES.items() for spec in specs}
+    st.markdown("**Where to see it:** " + ", ".join(
+        f"the '{name.replace('_', ' ')}' figure ({page_of.get(name, PAGE[ref.panel].title)} page)"
+        for name in ref.figures) + ".")
 if ref.explains:
     st.markdown("**Found with it, it can explain:** " + ", ".join(f"`{c}`" for c in ref.explains))
 if ref.explained_by:

@@ -93,3 +93,16 @@ def test_every_cause_panel_has_a_page_in_the_registry():
     assert {c.panel for c in CAUSES.values()} == {p.id for p in PANELS}
     for page in PAGE.values():
         assert (Path(__file__).resolve().parents[1] / page.file).exists(), page.file
+
+
+def test_every_cause_declares_figures_that_exist_and_a_place_in_the_stage_order():
+    from whyzero.catalog import EXPLAINS, STAGE
+    from whyzero.figures import PANEL_FIGURES
+
+    drawn = {spec.name for specs in PANEL_FIGURES.values() for spec in specs}
+    for cause in CAUSES.values():
+        assert cause.figures and set(cause.figures) <= drawn, cause.id
+        assert cause.id in STAGE and cause.checks, cause.id
+    # what a cause explains is derived from the declarations' kinds: the data explains what follows from it
+    assert "activation.dead_relu" in EXPLAINS["input.range_mismatch"]
+    assert "input.range_mismatch" not in EXPLAINS["activation.dead_relu"]

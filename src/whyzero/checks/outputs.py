@@ -69,7 +69,7 @@ THRESHOLD = declare(Cause(
 SHAPE_MISMATCH = declare(Cause(
     "output.shape_mismatch", "outputs", Stage.BUILD, "Output shape incompatible with the labels",
     "output shape incompatible with the labels (1000 classes vs binary labels)", "shapes", precedence=8,
-    explains=frozenset({Kind.OUTPUT, Kind.GRADIENT, Kind.LEARNING_RATE})))
+    explains=frozenset({Kind.OUTPUT, Kind.GRADIENT, Kind.LEARNING_RATE}), figures=("class_shares",)))
 LOSS_AT_PRIOR = declare(Cause(
     "training.loss_at_prior", "outputs", Stage.SEEN, "The loss equals the entropy of the label prior",
     "the loss equals the entropy of the label prior: the model has learned the class frequencies and nothing else",
