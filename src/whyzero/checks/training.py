@@ -15,7 +15,7 @@ from __future__ import annotations
 from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
 from whyzero.checks.gradients import LEARNING_RATE_HIGH
-from whyzero.checks.inputs import RANGE_MISMATCH, output_collapsed
+from whyzero.checks.inputs import MATCH_FACTOR, RANGE_MISMATCH, RANGE_WARNING, output_collapsed
 from whyzero.checks.model import MIN_KERNEL_VALUES, WEIGHT_SCALE_HIGH, WEIGHT_SCALE_LOW, moved_by_training
 from whyzero.distances import stats_score
 from whyzero.findings import Finding
@@ -201,11 +201,6 @@ RECOVERED_ACCURACY = 0.6
 RECOVERED_GAIN = 0.3
 ONE_CLASS_GIVEN = 0.9
 RECOVERED_TOP_DROP = 0.3
-# A standard preprocessing matches the memory when it scores below this share of the batch as given (as
-# checks.inputs.MATCH_FACTOR): the memory is then consistent, and the input is at fault.
-MEMORY_MATCH_FACTOR = 0.5
-# The batch matches training statistics below this distance (checks.inputs.RANGE_WARNING).
-TRAINING_MATCH = 1.0
 
 
 def _recovered(rerun: dict) -> bool:
@@ -226,8 +221,8 @@ def batchnorm_statistics(m: Measurements) -> list[Finding]:
         return []
     w = m.whatif
     preprocessing_matches = w is not None and w.best not in (None, "as given") and w.best_score is not None and \
-        w.given_score is not None and w.best_score < MEMORY_MATCH_FACTOR * w.given_score
-    matches_training = m.train_stats is not None and stats_score(m.input_stats, m.train_stats) < TRAINING_MATCH
+        w.given_score is not None and w.best_score < MATCH_FACTOR * w.given_score
+    matches_training = m.train_stats is not None and stats_score(m.input_stats, m.train_stats) < RANGE_WARNING
     if preprocessing_matches and not matches_training:
         return []  # the memory is consistent with another preprocessing: the input's fault (input.range_mismatch)
     partial = [r for r in m.memory.batchnorm if r.trained and r.converged < 1.0]

@@ -489,29 +489,25 @@ def _tabular_batchnorm_first_healthy() -> Built:
       "The standardized breast-cancer MLP with kernel_regularizer=l2(1.0) on every layer: the kernels shrink toward "
       "zero and every prediction settles on the class prior.")
 def _tabular_l2_strong() -> Built:
-    x, y = _cancer()
-    mean, std = x[BATCH:].mean(0), x[BATCH:].std(0)
-    z = ((x - mean) / std).astype(np.float32)
-    seed(0)
-    l2 = keras.regularizers.l2(1.0)
-    model = keras.Sequential([keras.Input((z.shape[1],)), keras.layers.Dense(16, "relu", kernel_regularizer=l2),
-                              keras.layers.Dense(8, "relu", kernel_regularizer=l2),
-                              keras.layers.Dense(1, "sigmoid", kernel_regularizer=l2)], name="l2_strong")
-    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
-    return Built(fit(model, z[BATCH:], y[BATCH:], epochs=30), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
+    return _regularized_cancer(1.0)
 
 
 @case("tabular_l2_mild_healthy", "tabular", (),
       "The same MLP with a usual kernel_regularizer=l2(1e-3): the kernels keep their scale and the model learns.")
 def _tabular_l2_mild_healthy() -> Built:
+    return _regularized_cancer(1e-3)
+
+
+def _regularized_cancer(factor: float) -> Built:
+    """The standardized breast-cancer MLP with kernel_regularizer=l2(factor) on every layer."""
     x, y = _cancer()
     mean, std = x[BATCH:].mean(0), x[BATCH:].std(0)
     z = ((x - mean) / std).astype(np.float32)
     seed(0)
-    l2 = keras.regularizers.l2(1e-3)
+    l2 = keras.regularizers.l2(factor)
     model = keras.Sequential([keras.Input((z.shape[1],)), keras.layers.Dense(16, "relu", kernel_regularizer=l2),
                               keras.layers.Dense(8, "relu", kernel_regularizer=l2),
-                              keras.layers.Dense(1, "sigmoid", kernel_regularizer=l2)], name="l2_mild")
+                              keras.layers.Dense(1, "sigmoid", kernel_regularizer=l2)], name=f"l2_{factor:g}")
     model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
     return Built(fit(model, z[BATCH:], y[BATCH:], epochs=30), z[:BATCH], y[:BATCH], train_inputs=z[BATCH:])
 
