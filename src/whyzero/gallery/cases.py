@@ -867,21 +867,25 @@ def _digits_class_mapping() -> Built:
       "The digit classifier rebuilt from its code and compiled, its trained weights never loaded: every weight as "
       "the initializers drew it.")
 def _digits_untrained() -> Built:
-    seed(1)
     x, y = data.digits_vectors()
-    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_pixels")
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    return Built(model, x[:4 * BATCH], y[:4 * BATCH])
+    return Built(_digit_softmax("digits_pixels", "sparse_categorical_crossentropy", seed_=1), x[:4 * BATCH],
+                 y[:4 * BATCH])
+
+
+def _digit_softmax(name: str, loss: str, learning_rate: float = 3e-3, seed_: int = 0) -> keras.Model:
+    """The digit classifier's architecture (64 pixels, ReLU 64 and 32, a softmax over ten), compiled, untrained."""
+    seed(seed_)
+    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name=name)
+    model.compile(keras.optimizers.Adam(learning_rate), loss)
+    return model
 
 
 @case("digits_mse_softmax", "deep", ("model.loss_mismatch",),
       "A softmax over the ten digit classes compiled with loss='mse' on class ids (N, 1): the loss compares every "
       "probability with the class id, so they all settle near 0.1.")
 def _digits_mse_softmax() -> Built:
-    seed(0)
     x, y = data.digits_vectors()
-    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_mse")
-    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    model = _digit_softmax("digits_mse", "mse", learning_rate=1e-3)
     fit(model, x[4 * BATCH:], y[4 * BATCH:, None].astype(np.float32), epochs=5)
     return Built(model, x[:4 * BATCH], y[:4 * BATCH])
 
@@ -889,11 +893,9 @@ def _digits_mse_softmax() -> Built:
 @case("digits_mse_one_hot_healthy", "deep", (),
       "The same softmax with loss='mse' on one-hot labels: slower than cross-entropy, but it learns (a note).")
 def _digits_mse_one_hot_healthy() -> Built:
-    seed(0)
     x, y = data.digits_vectors()
     one_hot = np.eye(10, dtype=np.float32)[y]
-    model = mlp(64, (64, 32), out_units=10, out_activation="softmax", name="digits_mse_one_hot")
-    model.compile(keras.optimizers.Adam(3e-3), "mse")
+    model = _digit_softmax("digits_mse_one_hot", "mse")
     return Built(fit(model, x[4 * BATCH:], one_hot[4 * BATCH:], epochs=20), x[:4 * BATCH], one_hot[:4 * BATCH])
 
 
