@@ -471,6 +471,8 @@ def output_collapsed(m: Measurements) -> bool:
     out = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)
     if len(out) < 2:
         return False
+    if not np.isfinite(out).all():
+        return True  # NaN / Inf predictions: nothing varies that means anything
     scale = float(np.sqrt(np.mean(out**2)))
     if scale == 0 or float(np.max(np.std(out, axis=0))) / scale < OUTPUT_COLLAPSED:
         return True

@@ -119,11 +119,13 @@ def steps_that_moved_the_weights(m: Measurements) -> list[Finding]:
     scale) after the optimizer's steps, against the optimizer and its rate."""
     optimizer = m.optimizer or {}
     learned = m.learned()
-    if learned or (learned is None and not output_collapsed(m)) or not optimizer.get("learning_rate"):
-        return []  # judged by what it did: a model that learned, or whose predictions vary, shows nothing wrong
+    if learned or not optimizer.get("learning_rate"):
+        return []
     diverged = [r for r in m.memory.weights if r.get("nonfinite") or r.get("ratio", 1.0) > DIVERGED_RATIO]
     if diverged:
-        return _diverged_by_steps(m, diverged)
+        return _diverged_by_steps(m, diverged)  # what it did: the weights are NaN or blown up
+    if learned is None and not output_collapsed(m):
+        return []  # judged by what it did: predictions that vary show nothing wrong without labels
     moved = [r for r in _kernel_rows(m) if moved_by_training(m, r) and not (r.get("l1") or r.get("l2"))
              and (r["ratio"] < WEIGHT_SCALE_LOW or r["ratio"] > WEIGHT_SCALE_HIGH)]
     if not moved:
