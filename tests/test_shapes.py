@@ -221,6 +221,7 @@ def test_float16_overflow_is_named():
     first = next(f for f in d.findings if f.severity != "info")
     assert (first.cause, first.role, first.layer) == ("activation.overflow", "root", "exp")
     assert first.evidence["dtype_policy"] == "mixed_float16" and first.evidence["inf"] + first.evidence["nan"] > 0
+    assert first.proof["fix"] == "compute every layer in float32" and "output spread nan" in first.proof["text"]
     assert not whyzero.diagnose(float16_model(0.1), X).find("activation.overflow")
 
 

@@ -18,15 +18,7 @@ from whyzero.fed import embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, is_text, take, text_features
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
-from whyzero.memory import (
-    BATCHNORM_RERUN_DISTANCE,
-    MemoryProbe,
-    batchnorm_rerun,
-    normalization_memory,
-    preprocessing_whatif,
-    rerun_brief,
-    rescaling_layers,
-)
+from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
 from whyzero.model_info import (
     loss_info,
     optimizer_info,
@@ -39,6 +31,7 @@ from whyzero.probes.inputs import InputStats
 from whyzero.probes.plan import dry_run, predict, static_outputs
 from whyzero.probes.saliency import from_grad_cam, saliency
 from whyzero.proofs import LiveRun, prove
+from whyzero.reruns import BATCHNORM_RERUN_DISTANCE, batchnorm_rerun, float32_rerun, rerun_brief
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
 from whyzero.views import panel_views
 
@@ -87,7 +80,8 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     run = catalog.run_all(measured)
     report("checks", 1.0)
     report("proving fixes", 0.0)
-    live = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs)
+    live = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs,
+                   float32_outputs=lambda: _float32_outputs(ctx))
     prove(live, run.findings, lambda changed: catalog.run_all(changed).findings)
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
@@ -139,6 +133,11 @@ def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
     findings = rank(findings)
     point_symptoms_to_roots(findings)
     return findings, notes
+
+
+def _float32_outputs(ctx: Context) -> np.ndarray | None:
+    """The outputs of the model computed in float32 (the proof of a float16 overflow), on demand."""
+    return float32_rerun(ctx.model, assemble(ctx.batch, ctx.multi), chunk_size(ctx.model, ctx.batch))
 
 
 def _rerun(ctx: Context, batch: np.ndarray) -> Measurements:

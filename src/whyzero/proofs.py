@@ -38,6 +38,7 @@ class LiveRun:
     batch: np.ndarray
     rerun: Callable[[np.ndarray], Measurements]
     batchnorm_outputs: np.ndarray | None = None  # the outputs with BatchNorm on the batch's own statistics
+    float32_outputs: Callable[[], np.ndarray | None] | None = None  # the outputs computed in float32, on demand
 
     def __getattr__(self, name: str):
         return getattr(self.measured, name)  # whatif, train_stats, input_stats, memory, task, outputs, masks...
@@ -113,7 +114,10 @@ def _run(fix: Fix, cause: str, run: LiveRun, findings: list[Finding], recheck: R
         masks = fix.masks(m.masks)
         after_m = replace(m, masks=masks, label_ids=label_ids(m.task, m.labels, masks), memory=replace(m.memory))
     elif fix.outputs_from is not None:
-        after_m = replace(m, outputs=fix.outputs_from(run), memory=replace(m.memory))
+        outputs = fix.outputs_from(run)
+        if outputs is None:
+            raise ValueError("the re-run gave no outputs")
+        after_m = replace(m, outputs=outputs, memory=replace(m.memory))
     elif fix.labels is not None:
         labels = fix.labels(m.labels)
         after_m = replace(m, labels=labels, label_ids=label_ids(m.task, labels, m.masks), memory=replace(m.memory))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.causes import CRITICAL, DATA_EFFECTS, WARNING, Cause, Kind, Stage, declare
+from whyzero.causes import CRITICAL, DATA_EFFECTS, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import Skipped, check
 from whyzero.checks.gradients import SQUASHING_STACK
 from whyzero.findings import Finding
@@ -30,11 +30,18 @@ SATURATION = declare(Cause(
     "per-layer share of pre-activations beyond the flat threshold", precedence=1,
     kinds=frozenset({Kind.ACTIVATION, Kind.SATURATED_UNITS, Kind.LAYER_LOCAL}), explains=_IN_A_LAYER,
     figures=("dead_saturated_shares", "activation_heatmap")))
+def _float32_fix(f: Finding, run) -> Fix | None:
+    if getattr(run, "float32_outputs", None) is None:
+        return None
+    return Fix("float32", "compute every layer in float32", outputs_from=lambda live: live.float32_outputs())
+
+
 OVERFLOW = declare(Cause(
     "activation.overflow", "activations", Stage.LAYERS, "Activations overflow float16 under mixed precision",
     "activations beyond the float16 range under mixed precision (`mixed_float16`) become Inf / NaN, then a constant",
     "per-layer max |value| against 65504, Inf/NaN counts, the first layer; the output re-run in float32 (the proof)",
-    precedence=-1, kinds=frozenset({Kind.ACTIVATION, Kind.OVERFLOW}), explains=_IN_A_LAYER,
+    precedence=-1, kinds=frozenset({Kind.ACTIVATION, Kind.OVERFLOW}), explains=_IN_A_LAYER, fix=_float32_fix,
+    proof="the outputs re-judged with every layer computing in float32 (the same weights)",
     figures=("activation_heatmap",)))
 COLLAPSE = declare(Cause(
     "activation.collapse", "activations", Stage.EFFECTS, "Activations collapse: the input stops mattering",
