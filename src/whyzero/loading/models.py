@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import inspect
+import json
 import math
 import os
 import runpy
@@ -105,6 +106,10 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
                 if keras2 is not None:
                     return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
         loaded, notes = _load_keras(path, trust_model, objects)
+        if path.suffix != ".keras" and _input_shape_lost(loaded, path):
+            keras2 = _load_tf_keras_h5(path, objects, h5_keras_version(path), trust_model, keras3_first=False)
+            if keras2 is not None:  # Keras 3 read it, but with another input shape than the file declares
+                return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
         return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
         f"Expected a .keras, .h5/.hdf5 file, a SavedModel directory or its .zip. Received: {path.name}")
@@ -166,6 +171,29 @@ def h5_keras_version(path: Path) -> str | None:
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
     return str(version) if version else None
+
+
+def declared_input_shape(path: Path) -> list | None:
+    """The input shape an .h5 model file declares (its InputLayer's, or its first layer's ``batch_input_shape``)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            config = json.loads(handle.attrs["model_config"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    layers = (config.get("config") or {}).get("layers") or []
+    first = (layers[0].get("config") or {}) if layers and isinstance(layers[0], dict) else {}
+    shape = first.get("batch_input_shape") or first.get("batch_shape")
+    return list(shape) if isinstance(shape, (list, tuple)) else None
+
+
+def _input_shape_lost(model, path: Path) -> bool:
+    """Whether Keras 3 built the model with another input rank than the file declares (a Keras 2 Sequential read as
+    taking (None, None, F))."""
+    declared = declared_input_shape(path)
+    inputs = getattr(model, "inputs", None)
+    if not declared or not inputs or len(inputs) != 1:
+        return False
+    return len(tuple(inputs[0].shape)) != len(declared)
 
 
 def _load_tf_keras_h5(path: Path, custom_objects: dict[str, Any], written_by: str | None, trust_model: bool,
