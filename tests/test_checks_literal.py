@@ -7,7 +7,15 @@ from whyzero.checks.gradients import learning_rate, update_ratio, vanishing_expl
 from whyzero.checks.inputs import unnormalized
 from whyzero.checks.labels import target_scale
 from whyzero.checks.model import weight_init
-from whyzero.measurements import GradientRow, LayerRecord, LayerValues, Measurements, ModelMemory, Task
+from whyzero.measurements import (
+    GradientRow,
+    LayerRecord,
+    LayerValues,
+    Measurements,
+    ModelMemory,
+    NormalizationMemory,
+    Task,
+)
 from whyzero.probes.inputs import InputStats
 from whyzero.targets import label_ids
 from whyzero.transforms import standardize
@@ -210,7 +218,7 @@ def image_case(batch, train=None, **changes):
 
 
 PIXELS = RNG.random((8, 4, 4, 3)) * np.array([0.2, 0.5, 0.9])  # distinct channel means
-NORMALIZATION = ModelMemory(normalization={"layer": "norm", "mean": [120.0] * 3, "variance": [3600.0] * 3})
+NORMALIZATION = ModelMemory(normalization=NormalizationMemory("norm", [120.0] * 3, [3600.0] * 3))
 LOSS = {"name": "sparse_categorical_crossentropy", "from_logits": False, "known": True, "raw": "scce"}
 
 def pinned(zero: int, one: int) -> LayerRecord:

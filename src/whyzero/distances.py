@@ -7,11 +7,9 @@ standard deviation or one decade of variance off.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from whyzero.measurements import BatchNormRow
+from whyzero.measurements import BatchNormRow, NormalizationMemory
 from whyzero.probes.inputs import InputStats
 
 # BatchNorm layers compared: the first few see the input most directly.
@@ -111,8 +109,8 @@ def stats_score(stats: InputStats, reference: InputStats) -> float:
     return distance(stats.mean, stats.std, reference.mean, reference.std)
 
 
-def normalization_score(stats: InputStats, memory: dict[str, Any]) -> float:
-    mean, var = np.asarray(memory["mean"]), np.asarray(memory["variance"])
+def normalization_score(stats: InputStats, memory: NormalizationMemory) -> float:
+    mean, var = np.asarray(memory.mean), np.asarray(memory.variance)
     if mean.size not in (1, stats.channels):
         mean, var = mean.mean(), var.mean()
     return distance(stats.mean, stats.std, mean, np.sqrt(np.maximum(var, 1e-12)))

@@ -235,6 +235,15 @@ class BatchNormRow:
 
 
 @dataclass
+class NormalizationMemory:
+    """An adapted ``Normalization`` layer near the input: the mean and variance it standardizes by."""
+
+    layer: str
+    mean: list[float]
+    variance: list[float]
+
+
+@dataclass
 class ModelMemory:
     """What the model remembers of its training inputs, and the facts about its weights the checks read.
 
@@ -252,7 +261,7 @@ class ModelMemory:
     """
 
     batchnorm: list[BatchNormRow] = field(default_factory=list)
-    normalization: dict[str, Any] | None = None
+    normalization: NormalizationMemory | None = None
     rescaling: list[dict[str, Any]] = field(default_factory=list)
     weights: list[dict[str, Any]] = field(default_factory=list)
     embedding: dict[str, Any] | None = None
@@ -264,6 +273,8 @@ class ModelMemory:
     def from_dict(cls, data: dict[str, Any] | None) -> ModelMemory:
         data = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
         data["batchnorm"] = [BatchNormRow.from_dict(r) for r in data.get("batchnorm", [])]
+        if data.get("normalization"):
+            data["normalization"] = NormalizationMemory(**data["normalization"])
         return cls(**data)
 
 

@@ -21,7 +21,7 @@ from whyzero.distances import (
     normalization_score,
     stats_score,
 )
-from whyzero.measurements import Candidate, WhatIf, predicted_classes
+from whyzero.measurements import Candidate, NormalizationMemory, WhatIf, predicted_classes
 from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 from whyzero.probes.capture import can_capture, capturing, leaf_layers
 from whyzero.probes.inputs import InputStats
@@ -29,7 +29,7 @@ from whyzero.probes.plan import BatchNormInput, batchnorm_inputs, first_output, 
 from whyzero.probes.traced import bn_stats, without_graph_rewrites
 
 
-def normalization_memory(model) -> dict[str, Any] | None:
+def normalization_memory(model) -> NormalizationMemory | None:
     """An adapted Normalization layer near the input: its mean and variance."""
     for path, layer in leaf_layers(model):
         if type(layer).__name__ == "Normalization" and hasattr(layer, "mean"):
@@ -37,7 +37,7 @@ def normalization_memory(model) -> dict[str, Any] | None:
             var = np.asarray(layer.variance).reshape(-1)
             if np.all(mean == 0) and np.all(var == 1):
                 continue
-            return {"layer": path, "mean": mean.tolist(), "variance": var.tolist()}
+            return NormalizationMemory(path, mean.tolist(), var.tolist())
     return None
 
 
@@ -72,7 +72,7 @@ class MemoryProbe:
         if self.train_stats is not None:
             return "training statistics"
         if self.normalization is not None:
-            return f"Normalization layer '{self.normalization['layer']}'"
+            return f"Normalization layer '{self.normalization.layer}'"
         if self._bn_layers:
             return "BatchNormalization moving statistics"
         return None

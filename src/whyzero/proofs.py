@@ -100,7 +100,7 @@ def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
         norm = measured.memory.normalization
         if norm is None:
             return lambda x: recover_raw(x)[0].astype(np.float32)
-        return unstandardize(norm["mean"], norm["variance"])
+        return unstandardize(norm.mean, norm.variance)
     return None
 
 

@@ -75,7 +75,7 @@ def _undo_normalization(f: Finding, run) -> Fix | None:
     norm = run.memory.normalization
     if norm is not None:
         return Fix("raw", "feed the raw features (the model standardizes them itself)",
-                   batch=unstandardize(norm["mean"], norm["variance"]))
+                   batch=unstandardize(norm.mean, norm.variance))
     return None
 
 
@@ -235,16 +235,16 @@ def double_normalization(m: Measurements) -> list[Finding]:
                 layer=layer["layer"]))
     norm = m.memory.normalization
     if norm is not None:
-        ref_std = float(np.sqrt(np.mean(norm["variance"])))
+        ref_std = float(np.sqrt(np.mean(norm.variance)))
         ratio = float(np.mean(stats.std)) / max(ref_std, 1e-12)
         looks_scaled = abs(float(np.mean(stats.mean))) < 1.5 and float(np.mean(stats.std)) < 1.5
         if ref_std > 10 * 1.0 and ratio < DOUBLE_SCALE_FRACTION and looks_scaled:
             findings.append(Finding(
                 DOUBLE_NORMALIZATION.id, CRITICAL,
-                f"'{norm['layer']}' standardizes inside the model, but the batch is already standardized",
-                {"layer_mean": norm["mean"][:16], "layer_std": ref_std, "batch_std": float(np.mean(stats.std)),
+                f"'{norm.layer}' standardizes inside the model, but the batch is already standardized",
+                {"layer_mean": norm.mean[:16], "layer_std": ref_std, "batch_std": float(np.mean(stats.std)),
                  "std_ratio": ratio},
-                "Feed the raw features: the Normalization layer standardizes them itself.", layer=norm["layer"]))
+                "Feed the raw features: the Normalization layer standardizes them itself.", layer=norm.layer))
     return findings
 
 
