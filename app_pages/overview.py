@@ -28,7 +28,7 @@ def finding_card(i: int, f) -> None:
     st.markdown(render.finding_text(f, with_cause=False))
     if f.role == "root" and state.can_rediagnose(f):
         st.button("Re-diagnose with this fix, then compare", key=f"fix_{i}", icon=":material/build:",
-                  on_click=state.rediagnose_with_fix, args=(i,), help=f"Runs the model again: {f.proof['fix']}.")
+                  on_click=state.rediagnose_with_fix, args=(i,), help=f"Runs the model again: {f.proof.fix}.")
     left, right = st.columns(2)
     with left:
         st.page_link(render.PAGE_OF_PANEL[f.panel], label=f"See the evidence on {f.panel} →")

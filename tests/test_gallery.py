@@ -166,11 +166,11 @@ def test_healthy_twin_is_clean(name, built_cases, diagnosed):
 def test_a_mechanical_fix_is_proven_by_a_rerun(name, fix, diagnosed):
     d = diagnosed(name)
     root = d.findings[0]
-    assert root.proof is not None and fix in root.proof["fix"], root.proof
-    assert root.proof["fixed"], root.proof["text"]
-    assert root.proof["text"].startswith("with the fix")
-    if root.proof["before"].get("majority_share", 0) >= 0.9:  # a collapse to one class: the fix undoes it
-        assert root.proof["after"]["majority_share"] < 0.9
+    assert root.proof is not None and fix in root.proof.fix, root.proof
+    assert root.proof.fixed, root.proof.text
+    assert root.proof.text.startswith("with the fix")
+    if root.proof.before.get("majority_share", 0) >= 0.9:  # a collapse to one class: the fix undoes it
+        assert root.proof.after["majority_share"] < 0.9
 
 
 @pytest.mark.slow
@@ -246,4 +246,4 @@ def test_a_batch_preprocessed_twice_is_named_as_squeezed(diagnosed):
     first = diagnosed("transfer_preprocessed_twice").findings[0]
     assert first.cause == "input.range_mismatch" and first.severity == "critical"
     assert "every value lies within [-1.01, -0.992]" in first.title
-    assert "preprocessed twice" in first.fix and first.proof["fixed"] and first.proof["after"]["majority_share"] < 0.5
+    assert "preprocessed twice" in first.fix and first.proof.fixed and first.proof.after["majority_share"] < 0.5

@@ -221,7 +221,7 @@ def test_float16_overflow_is_named():
     first = next(f for f in d.findings if f.severity != "info")
     assert (first.cause, first.role, first.layer) == ("activation.overflow", "root", "exp")
     assert first.evidence["dtype_policy"] == "mixed_float16" and first.evidence["inf"] + first.evidence["nan"] > 0
-    assert first.proof["fix"] == "compute every layer in float32" and "output spread nan" in first.proof["text"]
+    assert first.proof.fix == "compute every layer in float32" and "output spread nan" in first.proof.text
     assert not whyzero.diagnose(float16_model(0.1), X).find("activation.overflow")
 
 
@@ -437,7 +437,7 @@ def test_without_any_memory_of_training_inputs_the_labels_name_the_preprocessing
     assert first.cause == "input.range_mismatch" and first.severity == "critical"
     assert first.title.startswith("Fed as raw 0..255 pixels, the model gets")
     assert first.evidence["best_match"] == "none" and first.evidence["accuracy_best"] >= 0.9
-    assert first.proof and first.proof["fixed"]
+    assert first.proof and first.proof.fixed
     # the healthy twin, fed as trained: right as given, so nothing to explain and no what-if run
     healthy = whyzero.diagnose(model, np.round(batch * 255), labels=labels)
     assert healthy.summaries["inputs"]["whatif"] is None

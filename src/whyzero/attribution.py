@@ -101,7 +101,7 @@ def _disappeared_under(a: Finding, b: Finding) -> bool:
     if not a.proof:
         return False
     return any(cause == b.cause and (layer is None or layer == b.layer)
-               for cause, layer in a.proof.get("disappeared", []))
+               for cause, layer in a.proof.disappeared)
 
 
 def _before(a: Finding, b: Finding, depth: dict[str, int], strict: bool = False) -> bool:
@@ -111,7 +111,7 @@ def _before(a: Finding, b: Finding, depth: dict[str, int], strict: bool = False)
 
 
 def _priority(f: Finding, depth: dict[str, int]) -> tuple:
-    proven = bool(f.proof and f.proof.get("fixed"))
+    proven = bool(f.proof and f.proof.fixed)
     stage = Stage.TRAINING if _diverged(f) else STAGE[f.cause]  # weights before what they compute
     if f.evidence.get("pins_output"):
         stage = -1  # a fault that by itself fixes the output (softmax on one unit) before any that contributes
@@ -145,7 +145,7 @@ def _undecided(findings: list[Finding]) -> list[str]:
                    key=lambda f: _priority(f, {}))
     if len(roots) < 2 or roots[0].severity != roots[1].severity or roots[0].cause == roots[1].cause:
         return []
-    if any(f.proof and f.proof.get("fixed") for f in roots[:2]):
+    if any(f.proof and f.proof.fixed for f in roots[:2]):
         return []
     return [f"The evidence fits two root causes equally: '{roots[0].cause}' and '{roots[1].cause}'. "
             "Both are shown; fix the first and diagnose again."]

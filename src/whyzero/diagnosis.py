@@ -133,7 +133,7 @@ class Diagnosis:
 
 
 def _proven(f: Finding) -> bool:
-    return bool(f.proof and f.proof.get("fixed"))
+    return bool(f.proof and f.proof.fixed)
 
 
 def _pins(f: Finding) -> bool:

@@ -45,6 +45,39 @@ def clean(value: Any) -> Any:
 
 
 @dataclass
+class Proof:
+    """What re-running the model (or re-judging its outputs) under a root cause's mechanical fix showed.
+
+    Attributes:
+        fix: the fix, as a user reads it.
+        fixed: whether the symptom went away (or the model got its labels right again).
+        text: one line: the numbers before and after.
+        fix_key: names the fix for ``proofs.batch_fix`` (the app re-diagnoses under a batch fix).
+        rerun: whether it could run at all.
+        before / after: the output's spread, majority share and accuracy on the labels.
+        disappeared: the (cause, layer) findings gone under the fix; appeared: the critical causes it brought.
+    """
+
+    fix: str = ""
+    fixed: bool = False
+    text: str = ""
+    fix_key: str = ""
+    rerun: bool = True
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    disappeared: list[list] = field(default_factory=list)
+    appeared: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.before, self.after = clean(self.before), clean(self.after)
+        self.disappeared = [list(d) for d in clean(self.disappeared)]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Proof:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
 class Finding:
     """One cause found, with the numbers that show it.
 
@@ -73,7 +106,7 @@ class Finding:
     panel: str = ""
     role: str = "root"
     explained_by: int | None = None
-    proof: dict[str, Any] | None = None
+    proof: Proof | None = None
 
     def __post_init__(self) -> None:
         cause = get_cause(self.cause)
@@ -81,7 +114,8 @@ class Finding:
             raise ValueError(f"Expected severity in {SEVERITIES}. Received: {self.severity!r}")
         if self.role not in ROLES:
             raise ValueError(f"Expected role in {ROLES}. Received: {self.role!r}")
-        self.proof = clean(self.proof)
+        if isinstance(self.proof, dict):
+            self.proof = Proof.from_dict(self.proof)
         self.panel = self.panel or cause.panel
         self.evidence = clean(self.evidence)
 

@@ -50,7 +50,7 @@ def present(f: Finding) -> Presented:
     """The parts every output shows of a finding."""
     return Presented(label=role_label(f), severity=f.severity, colour=SEVERITY_COLOURS[f.severity], cause=f.cause,
                      layer=f.layer or "", title=f.title, evidence=evidence_line(f.evidence), fix=f.fix or "",
-                     proof=(f.proof or {}).get("text", ""))
+                     proof=f.proof.text if f.proof else "")
 
 
 @dataclass(frozen=True)

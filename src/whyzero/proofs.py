@@ -9,14 +9,14 @@ support.  The findings that disappear under the fix become consequences of that 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from whyzero.catalog import CAUSES, ids_of_kind
 from whyzero.causes import SEVERITY_RANK, Fix, Kind
 from whyzero.checks.outputs import MAJORITY_SHARE
-from whyzero.findings import Finding
+from whyzero.findings import Finding, Proof
 from whyzero.measurements import Measurements
 from whyzero.preprocessing import PREPROCESSINGS, recover_raw
 from whyzero.targets import label_ids
@@ -55,7 +55,7 @@ def prove(run: LiveRun, findings: list[Finding], recheck: Recheck) -> int:
         findings: the checks' findings on ``run.measured``.
         recheck: runs the checks on changed measurements (new masks, labels or outputs, or a re-run's).
     """
-    done: dict[str, dict[str, Any] | None] = {}
+    done: dict[str, Proof] = {}
     for f in sorted(findings, key=lambda f: SEVERITY_RANK[f.severity]):
         if f.severity == "info":
             continue
@@ -68,8 +68,8 @@ def prove(run: LiveRun, findings: list[Finding], recheck: Recheck) -> int:
             try:
                 done[fix.key] = _run(fix, f.cause, run, findings, recheck)
             except Exception as err:  # noqa: BLE001 - a fix that cannot run leaves the finding unproven
-                done[fix.key] = {"fix": fix.description, "rerun": False, "fixed": False,
-                                 "text": f"the fix could not be re-run ({type(err).__name__})"}
+                done[fix.key] = Proof(fix.description, False, f"the fix could not be re-run ({type(err).__name__})",
+                                      fix.key, rerun=False)
         f.proof = done[fix.key]
     return len(done)
 
@@ -104,7 +104,7 @@ def batch_fix(key: str, measured) -> Callable[[np.ndarray], np.ndarray] | None:
     return None
 
 
-def _run(fix: Fix, cause: str, run: LiveRun, findings: list[Finding], recheck: Recheck) -> dict[str, Any]:
+def _run(fix: Fix, cause: str, run: LiveRun, findings: list[Finding], recheck: Recheck) -> Proof:
     m = run.measured
     if fix.threshold is not None:
         return _threshold_proof(fix, m, findings, cause)
@@ -158,7 +158,7 @@ def _serious(findings: list[Finding]) -> set[tuple[str, str | None]]:
     return {(f.cause, f.layer) for f in findings if f.severity != "info"}
 
 
-def _compare(fix: Fix, m: Measurements, before: list[Finding], new_m: Measurements, after: list[Finding]) -> dict:
+def _compare(fix: Fix, m: Measurements, before: list[Finding], new_m: Measurements, after: list[Finding]) -> Proof:
     gone = sorted(_serious(before) - _serious(after), key=str)
     appeared = sorted({f.cause for f in after if f.severity == "critical"}
                       - {f.cause for f in before if f.severity == "critical"})
@@ -181,7 +181,7 @@ def _right_again(before: dict, after: dict) -> bool:
     return after["label_accuracy"] - before["label_accuracy"] >= FIXED_ACCURACY_GAIN
 
 
-def _threshold_proof(fix: Fix, m: Measurements, findings: list[Finding], cause: str) -> dict:
+def _threshold_proof(fix: Fix, m: Measurements, findings: list[Finding], cause: str) -> Proof:
     scores = np.asarray(m.outputs, np.float64).reshape(len(m.outputs), -1)[:, 0]
     after_pred = (scores >= fix.threshold).astype(int)
     before = output_state(m)
@@ -193,7 +193,7 @@ def _threshold_proof(fix: Fix, m: Measurements, findings: list[Finding], cause: 
     return _proof(fix, before, after, gone, [], after["majority_share"] < MAJORITY_SHARE)
 
 
-def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixed: bool) -> dict[str, Any]:
+def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixed: bool) -> Proof:
     parts = [f"output spread {_num(before['output_spread'])} → {_num(after['output_spread'])}"]
     if "majority_share" in before and "majority_share" in after:
         parts.append(f"majority share {before['majority_share']:.0%} → {after['majority_share']:.0%}")
@@ -204,9 +204,8 @@ def _proof(fix: Fix, before: dict, after: dict, gone: list, appeared: list, fixe
         parts.append(f"new: {', '.join(appeared)}")
     if not fixed:
         parts.append("the symptom remains (a model trained on the faulty data needs retraining after the fix)")
-    return {"fix": fix.description, "fix_key": fix.key, "rerun": True, "before": before, "after": after,
-            "disappeared": [list(g) for g in gone], "appeared": appeared, "fixed": bool(fixed),
-            "text": f"with the fix ({fix.description}): " + ", ".join(parts)}
+    return Proof(fix.description, bool(fixed), f"with the fix ({fix.description}): " + ", ".join(parts), fix.key,
+                  before=before, after=after, disappeared=[list(g) for g in gone], appeared=appeared)
 
 
 def _num(value: float) -> str:

@@ -80,7 +80,7 @@ def can_rediagnose(finding) -> bool:
     """Whether the app can re-run the model under this finding's proven fix (a change of the batch)."""
     from whyzero.proofs import BATCH_FIX_KEYS
 
-    key = (finding.proof or {}).get("fix_key") or ""
+    key = finding.proof.fix_key if finding.proof else ""
     if read_only() or st.session_state.get("source") is None or "measurements" not in current().summaries:
         return False
     return key.startswith(BATCH_FIX_KEYS)  # cheap: the measurements are decoded only when the button is used
@@ -93,12 +93,12 @@ def rediagnose_with_fix(index: int) -> None:
 
     d = current()
     finding = d.findings[index]
-    fix = batch_fix(finding.proof["fix_key"], Measurements.from_dict(d.summaries["measurements"]))
+    fix = batch_fix(finding.proof.fix_key, Measurements.from_dict(d.summaries["measurements"]))
     if fix is None:
-        st.session_state["fix_error"] = f"This fix cannot be re-run from the stored diagnosis: {finding.proof['fix']}"
+        st.session_state["fix_error"] = f"This fix cannot be re-run from the stored diagnosis: {finding.proof.fix}"
         return
     source = st.session_state["source"]
-    job: dict[str, Any] = {"fix_key": finding.proof["fix_key"], "measurements": d.summaries["measurements"]}
+    job: dict[str, Any] = {"fix_key": finding.proof.fix_key, "measurements": d.summaries["measurements"]}
     if source["kind"] == "demo":
         job["gallery"] = source["name"]
     else:
@@ -109,13 +109,13 @@ def rediagnose_with_fix(index: int) -> None:
     try:
         from whyzero.worker import diagnose_isolated
 
-        with st.spinner(f"Diagnosing again under the fix: {finding.proof['fix']}…"):
+        with st.spinner(f"Diagnosing again under the fix: {finding.proof.fix}…"):
             fixed = Diagnosis.from_json(diagnose_isolated(job))
     except Exception as err:  # noqa: BLE001 - shown on the page as one line
         st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {first_line(err, 200)}"
         return
     label = st.session_state.get("label", "")
-    set_current(fixed, f"{label} + fix: {finding.proof['fix']}")
+    set_current(fixed, f"{label} + fix: {finding.proof.fix}")
     st.session_state["source"] = source
     st.session_state["go_compare"] = True
 
