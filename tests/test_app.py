@@ -275,3 +275,26 @@ def test_every_page_renders_for_a_sequence_tagger():
     at.switch_page(registry.PAGE["labels"].file).run()
     assert "per-position labels of shape [64, 10]" in page_text(at) and len(at.get("plotly_chart")) == 2
     assert "tagging (a class per position)" in page_text(at)
+
+
+def test_overview_says_when_the_root_cause_is_not_established(diagnosed):
+    """A diagnosis whose only possible root is a candidate: the first line says the cause is not established, names
+    the candidates and what would separate them; the card is a CANDIDATE CAUSE, a warning, never critical."""
+    from whyzero.attribution import attribute
+    from whyzero.diagnosis import Finding
+
+    base = diagnosed("binary_healthy")
+    candidate = Finding("training.learning_rate_high", "critical", "3 kernels sit at one size after 900 steps",
+                        {"candidates": ["training.learning_rate_high", "the training data"],
+                         "separated_by": "a run at a 10x lower learning rate"})
+    symptom = Finding("output.constant", "critical", "All 64 predictions are the same")
+    findings, notes = attribute([candidate, symptom])
+    d = Diagnosis(model=base.model, inputs=base.inputs, findings=findings, summaries=base.summaries, notes=notes)
+    assert d.findings[0].role == "candidate" and d.findings[0].severity == "warning"
+    at = app_with(d).run()
+    at.switch_page("app_pages/overview.py").run()
+    assert not at.exception
+    headline = [w.value for w in at.warning if "not established" in w.value]
+    assert headline and "the training data" in headline[0] and "10x lower learning rate" in headline[0]
+    assert any("CANDIDATE CAUSE · WARNING" in m.value for m in at.markdown)
+    assert not any("Root cause: " in e.value for e in at.error)
