@@ -830,11 +830,24 @@ def _digits_pixels_healthy() -> Built:
       "A digit classifier whose exponential layer works around e^12 (then scaled down by 1e-6), trained in float32 "
       "and run under mixed_float16: its values pass float16's 65504, become Inf, and the predictions NaN.")
 def _digits_float16_overflow() -> Built:
+    return _exp_classifier_in_float16(12.0, 1e-6)
+
+
+@case("digits_float16_healthy", "deep", (),
+      "The same classifier with its exponential layer around e^0, run under mixed_float16: every value within "
+      "float16's range.")
+def _digits_float16_healthy() -> Built:
+    return _exp_classifier_in_float16(0.0, 1.0)
+
+
+def _exp_classifier_in_float16(exp_bias: float, scale: float) -> Built:
+    """A digit classifier with an exponential layer (its bias starting at ``exp_bias``, its output scaled by
+    ``scale``), trained in float32, then rebuilt under mixed_float16 with the trained weights."""
     x, y = data.digits_vectors()
     layers = lambda: [keras.layers.Dense(32, activation="relu", name="dense1"),  # noqa: E731
                       keras.layers.Dense(8, activation="exponential", name="exp",
-                                         bias_initializer=keras.initializers.Constant(12.0)),
-                      keras.layers.Rescaling(1e-6, name="scale_down"),
+                                         bias_initializer=keras.initializers.Constant(exp_bias)),
+                      keras.layers.Rescaling(scale, name="scale"),
                       keras.layers.Dense(10, activation="softmax", name="output", dtype="float32")]
     seed(0)
     trained = keras.Sequential([keras.Input((64,)), *layers()], name="exp_float32")
