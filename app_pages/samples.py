@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from whyzero import figures
+from whyzero.figures import sample_differences
 from whyzero.ui import render, state
-from whyzero.views import sample_differences
 
 d = state.ensure_diagnosis()
 render.header(d, "Samples")

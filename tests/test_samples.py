@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import whyzero
+from whyzero.figures import sample_differences
 from whyzero.probes.saliency import saliency
-from whyzero.views import sample_differences
 
 
 def quadrant_model():

@@ -16,6 +16,7 @@ from whyzero.distances import batchnorm_memory, memory_score, normalization_scor
 from whyzero.errors import first_line
 from whyzero.fed import embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, is_text, take, text_features
+from whyzero.figures import panel_views
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
 from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
@@ -33,7 +34,6 @@ from whyzero.probes.saliency import from_grad_cam, saliency
 from whyzero.proofs import LiveRun, prove
 from whyzero.reruns import BATCHNORM_RERUN_DISTANCE, batchnorm_rerun, float32_rerun, rerun_brief
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
-from whyzero.views import panel_views
 
 Progress = Callable[[str, float], None]
 

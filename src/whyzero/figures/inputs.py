@@ -1,0 +1,110 @@
+"""The Inputs panel: its view of the measurements (statistics, the model's memory, the what-if, thumbnails) and
+its figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from whyzero.checks.inputs import RANGE_WARNING
+from whyzero.diagnosis import Diagnosis
+from whyzero.figures.base import FigureSpec, go, has, layout, log_y, symlog_axis
+from whyzero.figures.images import THUMBNAILS, thumbnail
+from whyzero.measurements import Measurements
+from whyzero.presenter import SEVERITY_COLOURS
+
+# A text batch's statistics: each sample's length in words and in characters (``feed.text_features``); the
+# first texts are shown cut to this many characters.
+TEXT_FEATURES = ("words", "characters")
+TEXT_SHOWN_CHARS = 300
+
+
+
+
+def view(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
+    stats, train, memory = m.input_stats, m.train_stats, m.memory
+    table = stats.table()
+    if m.is_text:  # the statistics are of each text's length
+        for row, name in zip(table, TEXT_FEATURES):
+            row["channel"] = name
+    return {"table": table, "hist": stats.hist.tolist(), "dtype": stats.dtype,
+            "texts": [" | ".join(str(v) for v in np.ravel(row))[:TEXT_SHOWN_CHARS] for row in batch[:THUMBNAILS]]
+            if m.is_text else [],
+            "empty_texts": int(sum(not "".join(str(v) for v in np.ravel(row)).strip() for row in batch))
+            if m.is_text else 0,
+            "integer_share": stats.integer_share, "constant_samples": stats.constant_samples,
+            "train_table": train.table() if train is not None else None,
+            "train_hist": train.hist.tolist() if train is not None else None,
+            "batchnorm": [asdict(r) for r in memory.batchnorm],
+            "normalization": None if memory.normalization is None else asdict(memory.normalization),
+            "rescaling": memory.rescaling,
+            "memory_score": memory.score, "memory_source": memory.source,
+            "whatif": None if m.whatif is None else m.whatif.to_dict(),
+            "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []}
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def input_histograms(d: Diagnosis) -> go.Figure:
+    s = d.summaries["inputs"]
+    fig = go.Figure()
+    text = s.get("dtype") == "text"
+    names = ["words", "characters"] if text else ["R", "G", "B"] if len(s["hist"]) == 3 else \
+        [f"ch {i}" for i in range(len(s["hist"]))]
+    for i, counts in enumerate(s["hist"][:8]):
+        share = np.asarray(counts) / max(sum(counts), 1)
+        fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75)
+    for i, counts in enumerate((s.get("train_hist") or [])[:8]):
+        share = np.asarray(counts) / max(sum(counts), 1)
+        fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
+                        line={"dash": "dash"})
+    fig.update_layout(barmode="overlay")
+    symlog_axis(fig, d, s["hist"] + (s.get("train_hist") or []))
+    if text:
+        return layout(fig, d, "Text lengths (batch): words and characters per sample", "length (symmetric log bins)",
+                       "share of samples")
+    title = "Input values per channel" + (" (batch vs training)" if s.get("train_hist") else " (batch)")
+    return layout(fig, d, title, "value (symmetric log bins)", "share of values")
+
+
+def batchnorm_memory(d: Diagnosis) -> go.Figure:
+    rows = d.summaries["inputs"].get("batchnorm") or []
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
+    fig.add_bar(x=names, y=[abs(r["log10_var_ratio"]) for r in rows], name="|log10 variance ratio|")
+    fig.add_hline(y=RANGE_WARNING, line_dash="dot", annotation_text="flagged above (1 std / 1 decade)")
+    return layout(fig, d, "Batch vs what BatchNorm layers remember", "BatchNormalization layer",
+                   "distance (0 = matches training)", barmode="group")
+
+
+def preprocessing_whatif(d: Diagnosis) -> go.Figure:
+    w = d.summaries["inputs"].get("whatif") or {"candidates": []}
+    if w.get("given_accuracy") is not None:  # no memory of the training inputs: the labels judge
+        rows = w["candidates"]
+        colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
+        fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[100 * c["accuracy"] for c in rows],
+                               marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
+                               textposition="outside"))
+        fig.update_yaxes(range=[0, 110])
+        return layout(fig, d, f"Which preprocessing the labels agree with ({w['samples']} samples)",
+                       "preprocessing", "samples predicted right (%)")
+    rows = [c for c in w["candidates"] if c["score"] is not None]
+    colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
+    fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],
+                           marker_color=colours, text=[f"top class {c['top_class_share']:.0%}" for c in rows],
+                           textposition="outside"))
+    log_y(fig)
+    return layout(fig, d, "Which preprocessing matches the model's memory", "preprocessing",
+                   "distance to memory (log)")
+
+
+SPECS = (
+        FigureSpec("input_histograms", input_histograms, wide=True,
+                   caption="Healthy: the batch's histogram lies on the training one (or the model's memory)."),
+        FigureSpec("batchnorm_memory", batchnorm_memory, has("inputs", "batchnorm"),
+                   caption="Healthy: every bar below 1 (the batch matches what BatchNorm saw in training)."),
+        FigureSpec("preprocessing_whatif", preprocessing_whatif, has("inputs", "whatif"),
+                   caption="Healthy: 'as given' is the closest (lowest) bar."),
+    )

@@ -1,0 +1,95 @@
+"""The Samples page: its view (the first samples, their predictions, per-layer sizes, heat maps) and the
+drill-down's figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from whyzero.checks.activations import DEAD_WARNING
+from whyzero.diagnosis import Diagnosis
+from whyzero.figures.base import go, layout, log_y
+from whyzero.figures.images import THUMBNAILS, heat_overlay
+from whyzero.measurements import Measurements, decision_cut, predicted_classes
+
+
+def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarray | None,
+             saliency: tuple[list[np.ndarray], str] | None) -> dict[str, Any]:
+    """The per-sample drill-down: each of the first samples' prediction, label and own per-layer statistics."""
+    kept = min(len(outputs), max((len(r.values.sample_rms) for r in m.layers), default=0) or THUMBNAILS)
+    out = np.asarray(outputs[:kept], np.float64)
+    flat = out.reshape(len(out), -1)
+    classified = m.task.kind in ("binary", "multiclass")
+    predicted = predicted_classes(out, m.task.kind, decision_cut(m.task, m.labels)) if classified and kept else None
+    rows = []
+    for i in range(kept):
+        row: dict[str, Any] = {"index": i}
+        if classified:
+            pred = int(predicted[i])
+            row["predicted"] = pred
+            row["score"] = float(flat[i, 0] if flat.shape[1] == 1 else flat[i, pred])
+        elif m.task.kind == "regression":
+            row["predicted"] = float(flat[i, 0])
+        if m.task.kind in ("binary", "multiclass") and ids is not None and i < len(ids):
+            row["label"] = int(np.asarray(ids[i]).reshape(-1)[0])
+        rows.append(row)
+    layers = [{"layer": r.name, "rms": r.values.sample_rms[:kept], "zero": r.values.sample_zero[:kept],
+               "batch_rms": r.values.rms, "batch_zero": r.values.share("zero")} for r in m.layers]
+    maps, method = saliency if saliency else ([], None)
+    return {"rows": rows, "layers": layers, "saliency_method": method,
+            "saliency": [heat_overlay(img, heat) for img, heat in zip(batch, maps)] if m.is_image else []}
+
+
+# A sample whose activation size falls this far below (or rises this far above) the batch's at a layer.
+SAMPLE_SIZE_FACTOR = 100.0
+
+
+def sample_differences(samples: dict[str, Any], index: int) -> list[str]:
+    """Where sample ``index``'s layers part from the batch's: it dies, collapses or blows up (Markdown lines)."""
+    out = []
+    for layer in samples.get("layers", []):
+        if index >= len(layer["rms"]):
+            continue
+        name, size, zero, batch = layer["layer"], layer["rms"][index], layer["zero"][index], layer["batch_rms"]
+        if zero >= DEAD_WARNING > layer["batch_zero"]:
+            out.append(f"dies at **{name}**: {zero:.0%} of its values are 0 (batch {layer['batch_zero']:.0%})")
+        elif batch > 0 and size * SAMPLE_SIZE_FACTOR < batch:
+            out.append(f"collapses at **{name}**: size {size:.2g} against the batch's {batch:.2g}")
+        elif size > SAMPLE_SIZE_FACTOR * max(batch, 1e-12):
+            out.append(f"blows up at **{name}**: size {size:.2g} against the batch's {batch:.2g}")
+    return out
+
+
+# -- one sample ------------------------------------------------------------------------------------
+def _sample_layers(d: Diagnosis, index: int) -> list[dict]:
+    return [r for r in d.summaries.get("samples", {}).get("layers", []) if index < len(r["rms"])]
+
+
+def sample_size(d: Diagnosis, index: int) -> go.Figure | None:
+    """One sample's activation size (RMS) per layer against the batch's: where it shrinks to nothing or blows up."""
+    rows = _sample_layers(d, index)
+    if not rows:
+        return None
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_scatter(x=names, y=[max(r["batch_rms"], 1e-12) for r in rows], mode="lines+markers", name="batch",
+                    line={"dash": "dot"})
+    fig.add_scatter(x=names, y=[max(r["rms"][index], 1e-12) for r in rows], mode="lines+markers",
+                    name=f"sample {index}")
+    log_y(fig)
+    return layout(fig, d, f"Sample {index}: activation size per layer", "layer", "RMS of the layer's values (log)")
+
+
+def sample_dead(d: Diagnosis, index: int) -> go.Figure | None:
+    """One sample's share of exact zeros per layer against the batch's."""
+    rows = _sample_layers(d, index)
+    if not rows:
+        return None
+    names = [r["layer"] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[r["batch_zero"] for r in rows], name="batch")
+    fig.add_bar(x=names, y=[r["zero"][index] for r in rows], name=f"sample {index}")
+    fig.add_hline(y=DEAD_WARNING, line_dash="dot", annotation_text=f"dead flagged at {DEAD_WARNING:.0%}")
+    return layout(fig, d, f"Sample {index}: share of exact zeros per layer", "layer", "share of values = 0",
+                   barmode="group", yaxis_range=[0, 1.05])
