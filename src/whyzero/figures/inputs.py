@@ -46,19 +46,25 @@ def view(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
 
 
 # -- inputs -------------------------------------------------------------------------------------
+# The colour channels in their own colours (R red, G green, B blue).
+CHANNEL_COLOURS = ["#d62728", "#2ca02c", "#1f77b4"]
+
+
 def input_histograms(d: Diagnosis) -> go.Figure:
     s = d.summaries["inputs"]
     fig = go.Figure()
     text = s.get("dtype") == "text"
     names = ["words", "characters"] if text else ["R", "G", "B"] if len(s["hist"]) == 3 else \
         [f"ch {i}" for i in range(len(s["hist"]))]
+    colours = CHANNEL_COLOURS if names == ["R", "G", "B"] else [None] * len(names)
     for i, counts in enumerate(s["hist"][:8]):
         share = np.asarray(counts) / max(sum(counts), 1)
-        fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75)
+        fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75,
+                    marker_color=colours[i])
     for i, counts in enumerate((s.get("train_hist") or [])[:8]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
-                        line={"dash": "dash"})
+                        line={"dash": "dash", "color": colours[i]})
     fig.update_layout(barmode="overlay")
     symlog_axis(fig, d, s["hist"] + (s.get("train_hist") or []))
     if text:

@@ -74,6 +74,7 @@ def class_shares(d: Diagnosis) -> go.Figure:
     fig.add_bar(x=list(range(k)), y=s.get("predicted_shares", []), name="predicted")
     if s.get("true_shares"):
         fig.add_bar(x=list(range(k)), y=s["true_shares"], name="labels")
+    fig.update_xaxes(dtick=1)  # classes are whole numbers
     return layout(fig, d, "Predicted vs true class shares", "class", "share", barmode="group")
 
 
@@ -90,6 +91,7 @@ def threshold_sweep(d: Diagnosis) -> go.Figure | None:
     fig.add_vline(x=0.5, line_dash="dot", annotation_text="0.5")
     fig.add_vline(x=best, line_dash="dash", line_color=SEVERITY_COLOURS["ok"],
                   annotation_text=f"best {best:.3g} ({best_accuracy:.2f})", annotation_position="bottom right")
+    fig.update_yaxes(range=[0, 1.02])  # an accuracy: 0 to 1
     return layout(fig, d, "Balanced accuracy by decision threshold", "threshold on the score", "balanced accuracy")
 
 
@@ -100,9 +102,10 @@ def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
         return None
     ev = found[0].evidence if found else {"loss": s["loss"], "prior_entropy": s.get("prior_entropy")}
     ev = {k: v for k, v in ev.items() if v is not None}
-    fig = go.Figure(go.Bar(x=[k for k in ("loss", "prior_entropy") if k in ev],
-                           y=[ev[k] for k in ("loss", "prior_entropy") if k in ev]))
-    return layout(fig, d, "Loss vs the entropy of the label prior", "", "nats")
+    names = {"loss": "batch loss", "prior_entropy": "entropy of the label prior"}
+    fig = go.Figure(go.Bar(x=[names[k] for k in names if k in ev], y=[ev[k] for k in names if k in ev]))
+    log_y(fig)  # a loss of 245 beside a prior of 1: both bars readable
+    return layout(fig, d, "Loss vs the entropy of the label prior", "", "nats (log scale)")
 
 
 SPECS = (
