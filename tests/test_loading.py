@@ -225,3 +225,14 @@ def test_a_keras2_h5_with_a_lambda_still_needs_trust(tmp_path):
     path = keras2_h5(model, tmp_path / "lambda.h5")
     with pytest.raises(UnsafeModelError):
         whyzero.diagnose(str(path), np.zeros((8, 4), np.float32))
+
+
+def test_an_empty_sequential_gets_a_one_line_reason(tmp_path):
+    """Not 'internal error' (exit 3): what was received, and what to do."""
+    from whyzero import cli
+
+    with pytest.raises(WhyzeroError, match=r"no layers to run.*Received: a Sequential named 'empty' with 0 layers"):
+        whyzero.diagnose(keras.Sequential(name="empty"), np.zeros((4, 3), np.float32))
+    keras.Sequential([keras.Input((3,))], name="only_input").save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
+    assert cli.main(["diagnose", str(tmp_path / "m.keras"), "--inputs", str(tmp_path / "x.npy")]) == 2

@@ -79,6 +79,7 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
     if not isinstance(model, (str, os.PathLike)):
         if not callable(model):
             raise WhyzeroError(f"Expected a Keras model or a path to one. Received: {type(model).__name__}")
+        refuse_empty(model, f"a {type(model).__name__} named '{getattr(model, 'name', 'model')}'")
         return LoadedModel(model, getattr(model, "name", "model"), weights_hash(model))
     path = Path(model)
     if not path.exists():
@@ -106,6 +107,7 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
                 if keras2 is not None:
                     return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
         loaded, notes = _load_keras(path, trust_model, objects)
+        refuse_empty(loaded, path.name)
         if path.suffix != ".keras" and _input_shape_lost(loaded, path):
             keras2 = _load_tf_keras_h5(path, objects, h5_keras_version(path), trust_model, keras3_first=False)
             if keras2 is not None:  # Keras 3 read it, but with another input shape than the file declares
@@ -113,6 +115,18 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
         return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
         f"Expected a .keras, .h5/.hdf5 file, a SavedModel directory or its .zip. Received: {path.name}")
+
+
+def refuse_empty(model, received: str) -> None:
+    """A Keras model without a layer (an empty Sequential) has nothing to run or diagnose.
+
+    Raises:
+        WhyzeroError: with what was received.
+    """
+    layers = getattr(model, "layers", None)
+    if layers is not None and not [layer for layer in layers if type(layer).__name__ != "InputLayer"]:
+        raise WhyzeroError(f"The model has no layers to run (an empty Sequential?): add its layers, or load the "
+                           f"trained model. Received: {received} with 0 layers")
 
 
 def load_custom_objects(source: str | os.PathLike | dict | None, trust_model: bool) -> dict[str, Any]:
