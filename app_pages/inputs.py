@@ -3,7 +3,20 @@
 import pandas as pd
 import streamlit as st
 
+from whyzero.preprocessing import PREPROCESSING_WORDS
+from whyzero.text import number
 from whyzero.ui import render
+
+
+def whatif_row(candidate: dict) -> dict:
+    """One preprocessing the what-if tried, as a person reads it: its name in words, rounded numbers."""
+    judged = candidate.get("score") is not None
+    return {"preprocessing": PREPROCESSING_WORDS.get(candidate["name"], candidate["name"]),
+            ("distance to memory" if judged else "right on the labels"):
+            number(candidate["score"]) if judged else f"{candidate.get('accuracy') or 0:.0%}",
+            "output spread": number(candidate["output_spread"]),
+            "top class share": f"{candidate['top_class_share']:.0%}", "output mean": number(candidate["output_mean"])}
+
 
 d = render.panel_page("inputs")
 s = d.summaries["inputs"]
@@ -28,9 +41,9 @@ if s.get("whatif"):
     w = s["whatif"]
     st.subheader("Preprocessing what-if")
     st.caption(f"Raw pixels recovered: {w['raw_from']}. Best match: **{w['best']}**.")
-    table = pd.DataFrame([{k: c[k] for k in ("name", "score", "output_mean", "output_spread", "top_class_share")}
-                          for c in w["candidates"]])
-    st.dataframe(table.rename(columns={"score": "distance to memory"}), hide_index=True)
+    table = pd.DataFrame([whatif_row(c) for c in w["candidates"]])
+    constant = [col for col in table.columns[1:] if table[col].nunique() == 1]  # says nothing about a candidate
+    st.dataframe(table.drop(columns=constant), hide_index=True)
 if s.get("texts"):
     st.subheader("The first texts, as given")
     st.dataframe(pd.DataFrame({"sample": range(len(s["texts"])), "text": s["texts"]}), hide_index=True)
