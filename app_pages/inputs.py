@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from whyzero.figures.inputs import InputsView
 from whyzero.preprocessing import PREPROCESSING_WORDS
 from whyzero.text import number
 from whyzero.ui import render
@@ -19,36 +20,36 @@ def whatif_row(candidate: dict) -> dict:
 
 
 d = render.panel_page("inputs")
-s = d.summaries["inputs"]
+s = InputsView.of(d)
 left, right = st.columns(2)
-text = s.get("dtype") == "text"
+text = s.dtype == "text"
 left.subheader("Text lengths" if text else "Batch statistics")
-left.dataframe(pd.DataFrame(s["table"]), hide_index=True)
+left.dataframe(pd.DataFrame(s.table), hide_index=True)
 if text:
     left.caption("The model reads raw text: the batch is measured by each text's length in words and characters; "
                  "the checks of input values do not apply.")
-if s.get("train_table"):
+if s.train_table:
     right.subheader("Training statistics")
-    right.dataframe(pd.DataFrame(s["train_table"]), hide_index=True)
+    right.dataframe(pd.DataFrame(s.train_table), hide_index=True)
 else:
-    right.info(f"No training reference given. Compared with: {s.get('memory_source') or 'nothing the model holds'}.")
+    right.info(f"No training reference given. Compared with: {s.memory_source or 'nothing the model holds'}.")
 if text:
-    right.caption(f"dtype text · {s['empty_texts']} empty texts" if s.get("empty_texts") else "dtype text")
+    right.caption(f"dtype text · {s.empty_texts} empty texts" if s.empty_texts else "dtype text")
 else:
-    right.caption(f"dtype {s['dtype']} · integer-valued share {s['integer_share']:.2f} · "
-                  f"constant samples {s['constant_samples']}")
-if s.get("whatif"):
-    w = s["whatif"]
+    right.caption(f"dtype {s.dtype} · integer-valued share {s.integer_share:.2f} · "
+                  f"constant samples {s.constant_samples}")
+if s.whatif:
+    w = s.whatif
     st.subheader("Preprocessing what-if")
     st.caption(f"Raw pixels recovered: {w['raw_from']}. Best match: **{w['best']}**.")
     table = pd.DataFrame([whatif_row(c) for c in w["candidates"]])
     constant = [col for col in table.columns[1:] if table[col].nunique() == 1]  # says nothing about a candidate
     st.dataframe(table.drop(columns=constant), hide_index=True)
-if s.get("texts"):
+if s.texts:
     st.subheader("The first texts, as given")
-    st.dataframe(pd.DataFrame({"sample": range(len(s["texts"])), "text": s["texts"]}), hide_index=True)
-if s.get("thumbnails"):
+    st.dataframe(pd.DataFrame({"sample": range(len(s.texts)), "text": s.texts}), hide_index=True)
+if s.thumbnails:
     st.subheader("Samples as the model sees them (min-max scaled for display)")
-    render.image_grid(s["thumbnails"])
+    render.image_grid(s.thumbnails)
     st.page_link("app_pages/samples.py", label="Open one sample: its prediction, its layers, what drives it",
                  icon=":material/photo_library:")

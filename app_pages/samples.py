@@ -8,12 +8,14 @@ import streamlit as st
 
 from whyzero import figures
 from whyzero.figures import sample_differences
+from whyzero.figures.inputs import InputsView
+from whyzero.figures.samples import SamplesView
 from whyzero.ui import render, state
 
 d = state.ensure_diagnosis()
 render.header(d, "Samples")
-s = d.summaries.get("samples") or {}
-rows = s.get("rows") or []
+s = SamplesView.of(d)
+rows = s.rows
 if not rows:
     st.info("This diagnosis holds no per-sample statistics (it was made by an older whyzero): diagnose again to "
             "open single samples.")
@@ -38,7 +40,7 @@ except ValueError:
     selected = 0
 selected = min(max(selected, 0), count - 1)
 
-thumbs = d.summaries["inputs"].get("thumbnails") or []
+thumbs = InputsView.of(d).thumbnails
 if thumbs:
     st.caption("Click a sample to open it (the first images of the batch, as the model sees them).")
     cols = st.columns(len(thumbs))
@@ -79,16 +81,16 @@ with left:
         st.caption("Its layers behave like the batch's (charts below): a fault seen here is the batch's, not only "
                    "this sample's.")
 with right:
-    maps = s.get("saliency") or []
+    maps = s.saliency
     if selected < len(maps):
         pictures = st.columns(2)
         if selected < len(thumbs):
             pictures[0].image(base64.b64decode(thumbs[selected]), width=200, caption="as the model sees it")
         pictures[1].image(base64.b64decode(maps[selected]), width=200,
-                          caption=f"{s.get('saliency_method')}: yellow = drives the predicted class most")
+                          caption=f"{s.saliency_method}: yellow = drives the predicted class most")
     elif d.inputs.get("is_image"):
         st.info(f"Saliency maps are kept for the first {len(maps)} images; open one of those.")
-    texts = d.summaries["inputs"].get("texts") or []
+    texts = InputsView.of(d).texts
     if selected < len(texts):
         st.markdown("**The text, as given**")
         st.text(texts[selected])

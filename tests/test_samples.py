@@ -80,10 +80,12 @@ def test_each_sample_keeps_its_prediction_label_and_layers():
 
 
 def test_a_sample_that_dies_or_collapses_is_named():
-    samples = {"layers": [{"layer": "conv", "rms": [1.0, 0.001], "zero": [0.1, 0.2], "batch_rms": 0.9,
-                           "batch_zero": 0.15},
-                          {"layer": "relu", "rms": [1.0, 0.0], "zero": [0.3, 1.0], "batch_rms": 1.0,
-                           "batch_zero": 0.3}]}
+    from whyzero.figures.samples import SamplesView
+
+    samples = SamplesView(layers=[{"layer": "conv", "rms": [1.0, 0.001], "zero": [0.1, 0.2], "batch_rms": 0.9,
+                                   "batch_zero": 0.15},
+                                  {"layer": "relu", "rms": [1.0, 0.0], "zero": [0.3, 1.0], "batch_rms": 1.0,
+                                   "batch_zero": 0.3}])
     assert sample_differences(samples, 0) == []
     notes = sample_differences(samples, 1)
     assert notes[0].startswith("collapses at **conv**") and notes[1].startswith("dies at **relu**: 100%")

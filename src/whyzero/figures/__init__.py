@@ -33,10 +33,11 @@ def panel_views(m: Measurements, batch: np.ndarray, outputs_: np.ndarray, label_
                 saliency: tuple[list[np.ndarray], str] | None = None) -> dict[str, Any]:
     """Every panel's view of the record ``m``; ``batch`` and the full arrays give the pictures and output shares;
     ``saliency`` the heat maps of the first images (``probes.saliency``)."""
-    return {"samples": samples.view(m, batch, outputs_, label_ids, saliency), "inputs": inputs.view(m, batch),
-            "activations": activations.view(m), "gradients": gradients.view(m),
-            "outputs": outputs.view(m, batch, outputs_, label_ids),
-            "labels": labels.view(m, batch, labels_, masks, label_ids), "model": model.view(m)}
+    views = {"samples": samples.view(m, batch, outputs_, label_ids, saliency), "inputs": inputs.view(m, batch),
+             "activations": activations.view(m), "gradients": gradients.view(m),
+             "outputs": outputs.view(m, batch, outputs_, label_ids),
+             "labels": labels.view(m, batch, labels_, masks, label_ids), "model": model.view(m)}
+    return {panel: v.to_dict() for panel, v in views.items()}
 
 
 def figures_for(page_id: str, d: Diagnosis) -> list[tuple[FigureSpec, go.Figure]]:

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from whyzero.checks.activations import COLLAPSE_RELATIVE_SPREAD, DEAD_WARNING, SATURATED_WARNING
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout, log_y, symlog_axis
+from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y, symlog_axis
 from whyzero.measurements import Measurements
 
 
-def view(m: Measurements) -> list[dict[str, Any]]:
-    """The Activations panel's view: each probed layer's summary."""
-    return [{"layer": r.name, "type": r.type, "activation": r.activation, **r.values.to_row()} for r in m.layers]
+@dataclass
+class ActivationsView(View):
+    """The Activations panel's view: each probed layer's summary (stored as the list of them)."""
+
+    PANEL: ClassVar[str] = "activations"
+    layers: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, d: Diagnosis) -> ActivationsView:
+        return cls(list(d.summaries.get(cls.PANEL) or []))
+
+    def to_dict(self) -> list[dict]:  # type: ignore[override] - a list, as diagnoses have always stored it
+        return self.layers
+
+
+def view(m: Measurements) -> ActivationsView:
+    return ActivationsView([{"layer": r.name, "type": r.type, "activation": r.activation, **r.values.to_row()}
+                            for r in m.layers])
 
 
 # -- activations -----------------------------------------------------------------------------------
 def activation_heatmap(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["activations"]
+    rows = ActivationsView.of(d).layers
     counts = np.asarray([r["hist"] for r in rows], np.float64)
     fig = go.Figure(go.Heatmap(z=np.log10(counts + 1), y=[r["layer"] for r in rows],
                                x=list(range(counts.shape[1] if counts.size else 0)),
@@ -31,7 +47,7 @@ def activation_heatmap(d: Diagnosis) -> go.Figure:
 
 
 def activation_shares(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["activations"]
+    rows = ActivationsView.of(d).layers
     names = [r["layer"] for r in rows]
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["never_active_share"] if r["activation"] in ("relu", "relu6") else 0 for r in rows],
@@ -46,7 +62,7 @@ def activation_shares(d: Diagnosis) -> go.Figure:
 
 
 def activation_spread(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["activations"]
+    rows = ActivationsView.of(d).layers
     fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows],
                                y=[max(r["relative_spread"] or 0, 1e-9) for r in rows], mode="lines+markers"))
     fig.add_hline(y=COLLAPSE_RELATIVE_SPREAD, line_dash="dot",
@@ -57,7 +73,7 @@ def activation_spread(d: Diagnosis) -> go.Figure:
 
 
 def layer_histogram(d: Diagnosis, layer: str) -> go.Figure:
-    row = next(r for r in d.summaries["activations"] if r["layer"] == layer)
+    row = next(r for r in ActivationsView.of(d).layers if r["layer"] == layer)
     fig = go.Figure(go.Bar(x=list(range(len(row["hist"]))), y=row["hist"]))
     log_y(fig)
     symlog_axis(fig, d, row["hist"])

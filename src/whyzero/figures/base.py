@@ -4,9 +4,9 @@ log axes for magnitudes that span decades, the spec of a panel's figure."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,24 @@ def _use_template() -> None:
 
     if pio.templates.default == "plotly":
         pio.templates.default = TEMPLATE
+
+
+@dataclass
+class View:
+    """A panel's view of the measurements: the plain data a diagnosis stores under ``summaries[PANEL]``, read back
+    typed with ``of``; a stored document missing a part reads its default.  ``OMIT_EMPTY``: the parts that do not
+    apply (None) are left out of the stored document, as they always were for that panel."""
+
+    PANEL: ClassVar[str] = ""
+    OMIT_EMPTY: ClassVar[bool] = False
+
+    @classmethod
+    def of(cls, d: Diagnosis):
+        data = d.summaries.get(cls.PANEL) or {}
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or not self.OMIT_EMPTY}
 
 
 def has(*path):

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 from whyzero.checks.gradients import UPDATE_RATIO_HIGH, UPDATE_RATIO_LOW, update_ratio
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout, log_y
+from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y
 from whyzero.measurements import Measurements
 from whyzero.presenter import SEVERITY_COLOURS
 
 UPDATE_BAND = (UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH)
 
 
-def view(m: Measurements) -> dict[str, Any]:
-    """The Gradients panel's view: each kernel's gradient and weight norms and the update they make."""
-    return {"rows": [dict(asdict(r), update_ratio=update_ratio(m.optimizer, r)) for r in m.gradients],
-            "labels": m.gradient_labels, "loss": m.loss_value, "optimizer": m.optimizer}
+@dataclass
+class GradientsView(View):
+    """The Gradients panel's view: per kernel, its gradient and weight norms and the update they make."""
+
+    PANEL: ClassVar[str] = "gradients"
+    rows: list[dict] = field(default_factory=list)
+    labels: str = "none"
+    loss: float | None = None
+    optimizer: dict | None = None
+
+
+def view(m: Measurements) -> GradientsView:
+    """The Gradients panel's view of the record: the update ratio judged by ``checks.gradients``."""
+    return GradientsView([dict(asdict(r), update_ratio=update_ratio(m.optimizer, r)) for r in m.gradients],
+                         m.gradient_labels, m.loss_value, m.optimizer)
 
 
 def _has_update_ratio(d: Diagnosis) -> bool:
-    return any(r.get("update_ratio") is not None for r in d.summaries["gradients"]["rows"])
+    return any(r.get("update_ratio") is not None for r in GradientsView.of(d).rows)
 
 
 # -- gradients -----------------------------------------------------------------------------------
 def gradient_norms(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["gradients"]["rows"]
+    rows = GradientsView.of(d).rows
     names = [r["layer"] for r in rows]
     fig = go.Figure(go.Scatter(x=names, y=[max(r["grad_norm"] or 0, 1e-30) for r in rows], mode="lines+markers",
                                name="‖gradient‖"))
@@ -39,7 +50,7 @@ def gradient_norms(d: Diagnosis) -> go.Figure:
 
 
 def update_ratios(d: Diagnosis) -> go.Figure:
-    rows = [r for r in d.summaries["gradients"]["rows"] if r["update_ratio"] is not None]
+    rows = [r for r in GradientsView.of(d).rows if r["update_ratio"] is not None]
     fig = go.Figure(go.Scatter(x=[r["layer"] for r in rows], y=[max(r["update_ratio"], 1e-30) for r in rows],
                                mode="lines+markers", name="measured step / ‖w‖"))
     fig.add_hrect(y0=UPDATE_BAND[0], y1=UPDATE_BAND[1], fillcolor="rgba(44,160,44,0.15)", line_width=0,

@@ -3,14 +3,14 @@ its figures."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from whyzero.checks.inputs import RANGE_WARNING
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout, log_y, symlog_axis
+from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y, symlog_axis
 from whyzero.figures.images import THUMBNAILS, thumbnail
 from whyzero.measurements import Measurements
 from whyzero.presenter import SEVERITY_COLOURS
@@ -23,13 +23,37 @@ TEXT_SHOWN_CHARS = 300
 
 
 
-def view(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
+@dataclass
+class InputsView(View):
+    """The Inputs panel's view: the batch's statistics (of the texts' lengths, for text), the training
+    reference's, the model's memory (BatchNorm, Normalization, Rescaling) and the what-if, the first samples."""
+
+    PANEL: ClassVar[str] = "inputs"
+    table: list[dict] = field(default_factory=list)
+    hist: list[list[int]] = field(default_factory=list)
+    dtype: str = ""
+    texts: list[str] = field(default_factory=list)
+    empty_texts: int = 0
+    integer_share: float = 0.0
+    constant_samples: int = 0
+    train_table: list[dict] | None = None
+    train_hist: list[list[int]] | None = None
+    batchnorm: list[dict] = field(default_factory=list)
+    normalization: dict | None = None
+    rescaling: list[dict] = field(default_factory=list)
+    memory_score: float | None = None
+    memory_source: str | None = None
+    whatif: dict | None = None
+    thumbnails: list[str] = field(default_factory=list)
+
+
+def view(m: Measurements, batch: np.ndarray) -> InputsView:
     stats, train, memory = m.input_stats, m.train_stats, m.memory
     table = stats.table()
     if m.is_text:  # the statistics are of each text's length
         for row, name in zip(table, TEXT_FEATURES):
             row["channel"] = name
-    return {"table": table, "hist": stats.hist.tolist(), "dtype": stats.dtype,
+    return InputsView(**{"table": table, "hist": stats.hist.tolist(), "dtype": stats.dtype,
             "texts": [" | ".join(str(v) for v in np.ravel(row))[:TEXT_SHOWN_CHARS] for row in batch[:THUMBNAILS]]
             if m.is_text else [],
             "empty_texts": int(sum(not "".join(str(v) for v in np.ravel(row)).strip() for row in batch))
@@ -42,7 +66,7 @@ def view(m: Measurements, batch: np.ndarray) -> dict[str, Any]:
             "rescaling": memory.rescaling,
             "memory_score": memory.score, "memory_source": memory.source,
             "whatif": None if m.whatif is None else m.whatif.to_dict(),
-            "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []}
+            "thumbnails": [thumbnail(img) for img in batch[:THUMBNAILS]] if m.is_image else []})
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -51,31 +75,31 @@ CHANNEL_COLOURS = ["#d62728", "#2ca02c", "#1f77b4"]
 
 
 def input_histograms(d: Diagnosis) -> go.Figure:
-    s = d.summaries["inputs"]
+    s = InputsView.of(d)
     fig = go.Figure()
-    text = s.get("dtype") == "text"
-    names = ["words", "characters"] if text else ["R", "G", "B"] if len(s["hist"]) == 3 else \
-        [f"ch {i}" for i in range(len(s["hist"]))]
+    text = s.dtype == "text"
+    names = ["words", "characters"] if text else ["R", "G", "B"] if len(s.hist) == 3 else \
+        [f"ch {i}" for i in range(len(s.hist))]
     colours = CHANNEL_COLOURS if names == ["R", "G", "B"] else [None] * len(names)
-    for i, counts in enumerate(s["hist"][:8]):
+    for i, counts in enumerate(s.hist[:8]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75,
                     marker_color=colours[i])
-    for i, counts in enumerate((s.get("train_hist") or [])[:8]):
+    for i, counts in enumerate((s.train_hist or [])[:8]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
                         line={"dash": "dash", "color": colours[i]})
     fig.update_layout(barmode="overlay")
-    symlog_axis(fig, d, s["hist"] + (s.get("train_hist") or []))
+    symlog_axis(fig, d, s.hist + (s.train_hist or []))
     if text:
         return layout(fig, d, "Text lengths (batch): words and characters per sample", "length (symmetric log bins)",
                        "share of samples")
-    title = "Input values per channel" + (" (batch vs training)" if s.get("train_hist") else " (batch)")
+    title = "Input values per channel" + (" (batch vs training)" if s.train_hist else " (batch)")
     return layout(fig, d, title, "value (symmetric log bins)", "share of values")
 
 
 def batchnorm_memory(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["inputs"].get("batchnorm") or []
+    rows = InputsView.of(d).batchnorm
     names = [r["layer"] for r in rows]
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
@@ -86,7 +110,7 @@ def batchnorm_memory(d: Diagnosis) -> go.Figure:
 
 
 def preprocessing_whatif(d: Diagnosis) -> go.Figure:
-    w = d.summaries["inputs"].get("whatif") or {"candidates": []}
+    w = InputsView.of(d).whatif or {"candidates": []}
     if w.get("given_accuracy") is not None:  # no memory of the training inputs: the labels judge
         rows = w["candidates"]
         colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -13,16 +14,35 @@ from whyzero.checks.labels import (
     suggested_class_weights,
 )
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout
+from whyzero.figures.base import FigureSpec, View, go, has, layout
 from whyzero.figures.images import THUMBNAILS, overlay
+from whyzero.figures.outputs import OutputsView
 from whyzero.measurements import Measurements
 
 
+@dataclass
+class LabelsView(View):
+    """The Labels & masks panel's view: what was given, its values and their shares, the class shares and the
+    class weights that would balance them, masks over their images; empty without labels or masks."""
+
+    PANEL: ClassVar[str] = "labels"
+    OMIT_EMPTY: ClassVar[bool] = True
+    kind: str | None = None
+    shape: list[int] | None = None
+    output_classes: int | None = None
+    unique_values: list | None = None
+    value_shares: list[float] | None = None
+    class_shares: list[float] | None = None
+    suggested_class_weights: list[float] | None = None
+    foreground_share_per_image: list[float] | None = None
+    masks: list[str] | None = None
+
+
 def view(m: Measurements, batch: np.ndarray, labels: np.ndarray | None, masks: np.ndarray | None,
-            ids: np.ndarray | None) -> dict[str, Any]:
+            ids: np.ndarray | None) -> LabelsView:
     values = masks if m.task.kind == "segmentation" else labels
     if values is None:
-        return {}
+        return LabelsView()
     values = np.asarray(values)
     kind = "labels" if masks is None else "masks" if values.ndim != 2 else "per-position labels"  # a tagger's
     summary: dict[str, Any] = {"kind": kind, "shape": list(values.shape),
@@ -45,27 +65,27 @@ def view(m: Measurements, batch: np.ndarray, labels: np.ndarray | None, masks: n
             summary["foreground_share_per_image"] = (ids.reshape(len(ids), -1) > 0).mean(1).tolist()
             if np.ndim(batch) == 4:
                 summary["masks"] = [overlay(img, m) for img, m in zip(batch[:THUMBNAILS], ids[:THUMBNAILS])]
-    return summary
+    return LabelsView(**summary)
 
 
 # -- labels and masks ----------------------------------------------------------------------------
 def label_shares(d: Diagnosis) -> go.Figure:
-    s = d.summaries["labels"]
-    shares = s.get("class_shares") or s.get("value_shares", [])
-    xs = list(range(len(shares))) if s.get("class_shares") else s.get("unique_values", [])
+    s = LabelsView.of(d)
+    shares = s.class_shares or s.value_shares or []
+    xs = list(range(len(shares))) if s.class_shares else s.unique_values or []
     fig = go.Figure(go.Bar(x=[str(x) for x in xs], y=shares))
-    return layout(fig, d, f"{'Pixel' if s.get('kind') == 'masks' else 'Label'} share per class", "class (value)",
+    return layout(fig, d, f"{'Pixel' if s.kind == 'masks' else 'Label'} share per class", "class (value)",
                    "share")
 
 
 def foreground_per_image(d: Diagnosis) -> go.Figure | None:
-    s = d.summaries["labels"]
-    if "foreground_share_per_image" not in s:
+    s = LabelsView.of(d)
+    if s.foreground_share_per_image is None:
         return None
-    tags = s.get("kind") == "per-position labels"  # a tagger: sequences of tokens, not images of pixels
+    tags = s.kind == "per-position labels"  # a tagger: sequences of tokens, not images of pixels
     fig = go.Figure()
-    fig.add_bar(y=s["foreground_share_per_image"], name="labels" if tags else "masks")
-    predicted = d.summaries["outputs"].get("foreground_share_per_image")
+    fig.add_bar(y=s.foreground_share_per_image, name="labels" if tags else "masks")
+    predicted = OutputsView.of(d).foreground_share_per_image
     if predicted:
         fig.add_bar(y=predicted, name="predicted")
     if tags:

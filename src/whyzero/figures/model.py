@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout, log_y
+from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y
 from whyzero.measurements import Measurements
 
 
-def view(m: Measurements) -> dict[str, Any]:
+@dataclass
+class ModelView(View):
     """The Model panel's view: each kernel's spread against its initializer's expected range."""
-    return {"weights": m.memory.weights}
+
+    PANEL: ClassVar[str] = "model"
+    weights: list[dict] = field(default_factory=list)
+
+
+def view(m: Measurements) -> ModelView:
+    return ModelView(m.memory.weights)
 
 
 # -- model --------------------------------------------------------------------------------------
 def weight_scale(d: Diagnosis) -> go.Figure:
-    rows = d.summaries["model"]["weights"]
+    rows = ModelView.of(d).weights
     names = [r["layer"] for r in rows]
     fig = go.Figure()
     fig.add_scatter(x=names, y=[r["expected_high"] for r in rows], mode="lines", line={"width": 0},

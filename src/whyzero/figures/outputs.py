@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
 from whyzero.checks.labels import entropy, shares_of
 from whyzero.checks.outputs import LOSS_AT_PRIOR, balanced_accuracy, best_threshold
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import FigureSpec, go, has, layout, log_y
+from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y
 from whyzero.figures.images import THUMBNAILS, overlay
 from whyzero.measurements import Measurements, decision_cut, predicted_classes
 from whyzero.presenter import SEVERITY_COLOURS
@@ -19,7 +20,31 @@ OUTPUT_BINS = 50
 SCORES_KEPT = 512
 
 
-def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarray | None) -> dict[str, Any]:
+@dataclass
+class OutputsView(View):
+    """The Outputs panel's view: the outputs' histogram, spread and exact 0/1 shares; the predicted against the
+    labels' class shares, a binary model's scores; the loss and the prior's entropy; predicted masks."""
+
+    PANEL: ClassVar[str] = "outputs"
+    OMIT_EMPTY: ClassVar[bool] = True
+    hist: list[int] = field(default_factory=list)
+    edges: list[float] = field(default_factory=list)
+    kind: str = ""
+    n_classes: int = 0
+    exact_zero_share: float = 0.0
+    exact_one_share: float = 0.0
+    spread: float = 0.0
+    scores: list[float] | None = None
+    predicted_shares: list[float] | None = None
+    true_shares: list[float] | None = None
+    labels: list[int] | None = None
+    prior_entropy: float | None = None
+    predicted_masks: list[str] | None = None
+    foreground_share_per_image: list[float] | None = None
+    loss: float | None = None
+
+
+def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarray | None) -> OutputsView:
     out = np.asarray(outputs, np.float64)
     flat = out.reshape(-1)
     finite = flat[np.isfinite(flat)]
@@ -53,37 +78,36 @@ def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarra
             summary["foreground_share_per_image"] = (pred.reshape(len(pred), -1) > 0).mean(1).tolist()
     if m.loss_value is not None:
         summary["loss"] = m.loss_value
-    return summary
+    return OutputsView(**summary)
 
 
 # -- outputs -------------------------------------------------------------------------------------
 def output_distribution(d: Diagnosis) -> go.Figure:
-    s = d.summaries["outputs"]
-    edges = np.asarray(s["edges"])
-    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=s["hist"], width=np.diff(edges)))
-    counts = np.asarray(s["hist"], float)
+    s = OutputsView.of(d)
+    edges = np.asarray(s.edges)
+    fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=s.hist, width=np.diff(edges)))
+    counts = np.asarray(s.hist, float)
     if counts[counts > 0].size and counts.max() / counts[counts > 0].min() >= 100:  # log only across decades
         log_y(fig)
     return layout(fig, d, "Output values", "output value", "count")
 
 
 def class_shares(d: Diagnosis) -> go.Figure:
-    s = d.summaries["outputs"]
+    s = OutputsView.of(d)
     fig = go.Figure()
-    k = len(s.get("predicted_shares", []))
-    fig.add_bar(x=list(range(k)), y=s.get("predicted_shares", []), name="predicted")
-    if s.get("true_shares"):
-        fig.add_bar(x=list(range(k)), y=s["true_shares"], name="labels")
+    k = len(s.predicted_shares or [])
+    fig.add_bar(x=list(range(k)), y=s.predicted_shares or [], name="predicted")
+    if s.true_shares:
+        fig.add_bar(x=list(range(k)), y=s.true_shares, name="labels")
     fig.update_xaxes(dtick=1)  # classes are whole numbers
     return layout(fig, d, "Predicted vs true class shares", "class", "share", barmode="group")
 
 
 def threshold_sweep(d: Diagnosis) -> go.Figure | None:
-    s = d.summaries["outputs"]
-    if "scores" not in s or "labels" not in s:
+    s = OutputsView.of(d)
+    if s.scores is None or s.labels is None:
         return None
-
-    scores, labels = np.asarray(s["scores"]), np.asarray(s["labels"])
+    scores, labels = np.asarray(s.scores), np.asarray(s.labels)
     best, best_accuracy = best_threshold(scores, labels)  # the same search as output.threshold's finding
     cuts = np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 50)), [0.5, best]]))
     fig = go.Figure(go.Scatter(x=cuts, y=[balanced_accuracy(scores, labels, c) for c in cuts], mode="lines+markers",
@@ -97,10 +121,10 @@ def threshold_sweep(d: Diagnosis) -> go.Figure | None:
 
 def loss_vs_prior(d: Diagnosis) -> go.Figure | None:
     found = d.find(LOSS_AT_PRIOR.id)
-    s = d.summaries["outputs"]
-    if not found and s.get("loss") is None:
+    s = OutputsView.of(d)
+    if not found and s.loss is None:
         return None
-    ev = found[0].evidence if found else {"loss": s["loss"], "prior_entropy": s.get("prior_entropy")}
+    ev = found[0].evidence if found else {"loss": s.loss, "prior_entropy": s.prior_entropy}
     ev = {k: v for k, v in ev.items() if v is not None}
     names = {"loss": "batch loss", "prior_entropy": "entropy of the label prior"}
     fig = go.Figure(go.Bar(x=[names[k] for k in names if k in ev], y=[ev[k] for k in names if k in ev]))

@@ -3,19 +3,31 @@ drill-down's figures."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
 from whyzero.checks.activations import DEAD_WARNING
 from whyzero.diagnosis import Diagnosis
-from whyzero.figures.base import go, layout, log_y
+from whyzero.figures.base import View, go, layout, log_y
 from whyzero.figures.images import THUMBNAILS, heat_overlay
 from whyzero.measurements import Measurements, decision_cut, predicted_classes
 
 
+@dataclass
+class SamplesView(View):
+    """The Samples page's view: the first samples' predictions, labels and own per-layer sizes, and heat maps."""
+
+    PANEL: ClassVar[str] = "samples"
+    rows: list[dict] = field(default_factory=list)
+    layers: list[dict] = field(default_factory=list)
+    saliency_method: str | None = None
+    saliency: list[str] = field(default_factory=list)
+
+
 def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarray | None,
-             saliency: tuple[list[np.ndarray], str] | None) -> dict[str, Any]:
+             saliency: tuple[list[np.ndarray], str] | None) -> SamplesView:
     """The per-sample drill-down: each of the first samples' prediction, label and own per-layer statistics."""
     kept = min(len(outputs), max((len(r.values.sample_rms) for r in m.layers), default=0) or THUMBNAILS)
     out = np.asarray(outputs[:kept], np.float64)
@@ -37,18 +49,18 @@ def view(m: Measurements, batch: np.ndarray, outputs: np.ndarray, ids: np.ndarra
     layers = [{"layer": r.name, "rms": r.values.sample_rms[:kept], "zero": r.values.sample_zero[:kept],
                "batch_rms": r.values.rms, "batch_zero": r.values.share("zero")} for r in m.layers]
     maps, method = saliency if saliency else ([], None)
-    return {"rows": rows, "layers": layers, "saliency_method": method,
-            "saliency": [heat_overlay(img, heat) for img, heat in zip(batch, maps)] if m.is_image else []}
+    return SamplesView(rows, layers, method,
+                       [heat_overlay(img, heat) for img, heat in zip(batch, maps)] if m.is_image else [])
 
 
 # A sample whose activation size falls this far below (or rises this far above) the batch's at a layer.
 SAMPLE_SIZE_FACTOR = 100.0
 
 
-def sample_differences(samples: dict[str, Any], index: int) -> list[str]:
+def sample_differences(samples: SamplesView, index: int) -> list[str]:
     """Where sample ``index``'s layers part from the batch's: it dies, collapses or blows up (Markdown lines)."""
     out = []
-    for layer in samples.get("layers", []):
+    for layer in samples.layers:
         if index >= len(layer["rms"]):
             continue
         name, size, zero, batch = layer["layer"], layer["rms"][index], layer["zero"][index], layer["batch_rms"]
@@ -63,7 +75,7 @@ def sample_differences(samples: dict[str, Any], index: int) -> list[str]:
 
 # -- one sample ------------------------------------------------------------------------------------
 def _sample_layers(d: Diagnosis, index: int) -> list[dict]:
-    return [r for r in d.summaries.get("samples", {}).get("layers", []) if index < len(r["rms"])]
+    return [r for r in SamplesView.of(d).layers if index < len(r["rms"])]
 
 
 def sample_size(d: Diagnosis, index: int) -> go.Figure | None:
