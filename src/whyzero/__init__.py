@@ -1,4 +1,7 @@
-"""whyzero: find out why a Keras model predicts zero, or one constant thing."""
+"""whyzero: find out why a Keras model predicts zero, or one constant thing.
+
+Imports inside functions are deliberately lazy: the public API loads the engine (TensorFlow) on first use.
+"""
 
 from whyzero.errors import UnsafeModelError, WhyzeroError
 

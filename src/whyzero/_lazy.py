@@ -1,5 +1,8 @@
 """A module imported on first use, so commands that need no model (``whyzero --help``, ``gallery list``)
-start without loading TensorFlow and Keras."""
+start without loading TensorFlow and Keras.
+
+Imports inside functions are deliberately lazy: TensorFlow is imported quietly on first attribute access.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ def import_tensorflow_quietly():
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow as tf
+        import tensorflow as tf  # the one place TensorFlow is first imported, with stderr silenced
 
         tf.config.list_physical_devices()  # device start-up logs here too
         tf.get_logger().setLevel("ERROR")

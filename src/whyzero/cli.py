@@ -1,4 +1,8 @@
-"""The ``whyzero`` command: diagnose, stats, gallery."""
+"""The ``whyzero`` command: diagnose, stats, gallery.
+
+Imports inside functions are deliberately lazy: each command imports what it runs, so `--help` and the commands
+that need no model start in milliseconds.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The checks and panels look at one input, the *primary* one (an image input if there is one, else the
 first); the others ride along unchanged in every forward pass, sliced to the same samples.  A fix
 re-run changes the primary input only.
+
+Imports inside functions are deliberately lazy: TensorFlow loads only when a batch is turned into tensors.
 """
 
 from __future__ import annotations

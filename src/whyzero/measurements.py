@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from whyzero.feed import is_text, text_features
-from whyzero.model_info import layer_activation, param_count
+from whyzero.model_info import final_layer, layer_activation, param_count
 from whyzero.probes.capture import leaf_layers
 from whyzero.probes.inputs import InputStats
 
@@ -456,7 +456,6 @@ class Measurements:
             stored[name] = value is None or bounded(value) is not None
         model_layers, final = [], None
         if ctx.has_layers:
-            from whyzero.model_info import final_layer
             for path, layer in leaf_layers(ctx.model):
                 model_layers.append({"name": path, "type": type(layer).__name__,
                                      "activation": layer_activation(layer), "units": _units(layer),

@@ -2,6 +2,8 @@
 
 New thresholds apply to old sessions; a diagnosis rechecked by the version that made it comes out with
 the same findings.  Proofs (they need the model) are kept for the findings that are found again.
+
+Imports inside functions are deliberately lazy: the engine (and TensorFlow with it) loads only when a re-check runs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The HTML report: one self-contained file (Plotly's JavaScript embedded) that opens offline."""
+"""The HTML report: one self-contained file (Plotly's JavaScript embedded) that opens offline.
+
+Imports inside functions are deliberately lazy: Plotly's JavaScript and the figures load only when a report is
+written.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 The task is inferred once from the output's shape, final activation, compiled loss and (when they
 decide) the labels; the loss for gradients is the compiled one or the one the output implies.
+
+Imports inside functions are deliberately lazy: Keras loads only when a loss is built.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ and its memory is returned when the diagnosis ends.
 
 ``python -m whyzero.worker JOB RESULT`` reads a pickled job the server wrote (never a user's file), prints
 ``progress <fraction> <stage>`` lines while it works and writes the diagnosis' JSON, or the error, to RESULT.
+
+Imports inside functions are deliberately lazy: the engine, the gallery and TensorFlow load in the worker process
+only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,7 +119,6 @@ def main(argv: list[str]) -> int:
     except WhyzeroError as err:
         result, code = {"error": str(err)}, 2
     except BaseException as err:  # noqa: BLE001 - reported to the page as one line, the traceback below
-        import traceback
 
         first = first_line(err, 300)
         result, code = {"internal": f"{type(err).__name__}: {first}", "details": traceback.format_exc()}, 3

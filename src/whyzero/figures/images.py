@@ -1,4 +1,7 @@
-"""Small pictures stored with a diagnosis: thumbnails, mask and heat-map overlays, as base64 PNG."""
+"""Small pictures stored with a diagnosis: thumbnails, mask and heat-map overlays, as base64 PNG.
+
+Imports inside functions are deliberately lazy: Pillow loads only when a picture is drawn.
+"""
 
 from __future__ import annotations
 

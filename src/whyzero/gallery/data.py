@@ -1,4 +1,7 @@
-"""Real data that ships inside packages: scikit-learn's digits and breast cancer, scikit-image's photos."""
+"""Real data that ships inside packages: scikit-learn's digits and breast cancer, scikit-image's photos.
+
+Imports inside functions are deliberately lazy: scikit-learn's and scikit-image's data load when a case is built.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``whyzero gallery score``: recall, root cause first (top-1) and false alarms over the gallery."""
+"""``whyzero gallery score``: recall, root cause first (top-1) and false alarms over the gallery.
+
+Imports inside functions are deliberately lazy: the gallery's models (TensorFlow) load when the score runs.
+"""
 
 from __future__ import annotations
 

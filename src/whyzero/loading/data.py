@@ -1,4 +1,7 @@
-"""Reading batches, labels, masks and training references from arrays or files."""
+"""Reading batches, labels, masks and training references from arrays or files.
+
+Imports inside functions are deliberately lazy: pandas and Pillow load only for CSV files and images.
+"""
 
 from __future__ import annotations
 

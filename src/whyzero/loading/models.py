@@ -4,6 +4,9 @@ Formats: ``.keras``; legacy ``.h5``/``.hdf5``; a SavedModel directory or its
 ``.zip``.  A Keras-2 SavedModel loads through ``tf_keras`` and keeps its
 layers; one that only loads as a function is diagnosed on its inputs and
 outputs alone.
+
+Imports inside functions are deliberately lazy: Keras, tf_keras and TensorFlow load only for the formats that need
+them.
 """
 
 from __future__ import annotations
@@ -250,7 +253,6 @@ class _Namespace:
 
 
 def _notebook_names(custom_objects: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
     import tensorflow as tf
 
     return {"__builtins__": builtins, "keras": keras, "ops": keras.ops, "tf": tf, "np": np, "math": math,

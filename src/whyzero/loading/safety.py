@@ -8,10 +8,14 @@
 - SavedModels: every op of every function must be on an allow-list of computation ops; file, process,
   Python-callback and network ops need ``--trust-model``.
 Bounds are settings (``config.py``) so a host can change them.
+
+Imports inside functions are deliberately lazy: h5py and TensorFlow's protobufs load only for the files that need
+them.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import zipfile
@@ -184,7 +188,6 @@ def check_keras_file(path: Path, trust_model: bool) -> None:
         refuse_unsafe_layers(read_member(archive, "config.json").decode("utf-8", "replace"), path.name)
     for member in names:
         if member.endswith(".h5"):
-            import io
 
             check_h5(io.BytesIO(read_member(archive, member)), f"{path.name}: {member}")
 

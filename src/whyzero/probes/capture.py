@@ -5,6 +5,8 @@ Symbolic surgery (``keras.Model(model.inputs, [l.output for l in layers])``) bre
 Instead each leaf layer's ``call`` is wrapped for the duration of a pass: the wrapper records the
 layer, its input and its output as they are computed, inside or outside a ``tf.function``.  Inner
 layers are named by their path (``features/block1_conv1``).
+
+Imports inside functions are deliberately lazy: Keras loads only when a model is inspected.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The probe's plan: which layers are probed (leaves, recurrent gates, the first BatchNorm inputs), found by one
-dry run of two samples or read from the model's structure; each layer's flat region; BatchNorm's memory."""
+dry run of two samples or read from the model's structure; each layer's flat region; BatchNorm's memory.
+
+Imports inside functions are deliberately lazy: tf_keras and Keras load only for the model that needs them.
+"""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def call_traced(concrete, *args, later: list | None = None):
         concrete.add_to_graph()  # eagerly: registered with the context
         f = concrete
     else:
-        from tensorflow.core.framework import attr_value_pb2
+        from tensorflow.core.framework import attr_value_pb2  # lazily, with TensorFlow (whyzero._tf)
 
         later.append(concrete)
         f = attr_value_pb2.NameAttrList(name=concrete.name)

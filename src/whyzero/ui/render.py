@@ -1,4 +1,8 @@
-"""Page furniture: the header, the flags of a panel, figures with a named PNG download."""
+"""Page furniture: the header, the flags of a panel, figures with a named PNG download.
+
+Imports inside functions are deliberately lazy: the figures (Plotly) and the worker load with the first page that
+needs them, not with the navigation.
+"""
 
 from __future__ import annotations
 

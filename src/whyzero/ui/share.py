@@ -1,4 +1,8 @@
-"""The Share box and the downloads (HTML report, Diagnosis JSON)."""
+"""The Share box and the downloads (HTML report, Diagnosis JSON).
+
+Imports inside functions are deliberately lazy: the store (SQLAlchemy) and the report (Plotly) load when a session
+is shared or exported.
+"""
 
 from __future__ import annotations
 

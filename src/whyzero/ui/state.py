@@ -1,4 +1,8 @@
-"""Where the app keeps its diagnosis, and how it makes one (cached, so pages recompute nothing)."""
+"""Where the app keeps its diagnosis, and how it makes one (cached, so pages recompute nothing).
+
+Imports inside functions are deliberately lazy: the worker, the proofs, the store and the reference load when a
+page first needs them: the navigation draws first.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from urllib.parse import urlparse
 
 import streamlit as st
 
+from whyzero.config import settings
 from whyzero.demo import DEMO_CASE, shipped_json
 from whyzero.diagnosis import Diagnosis
 from whyzero.errors import first_line
 from whyzero.measurements import Measurements
+from whyzero.panels import PAGES
 
 KEY = "diagnosis"
 
@@ -139,7 +145,6 @@ def warm_up() -> None:
 
 def record_timing(page: str, seconds: float) -> None:
     """Appends one page run's server time to ``WHYZERO_TIMINGS_FILE`` (browser tests, benchmarks), if set."""
-    from whyzero.config import settings
 
     path = settings().timings_file
     if path is not None:
@@ -214,8 +219,6 @@ def read_only() -> bool:
 
 
 def share_link(token: str) -> str:
-    from whyzero.config import settings
-    from whyzero.panels import PAGES
 
     public = settings().public_url
     if public:
