@@ -69,7 +69,8 @@ def headline(d) -> Headline:
     candidates = [f for f in serious if f.role == "candidate"]
     if roots:
         more = f" — and {len(roots) - 1} more" if len(roots) > 1 else ""
-        return Headline(roots[0].severity, f"Root cause: {roots[0].title}{more}")
+        fix = f" Fix: {roots[0].fix}" if roots[0].fix else ""  # what to do, not only what was measured
+        return Headline(roots[0].severity, f"Root cause: {roots[0].title}{more}.{fix}")
     if candidates:
         named = []
         for f in candidates:

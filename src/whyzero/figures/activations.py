@@ -41,7 +41,7 @@ def activation_heatmap(d: Diagnosis) -> go.Figure:
                                x=list(range(counts.shape[1] if counts.size else 0)),
                                colorbar={"title": "log10(count+1)"}, colorscale="Viridis"))
     symlog_axis(fig, d, counts if counts.size else None)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 12})  # one row a layer: names readable
     return layout(fig, d, "Activation values, every layer", "value (symmetric log bins)", "layer (input at top)",
                    height=max(400, 18 * len(rows)))
 

@@ -104,7 +104,8 @@ def batchnorm_memory(d: Diagnosis) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
     fig.add_bar(x=names, y=[abs(r["log10_var_ratio"]) for r in rows], name="|log10 variance ratio|")
-    fig.add_hline(y=RANGE_WARNING, line_dash="dot", annotation_text="flagged above (1 std / 1 decade)")
+    fig.add_hline(y=RANGE_WARNING, line_dash="dot", annotation_text="flagged above (1 std / 1 decade)",
+                  annotation_position="top left")  # the label clear of the bars on the right
     return layout(fig, d, "Batch vs what BatchNorm layers remember", "BatchNormalization layer",
                    "distance (0 = matches training)", barmode="group")
 
