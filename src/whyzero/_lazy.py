@@ -11,17 +11,20 @@ from types import ModuleType
 
 
 class LazyModule(ModuleType):
-    """Stands for ``name`` until an attribute is read, then imports it (quietly, for TensorFlow)."""
+    """Stands for ``name`` until an attribute is read, then imports it (quietly, after TensorFlow, unless
+    ``tensorflow=False``: Plotly needs no TensorFlow)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, tensorflow: bool = True) -> None:
         super().__init__(name)
         self._module: ModuleType | None = None
+        self._tensorflow = tensorflow
 
     def _load(self) -> ModuleType:
         if self._module is None:
-            from whyzero._quiet import import_tensorflow_quietly
+            if self._tensorflow:
+                from whyzero._quiet import import_tensorflow_quietly
 
-            import_tensorflow_quietly()
+                import_tensorflow_quietly()
             self._module = importlib.import_module(self.__name__)
         return self._module
 

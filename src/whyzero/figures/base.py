@@ -14,12 +14,12 @@ from whyzero._lazy import LazyModule
 from whyzero.diagnosis import Diagnosis
 
 # imported on first use: the engine builds the panels' views here without loading Plotly
-go = LazyModule("plotly.graph_objects")
+go = LazyModule("plotly.graph_objects", tensorflow=False)
 TEMPLATE = "plotly_white"
 
 
 @lru_cache(None)
-def _use_template() -> None:
+def use_template() -> None:
     """Passed per figure, a template is validated and copied again each time (~60 ms a figure, most of a page's
     server time); as Plotly's default it is applied once (~2 ms).  Set only over Plotly's own default."""
     import plotly.io as pio  # deliberately lazy, with Plotly
@@ -57,7 +57,7 @@ def has(*path):
 
 
 def layout(fig: go.Figure, d: Diagnosis, title: str, x: str, y: str, **kw: Any) -> go.Figure:
-    _use_template()
+    use_template()
     # the model's name on a second, smaller line: long titles are not clipped on narrow screens
     fig.update_layout(title={"text": f"{title}<br><sup>{escape(d.model['name'])}</sup>"}, xaxis_title=x,
                       yaxis_title=y,

@@ -135,7 +135,9 @@ def warm_up() -> None:
         import pandas  # noqa: F401
         import plotly.graph_objects  # noqa: F401
 
-        import whyzero.figures  # noqa: F401
+        from whyzero.figures.base import use_template
+
+        use_template()  # Plotly's template loads here, in the background, not in a reader's first chart page
         from whyzero.reference import references
 
         references()  # cached: the Causes page reads the checks' sources once per server
