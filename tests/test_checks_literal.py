@@ -672,3 +672,20 @@ def test_a_right_confident_sigmoid_is_a_note_and_softmax_on_one_unit_ranks_first
     line = headline(D)
     assert line.level == "warning" and line.text.startswith("Root cause not established")
     assert "the training data" in line.text and "10x lower" in line.text
+
+
+def test_the_output_layer_and_what_follows_it_are_not_hidden_layers():
+    """A right model's output sigmoid pinned at 0/1, with a Reshape after it: confidence, not a saturated hidden layer
+    (it was a critical root).  The same sigmoid in a hidden layer is still judged."""
+    pinned = np.where(np.random.default_rng(0).random((16, 4)) > 0.5, 10.0, -10.0)
+    sig = 1 / (1 + np.exp(-pinned))
+    rows = [{"layer": "hidden", "std": 0.1}, {"layer": "output", "std": 0.1}]
+    layers = [layer("hidden", "relu", np.abs(pinned)), layer("output", "sigmoid", sig), layer("reshape", None, sig)]
+    for values in layers[1:]:
+        values.values.flat = values.values.n  # every value in the flat region
+    m = with_(measured(layers=layers), memory=ModelMemory(weights=rows))
+    assert activations.saturation(m) == []
+    hidden_sigmoid = [layer("hidden", "sigmoid", sig), layer("output", "sigmoid", sig)]
+    hidden_sigmoid[0].values.flat = hidden_sigmoid[0].values.n
+    m = with_(measured(layers=hidden_sigmoid), memory=ModelMemory(weights=rows))
+    assert [f.layer for f in activations.saturation(m)] == ["hidden"]

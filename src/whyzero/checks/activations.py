@@ -68,9 +68,13 @@ RELU_LIKE = {"relu", "relu6"}
 
 
 def _hidden(m: Measurements):
+    """The probed layers before the output layer: the last layer with a kernel, and the weightless layers after
+    it (a Reshape, an Activation), make the output; a sigmoid there pinned at 0/1 on a right model is confidence."""
     if not m.layers:
         return []
-    return m.layers[:-1]
+    kernels = {r["layer"] for r in m.memory.weights}
+    last = max((i for i, p in enumerate(m.layers) if p.name in kernels), default=len(m.layers) - 1)
+    return m.layers[:last]
 
 
 @check(DEAD_RELU)
