@@ -102,19 +102,9 @@ def load_model(model: Any, trust_model: bool = False, custom_objects: str | os.P
             safety.check_keras_file(path, trust_model)
         else:
             safety.check_h5_model(path, trust_model)
-            written_by = h5_keras_version(path)
-            if written_by is None or written_by.split(".")[0] in ("1", "2"):
-                # a Keras 2 file (a Sequential without an InputLayer, RNN layers' old arguments) is read by the
-                # Keras 2 that wrote it: Keras 3 loads some with their input shape lost, others not at all
-                keras2 = _load_tf_keras_h5(path, objects, written_by, trust_model, keras3_first=written_by is None)
-                if keras2 is not None:
-                    return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
+            return _load_h5(path, digest, trust_model, objects)
         loaded, notes = _load_keras(path, trust_model, objects)
         refuse_empty(loaded, path.name)
-        if path.suffix != ".keras" and _input_shape_lost(loaded, path):
-            keras2 = _load_tf_keras_h5(path, objects, h5_keras_version(path), trust_model, keras3_first=False)
-            if keras2 is not None:  # Keras 3 read it, but with another input shape than the file declares
-                return LoadedModel(keras2[0], path.stem, digest, str(path), notes=keras2[1])
         return LoadedModel(loaded, path.stem, digest, str(path), notes=notes)
     raise WhyzeroError(
         f"Expected a .keras, .h5/.hdf5 file, a SavedModel directory or its .zip. Received: {path.name}")
@@ -178,53 +168,56 @@ def _load_keras(path: Path, trust_model: bool, custom_objects: dict[str, Any]) -
     return model, [note]
 
 
-def h5_keras_version(path: Path) -> str | None:
-    """The Keras version an .h5 model file says wrote it, or None."""
+def h5_header(path: Path) -> tuple[str | None, list | None]:
+    """The Keras version an .h5 model file says wrote it, and the input shape it declares (its InputLayer's, or its
+    first layer's ``batch_input_shape``); None for what it does not say."""
     try:
         with h5py.File(path, "r") as handle:
-            version = handle.attrs.get("keras_version")
+            version, config = handle.attrs.get("keras_version"), handle.attrs.get("model_config")
     except (OSError, ValueError):
-        return None
+        return None, None
     if isinstance(version, bytes):
         version = version.decode("utf-8", "replace")
-    return str(version) if version else None
-
-
-def declared_input_shape(path: Path) -> list | None:
-    """The input shape an .h5 model file declares (its InputLayer's, or its first layer's ``batch_input_shape``)."""
     try:
-        with h5py.File(path, "r") as handle:
-            config = json.loads(handle.attrs["model_config"])
-    except (OSError, KeyError, ValueError, TypeError):
-        return None
-    layers = (config.get("config") or {}).get("layers") or []
+        layers = (json.loads(config).get("config") or {}).get("layers") or []
+    except (TypeError, ValueError, AttributeError):
+        layers = []
     first = (layers[0].get("config") or {}) if layers and isinstance(layers[0], dict) else {}
     shape = first.get("batch_input_shape") or first.get("batch_shape")
-    return list(shape) if isinstance(shape, (list, tuple)) else None
+    return (str(version) if version else None), (list(shape) if isinstance(shape, (list, tuple)) else None)
 
 
-def _input_shape_lost(model, path: Path) -> bool:
-    """Whether Keras 3 built the model with another input rank than the file declares (a Keras 2 Sequential read as
-    taking (None, None, F))."""
-    declared = declared_input_shape(path)
-    inputs = getattr(model, "inputs", None)
-    if not declared or not inputs or len(inputs) != 1:
-        return False
-    return len(tuple(inputs[0].shape)) != len(declared)
-
-
-def _load_tf_keras_h5(path: Path, custom_objects: dict[str, Any], written_by: str | None, trust_model: bool,
-                      keras3_first: bool) -> tuple[Any, list[str]] | None:
-    """The model through ``tf_keras``; None where it cannot read it (Keras 3 then tries).  ``keras3_first``: a file
-    that names no Keras version is tried with Keras 3 first, and read here only when Keras 3 cannot."""
-    if keras3_first:
+def _load_h5(path: Path, digest: str, trust_model: bool, objects: dict[str, Any]) -> LoadedModel:
+    """An .h5 model.  A file written by Keras 1.x/2.x (a Sequential without an InputLayer, RNN layers' old arguments)
+    is read by the Keras 2 that wrote it, ``tf_keras``; so is any other that Keras 3 cannot read, or reads with another
+    input rank than the file declares (a Keras 2 Sequential read as taking (None, None, F))."""
+    written_by, declared = h5_header(path)
+    keras3, keras3_error = None, None
+    if not (written_by and written_by.split(".")[0] in ("1", "2")):
         try:
-            with notebook_globals(trust_model, custom_objects):
-                keras.saving.load_model(path, compile=False, safe_mode=not trust_model,
-                                        custom_objects=custom_objects or None)
-            return None
-        except Exception:  # noqa: BLE001 - Keras 3 cannot read it: the Keras 2 API may
-            pass
+            keras3 = _load_keras(path, trust_model, objects)
+        except UnsafeModelError:
+            raise
+        except WhyzeroError as err:  # Keras 3 cannot read it: the Keras 2 API may
+            keras3_error = err
+        else:
+            inputs = getattr(keras3[0], "inputs", None)
+            if not (declared and inputs and len(inputs) == 1 and len(tuple(inputs[0].shape)) != len(declared)):
+                refuse_empty(keras3[0], path.name)
+                return LoadedModel(keras3[0], path.stem, digest, str(path), notes=keras3[1])
+    keras2 = _load_tf_keras_h5(path, objects, written_by)
+    if keras2 is None and keras3 is None:
+        if keras3_error is not None:
+            raise keras3_error
+        keras3 = _load_keras(path, trust_model, objects)  # tf_keras cannot read this Keras 2 file: Keras 3 tries
+    model, notes = keras2 if keras2 is not None else keras3
+    refuse_empty(model, path.name)
+    return LoadedModel(model, path.stem, digest, str(path), notes=notes)
+
+
+def _load_tf_keras_h5(path: Path, custom_objects: dict[str, Any], written_by: str | None,
+                      ) -> tuple[Any, list[str]] | None:
+    """The model through ``tf_keras``, the Keras 2 API; None where it cannot read it."""
     import tf_keras
 
     for compiled in (True, False):
