@@ -244,8 +244,7 @@ def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
     far = (memory.score or 0.0) >= BATCHNORM_RERUN_DISTANCE
     if ctx.multi is not None or not memory.batchnorm or not (stale or far):
         return
-    if ctx.train_stats is None and w is not None and w.best not in (None, "as given") and w.best_score is not None \
-            and w.given_score is not None and w.best_score < MATCH_FACTOR * w.given_score:
+    if ctx.train_stats is None and w is not None and w.names_a_match(MATCH_FACTOR):
         return  # a preprocessing matches the memory: the input is at fault, and the re-run could not say otherwise
     ctx.batchnorm_outputs = batchnorm_rerun(ctx.model, ctx.batch, chunk)
     if ctx.batchnorm_outputs is not None:

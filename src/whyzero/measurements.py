@@ -187,6 +187,12 @@ class WhatIf:
         """The lowest distance any candidate reached."""
         return min((c.score for c in self.candidates if c.score is not None), default=None)
 
+    def names_a_match(self, factor: float) -> bool:
+        """Whether a preprocessing other than the batch as given scores below ``factor`` times the batch as given:
+        the memory is consistent with it (``checks.inputs.MATCH_FACTOR``)."""
+        return self.best not in (None, "as given") and self.best_score is not None and \
+            self.given_score is not None and self.best_score < factor * self.given_score
+
     def candidate(self, name: str | None) -> Candidate | None:
         return next((c for c in self.candidates if c.name == name), None)
 

@@ -290,7 +290,7 @@ def _expects_small_floats(m: Measurements) -> tuple[bool | None, str]:
             return True, f"the model gets the labels right only when the batch is preprocessed as '{w.best}'"
         return None, "unknown"
     if w and w.best in ("unit", "symmetric", "torch", "training mean/std"):
-        if w.best_score < MATCH_FACTOR * w.given_score:
+        if w.names_a_match(MATCH_FACTOR):
             return True, f"the model's memory ({w.source}) matches '{w.best}' preprocessing"
         return False, "the model's memory matches the batch as given"
     if m.memory.score is not None:

@@ -42,7 +42,7 @@ def _kernel_rows(m: Measurements) -> list[dict]:
     return [r for r in m.memory.weights if r.get("values", 0) >= MIN_KERNEL_VALUES and not r.get("nonfinite")]
 
 
-def _l2_penalty(row: dict) -> float:
+def _penalty(row: dict) -> float:
     """The regularization loss of one kernel: l2·Σw² + l1·Σ|w|, from its moments."""
     squares = row["values"] * (row["std"] ** 2 + row["mean"] ** 2)
     magnitudes = row["values"] * abs(row.get("magnitude_mean", row["std"]))
@@ -61,7 +61,7 @@ def regularization(m: Measurements) -> list[Finding]:
     evidence = {"layers": [r["layer"] for r in shrunk][:10], "shrunk_layers": len(shrunk),
                 "regularized_layers": len(regularized), "l1": strongest.get("l1", 0.0), "l2": strongest.get("l2", 0.0),
                 "kernel_std": strongest["std"], "expected_std": strongest["expected_low"],
-                "ratio": strongest["ratio"], "regularization_loss": sum(_l2_penalty(r) for r in regularized),
+                "ratio": strongest["ratio"], "regularization_loss": sum(_penalty(r) for r in regularized),
                 "data_loss": m.loss_value}
     title = (f"{len(shrunk)} of {len(regularized)} regularized kernels shrank to {strongest['ratio']:.1e}× their "
              f"initial scale (l2 {strongest.get('l2', 0.0):.3g}, l1 {strongest.get('l1', 0.0):.3g} on "
@@ -221,9 +221,7 @@ def batchnorm_statistics(m: Measurements) -> list[Finding]:
     rerun = m.memory.batchnorm_rerun
     if not rerun or not _recovered(rerun):
         return []
-    w = m.whatif
-    preprocessing_matches = w is not None and w.best not in (None, "as given") and w.best_score is not None and \
-        w.given_score is not None and w.best_score < MATCH_FACTOR * w.given_score
+    preprocessing_matches = m.whatif is not None and m.whatif.names_a_match(MATCH_FACTOR)
     matches_training = m.train_stats is not None and stats_score(m.input_stats, m.train_stats) < RANGE_WARNING
     if preprocessing_matches and not matches_training:
         return []  # the memory is consistent with another preprocessing: the input's fault (input.range_mismatch)
