@@ -41,11 +41,6 @@ SYMPTOMS = frozenset(c.id for c in CAUSES.values() if c.role == SYMPTOM)
 SYMPTOM_LIKES = frozenset(c.id for c in CAUSES.values() if c.role == SYMPTOM_LIKE)
 
 
-def kinds_of(cause_id: str) -> frozenset[str]:
-    """The groups a cause belongs to (what other causes' ``explains`` name)."""
-    return CAUSES[cause_id].kinds
-
-
 def ids_of_kind(kind: str) -> frozenset[str]:
     """The cause ids of one kind."""
     return frozenset(c.id for c in CAUSES.values() if kind in c.kinds)
