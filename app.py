@@ -1,6 +1,7 @@
 """whyzero's dashboard: `streamlit run app.py`.  Every page draws from the session's Diagnosis.
 
-A link with ``?session=<token>`` opens a shared session read-only, on any replica of the app.
+A link with ``?session=<token>`` opens a shared session read-only, on any replica of the app; ``?run=<id>`` opens
+a kept run (every diagnosis made here is one): its owner's address, carried through every page.
 """
 
 import time
@@ -29,6 +30,14 @@ if token is not None and not state.open_shared(token):
     st.error("This link holds no saved session: it is malformed, unknown, expired or was deleted. "
              "Ask for a new link, or open whyzero without ?session= to diagnose a model.")
     st.stop()
+run = st.query_params.get("run")
+if token is None and run is not None and not state.open_run(run):
+    st.title("No such run")
+    st.error("This address holds no kept run: it is malformed, unknown, was deleted, or is older than "
+             "WHYZERO_RUN_DAYS. Open whyzero without ?run= to diagnose a model.")
+    st.link_button("Start a new diagnosis", "/", icon=":material/science:")
+    st.stop()
+state.carry_address()  # a page switch drops the query: the run or shared session stays in the address bar
 
 with st.sidebar:
     if state.read_only():

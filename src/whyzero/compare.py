@@ -1,7 +1,10 @@
-"""Two diagnoses side by side: which findings appeared, disappeared or changed severity or role."""
+"""Diagnoses side by side: whether they are of the same model, and which findings appeared, disappeared or
+changed severity or role from one to the next."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from whyzero.diagnosis import Diagnosis, Finding
@@ -15,6 +18,34 @@ def read(path: str | Path) -> Diagnosis:
     except OSError as err:
         raise WhyzeroError(f"Could not read the diagnosis ({err.strerror}). Received: {Path(path).name}") from None
     return Diagnosis.from_json(text)
+
+
+def architecture(d: Diagnosis) -> str:
+    """A hash of the model's architecture: its layers' types, output shapes and parameter counts, in order (names
+    left out: Keras numbers them per session)."""
+    layers = [(layer.get("type"), layer.get("output_shape"), layer.get("params"))
+              for layer in d.model.get("layers", [])]
+    shape = {"layers": layers, "output": d.model.get("output_shape"), "params": d.model.get("params")}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def same_model(before: Diagnosis, after: Diagnosis) -> tuple[bool, str]:
+    """Whether two diagnoses are of one model (then what differs is the data or the fix), in words: (same
+    architecture, sentence)."""
+    if architecture(before) != architecture(after):
+        counts = f"{len(before.model.get('layers', []))} and {len(after.model.get('layers', []))} layers"
+        return False, (f"Different models: their architectures differ ({before.model.get('name')} and "
+                       f"{after.model.get('name')}; {counts}, {before.task_words} and {after.task_words}). "
+                       "Findings are compared by cause only.")
+    if before.model.get("hash") == after.model.get("hash"):
+        return True, "Same model: the same architecture and the same weights (the batch or its options differ)."
+    return True, (f"Same architecture, other weights (sha256 {str(before.model.get('hash'))[:12]} and "
+                  f"{str(after.model.get('hash'))[:12]}): a retrained or edited model.")
+
+
+def in_time_order(labelled: list[tuple[str, Diagnosis]]) -> list[tuple[str, Diagnosis]]:
+    """(label, diagnosis) pairs oldest first (ISO timestamps sort as text; one without a time first)."""
+    return sorted(labelled, key=lambda item: item[1].created or "")
 
 
 def _key(f: Finding) -> tuple[str, str | None]:
@@ -32,7 +63,8 @@ def difference(before: Diagnosis, after: Diagnosis) -> dict[str, list]:
 
 def compare_text(before: Diagnosis, after: Diagnosis) -> str:
     diff = difference(before, after)
-    lines = [f"before: {before.model['name']} ({before.inputs.get('samples')} samples, {before.created})",
+    lines = [same_model(before, after)[1],
+             f"before: {before.model['name']} ({before.inputs.get('samples')} samples, {before.created})",
              f"after:  {after.model['name']} ({after.inputs.get('samples')} samples, {after.created})"]
     for title, items in (("disappeared", diff["disappeared"]), ("appeared", diff["appeared"])):
         lines.append(f"{title} ({len(items)}):")

@@ -13,6 +13,7 @@
 | max_array_mb | WHYZERO_MAX_ARRAY_MB | 2048 MB: one array declared by a .npy/.npz header or an .h5 dataset |
 | max_pixels | WHYZERO_MAX_PIXELS | 50 million pixels per decoded image (larger JPEGs are decoded smaller) |
 | session_days | WHYZERO_SESSION_DAYS | 30 days before a shared session expires |
+| run_days | WHYZERO_RUN_DAYS | 90 days a run (every diagnosis the app made, at ?run=) is kept unless deleted |
 | store_url | WHYZERO_STORE_URL | unset: SQLite in data_dir; e.g. postgresql+psycopg://user:pw@host/db |
 | data_dir | WHYZERO_DATA_DIR | ~/.local/share/whyzero (the default SQLite file) |
 | public_url | WHYZERO_PUBLIC_URL | unset: share links use the address the browser used; set it behind a proxy |
@@ -42,6 +43,7 @@ class Settings:
     max_array_mb: float = 2048
     max_pixels: int = 50_000_000
     session_days: float = 30
+    run_days: float = 90
     purge_minutes: float = 60
     store_url: str | None = None
     data_dir: Path = Path.home() / ".local" / "share" / "whyzero"

@@ -68,9 +68,10 @@ def headline(d) -> Headline:
     roots = [f for f in serious if f.role == "root"]
     candidates = [f for f in serious if f.role == "candidate"]
     if roots:
-        more = f" — and {len(roots) - 1} more" if len(roots) > 1 else ""
-        fix = f" Fix: {roots[0].fix}" if roots[0].fix else ""  # what to do, not only what was measured
-        return Headline(roots[0].severity, f"Root cause: {roots[0].title}{more}.{fix}")
+        more = f" (and {len(roots) - 1} more root cause(s) below)" if len(roots) > 1 else ""
+        if roots[0].fix:  # what to do first, then what was measured
+            return Headline(roots[0].severity, f"Fix: {roots[0].fix.rstrip('.')}. Root cause: {roots[0].title}{more}.")
+        return Headline(roots[0].severity, f"Root cause: {roots[0].title}{more}.")
     if candidates:
         named = []
         for f in candidates:

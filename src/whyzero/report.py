@@ -24,11 +24,28 @@ h1{margin-bottom:.2rem} .meta{color:#666;font-size:.9rem}
 .ok{border-left:6px solid #2ca02c;padding:.6rem 1rem;background:#f3fbf3}
 section{margin-top:2rem} code{background:#eee;padding:0 .2rem}
 details.consequences{margin-left:2rem} details.consequences summary{cursor:pointer;color:#555}
+.note{margin:.2rem 0 .8rem 1.5rem;padding:.3rem .8rem;border-left:3px solid #888;background:#f4f4f8;font-size:.9rem}
 """
 
+# Review notes come as a mapping of a finding's index (a string; "-1": the run as a whole) to notes with
+# ``author``, ``created`` and ``text`` (``whyzero.store.Note``), oldest first.
+RUN_NOTE = -1  # the finding number of a note on the run as a whole: a clean diagnosis can be annotated too
+RUN_NOTE_KEY = str(RUN_NOTE)
 
-def render_html(diagnosis: Diagnosis) -> str:
-    """The report as one HTML string."""
+
+def note_line(note) -> str:
+    """One review note as a line: its author, time and text."""
+    return f"{note.author or 'anonymous'} · {note.created.strftime('%Y-%m-%d %H:%M')} UTC: {note.text}"
+
+
+def notes_json(notes: dict | None) -> list[dict]:
+    """Review notes as plain data for the JSON export (beside the diagnosis; readers of a diagnosis ignore it)."""
+    return [{"finding": int(key), "author": n.author, "created": n.created.isoformat(), "text": n.text}
+            for key, items in sorted((notes or {}).items(), key=lambda kv: int(kv[0])) for n in items]
+
+
+def render_html(diagnosis: Diagnosis, notes: dict | None = None) -> str:
+    """The report as one HTML string, with the review notes (on the run, and under each finding) if given."""
     from plotly.offline import get_plotlyjs
 
     from whyzero.figures import panel_figures
@@ -42,13 +59,17 @@ def render_html(diagnosis: Diagnosis) -> str:
              f"{e(str(d.model['output_shape']))} · {d.inputs['samples']} samples · diagnosed {e(d.created)} · "
              f"report {dt.datetime.now(dt.timezone.utc).date().isoformat()} · whyzero {e(d.version)}</div>",
              "<section><h2>Findings</h2>"]
+    notes = notes or {}
+    if notes.get(RUN_NOTE_KEY):
+        parts.append("<h3>Review notes on the run</h3>" + _notes_html(notes[RUN_NOTE_KEY]))
     if not [f for f in d.findings if f.severity != "info"]:
         parts.append("<div class='ok'>No critical or warning finding.</div>")
-    for _, f, consequences in d.grouped():
-        parts.append(_finding_html(f))
+    for i, f, consequences in d.grouped():
+        parts.append(_finding_html(f) + _notes_html(notes.get(str(i), [])))
         if consequences:
             parts.append(f"<details class='consequences'><summary>{len(consequences)} consequence(s) this explains"
-                         "</summary>" + "".join(_finding_html(c) for c in consequences) + "</details>")
+                         "</summary>" + "".join(_finding_html(c) + _notes_html(notes.get(str(d.findings.index(c)), []))
+                                                for c in consequences) + "</details>")
     for note in d.notes:
         parts.append(f"<p class='meta'>Note: {e(note)}</p>")
     parts.append("</section>")
@@ -63,6 +84,10 @@ def render_html(diagnosis: Diagnosis) -> str:
     return "".join(parts)
 
 
+def _notes_html(notes) -> str:
+    return "".join(f"<div class='note'>{html.escape(note_line(n))}</div>" for n in notes)
+
+
 def _finding_html(f) -> str:
     e = html.escape
     p = present(f)
@@ -75,24 +100,31 @@ def _finding_html(f) -> str:
             f"<div>Fix: {e(p.fix)}</div>{proof}</div>")
 
 
-def write_html(diagnosis: Diagnosis, path: str | Path) -> Path:
+def write_html(diagnosis: Diagnosis, path: str | Path, notes: dict | None = None) -> Path:
     path = Path(path)
-    path.write_text(render_html(diagnosis), encoding="utf-8")
+    path.write_text(render_html(diagnosis, notes), encoding="utf-8")
     return path
 
 
-def render_markdown(diagnosis: Diagnosis, link: str | None = None) -> str:
-    """The findings as Markdown to paste into a pull request or an issue: roots, symptom, consequences, proofs."""
+def render_markdown(diagnosis: Diagnosis, link: str | None = None, notes: dict | None = None) -> str:
+    """The findings as Markdown to paste into a pull request or an issue: roots, symptom, consequences, proofs,
+    and the review notes if given."""
     d = diagnosis
     lines = [f"### whyzero: `{d.model['name']}` ({d.model['task']}, output {d.model['output_shape']}, "
              f"{d.inputs['samples']} samples)", ""]
     if link:
         lines += [f"Shared session: {link}", ""]
+    notes = notes or {}
+    if notes.get(RUN_NOTE_KEY):
+        lines += ["Review notes on the run:"] + [f"> {_md(note_line(n))}  " for n in notes[RUN_NOTE_KEY]] + [""]
     if not [f for f in d.findings if f.severity != "info"]:
         lines.append("No critical or warning finding.")
-    for _, f, consequences in d.grouped():
+    for i, f, consequences in d.grouped():
         lines.append(_markdown_finding(f, ""))
-        lines.extend(_markdown_finding(c, "  ") for c in consequences)
+        lines.extend(f"  - note: {_md(note_line(n))}" for n in notes.get(str(i), []))
+        for c in consequences:
+            lines.append(_markdown_finding(c, "  "))
+            lines.extend(f"    - note: {_md(note_line(n))}" for n in notes.get(str(d.findings.index(c)), []))
     if d.notes:
         lines += ["", "<details><summary>Notes</summary>", ""] + [f"- {_md(n)}" for n in d.notes] + ["", "</details>"]
     lines += ["", f"<sub>whyzero {d.version} · model sha256 `{d.model['hash'][:12]}` · {d.created}</sub>"]

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -54,15 +56,13 @@ def diagnose_isolated(job: dict[str, Any], progress: Progress | None = None) -> 
         process = subprocess.Popen([sys.executable, "-m", "whyzero.worker", str(job_path), str(result_path)],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        assert process.stdout is not None
-        for line in process.stdout:
-            parts = line.rstrip("\n").split(" ", 2)
-            if len(parts) == 3 and parts[0] == "progress":
-                try:
-                    report(parts[2], float(parts[1]))
-                except ValueError:
-                    pass
-        code = process.wait()
+        try:
+            _follow(process, report)
+            code = process.wait()
+        finally:  # the caller stopped (a page's Cancel, a closed tab): the worker stops with it
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         if not result_path.exists():
             raise WorkerError(f"the diagnosis process ended without a result (exit code {code}: out of memory, "
                               "or killed)", "")
@@ -72,6 +72,41 @@ def diagnose_isolated(job: dict[str, Any], progress: Progress | None = None) -> 
     if "error" in result:
         raise WhyzeroError(result["error"])
     raise WorkerError(result.get("internal", "unknown error"), result.get("details", ""))
+
+
+# How often a waiting caller hears of the worker (its last stage again) when the worker prints nothing: a page
+# shows the seconds passing and its Cancel takes effect within this time.
+HEARTBEAT_S = 0.5
+
+
+def _follow(process: subprocess.Popen, report: Progress) -> None:
+    """Passes the worker's progress lines to ``report`` until its output ends, repeating the last stage every
+    ``HEARTBEAT_S`` while it is quiet; an exception from ``report`` propagates (the caller kills the worker)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="whyzero-worker-output", daemon=True).start()
+    stage, fraction = "starting a worker process (TensorFlow loads there, a few seconds)", 0.0
+    while True:
+        try:
+            line = lines.get(timeout=HEARTBEAT_S)
+        except queue.Empty:
+            report(stage, fraction)
+            continue
+        if line is None:
+            return
+        parts = line.rstrip("\n").split(" ", 2)
+        if len(parts) == 3 and parts[0] == "progress":
+            try:
+                stage, fraction = parts[2], float(parts[1])
+            except ValueError:
+                continue
+            report(stage, fraction)
 
 
 def run_job(job: dict[str, Any], progress: Progress) -> str:

@@ -129,3 +129,52 @@ class FigureSpec:
     applies: Callable[[Diagnosis], bool] = lambda d: True
     wide: bool = False
     caption: str = ""
+
+
+def _numbers(values) -> np.ndarray | None:
+    """A trace's coordinates as finite floats; None when they are not numbers (a categorical axis)."""
+    if values is None:
+        return np.empty(0)
+    try:
+        array = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    return array[np.isfinite(array)]
+
+
+def _data_range(fig: go.Figure, axis: str) -> tuple[float, float] | None:
+    """The span of a single-panel figure's data on ``axis`` ("x" or "y"), bars from 0; None where the axis is not
+    numeric, the figure has several panels, or a trace bins or grids its data itself (histograms, heat maps)."""
+    values = []
+    for trace in fig.data:
+        if trace.type not in ("bar", "scatter") or getattr(trace, f"{axis}axis", axis) not in (axis, None):
+            return None
+        numbers = _numbers(getattr(trace, axis))
+        if numbers is None:
+            return None
+        bar_values = trace.type == "bar" and (trace.orientation == "h") == (axis == "x")
+        values.append(np.append(numbers, 0.0) if bar_values and numbers.size else numbers)
+    joined = np.concatenate(values) if values else np.empty(0)
+    if not joined.size:
+        return None
+    log = fig.layout[f"{axis}axis"].type == "log"
+    if log:
+        joined = joined[joined > 0]
+        if not joined.size:
+            return None
+        joined = np.log10(joined)
+    return float(joined.min()), float(joined.max())
+
+
+def share_axes(figures: list[go.Figure]) -> None:
+    """Gives side-by-side figures one range per numeric axis (the union of their data, with a margin), so their
+    bars and lines compare by eye; axes that are categorical, binned or of another scale stay as they are."""
+    for axis in ("x", "y"):
+        types = {fig.layout[f"{axis}axis"].type for fig in figures}
+        spans = [_data_range(fig, axis) for fig in figures]
+        if len(figures) < 2 or len(types) != 1 or any(span is None for span in spans):
+            continue
+        low, high = min(s[0] for s in spans), max(s[1] for s in spans)
+        margin = (high - low) * 0.05 or 0.5
+        for fig in figures:
+            fig.update_layout({f"{axis}axis": {"range": [low - margin, high + margin]}})

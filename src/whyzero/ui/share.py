@@ -7,6 +7,7 @@ is shared or exported.
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -22,29 +23,49 @@ def _stem(d: Diagnosis) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"whyzero_{d.model['name']}_{d.model['hash'][:8]}")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _report_html(diagnosis_json: str) -> str:
-    """The HTML report, built once per diagnosis (it embeds Plotly's JavaScript and every figure)."""
-    from whyzero.report import render_html
-
-    return render_html(Diagnosis.from_json(diagnosis_json))
+_REPORTS: dict[tuple[int, str], str] = {}  # the last HTML reports built, by diagnosis and notes
+_REPORTS_KEPT = 8
 
 
-def downloads(d: Diagnosis) -> None:
-    """The three exports, each built only when its button is clicked (the report draws every figure)."""
+def _report_html(diagnosis_json: str, notes: dict) -> str:
+    """The HTML report, built once per diagnosis and notes (it embeds Plotly's JavaScript and every figure).  A
+    plain function: a download's data is built outside the page's run, where Streamlit's caches have no context."""
+    from whyzero.report import notes_json, render_html
+
+    key = (hash(diagnosis_json), json.dumps(notes_json(notes)))
+    if key not in _REPORTS:
+        while len(_REPORTS) >= _REPORTS_KEPT:
+            _REPORTS.pop(next(iter(_REPORTS)))
+        _REPORTS[key] = render_html(Diagnosis.from_json(diagnosis_json), notes)
+    return _REPORTS[key]
+
+
+def downloads(d: Diagnosis, notes: dict | None = None) -> None:
+    """The three exports with the review notes, each built only when its button is clicked (the report draws every
+    figure).  A click does not rerun the page (``on_click="ignore"``): the file it asked for is served as is."""
+    notes = dict(notes or {})
+    text = d.to_json()
+
     def markdown() -> str:
         from whyzero.report import render_markdown
 
-        return render_markdown(d)
+        return render_markdown(d, notes=notes)
+
+    def document() -> str:
+        from whyzero.report import notes_json
+
+        return json.dumps({**json.loads(text), "review_notes": notes_json(notes)}, indent=2)
 
     left, middle, right = st.columns(3)
-    left.download_button("Download the HTML report", lambda: _report_html(d.to_json()), file_name=f"{_stem(d)}.html",
-                         mime="text/html", icon=":material/description:")
+    left.download_button("Download the HTML report", lambda: _report_html(text, notes), file_name=f"{_stem(d)}.html",
+                         mime="text/html", icon=":material/description:", on_click="ignore")
     middle.download_button("Download a Markdown summary", markdown, file_name=f"{_stem(d)}.md",
-                           mime="text/markdown", icon=":material/article:",
-                           help="Findings, roles and proofs, ready to paste into a pull request or an issue.")
-    right.download_button("Download the Diagnosis JSON", lambda: d.to_json(indent=2), file_name=f"{_stem(d)}.json",
-                          mime="application/json", icon=":material/data_object:")
+                           mime="text/markdown", icon=":material/article:", on_click="ignore",
+                           help="Findings, roles, proofs and review notes, ready to paste into a pull request or an "
+                                "issue.")
+    right.download_button("Download the Diagnosis JSON", document, file_name=f"{_stem(d)}.json",
+                          mime="application/json", icon=":material/data_object:", on_click="ignore",
+                          help="The diagnosis (whyzero recheck and Compare read it) with the review notes beside it.")
 
 
 def share_box(d: Diagnosis) -> None:
@@ -59,7 +80,7 @@ def share_box(d: Diagnosis) -> None:
         include = st.checkbox("Include the uploaded model and batch", value=False, disabled=not uploads,
                               help="Off by default: the link then holds the findings, summaries and thumbnails only.")
         st.button("Create link", type="primary", on_click=_create_link,
-                  args=(d, title, int(days), _zip(uploads) if include and uploads else None))
+                  args=(d, title, int(days), zip_files(uploads) if include and uploads else None))
         if "share_result" in st.session_state:
             link, secret = st.session_state["share_result"]
             st.success("Anyone with this link sees these pages, read-only:")
@@ -75,20 +96,19 @@ def share_box(d: Diagnosis) -> None:
 def _create_link(d: Diagnosis, title: str, days: int, attachments: bytes | None) -> None:
     from whyzero.store import default_store
 
-    token, secret = default_store().save(d, title=title, days=days, attachments=attachments)
+    token, secret = default_store().save(d, title=title, days=days, attachments=attachments, run_id=state.run_id())
     st.session_state["share_result"] = (state.share_link(token), secret)
 
 
 def save_note(finding: int) -> None:
-    """Button callback: adds the reviewer's note typed for finding number ``finding`` (with their name)."""
+    """Button callback: adds the note typed for finding number ``finding`` (``RUN_NOTE``: the run as a whole), with
+    the writer's name, to the run (its owner) or the shared session (a reviewer)."""
     from whyzero.store import default_store
 
-    store = default_store()
-    token = st.session_state["shared_token"]
+    token = state.note_token()
     text = st.session_state.get(f"note_{finding}", "")
-    if store.add_note(token, finding, text, st.session_state.get("reviewer_name", "")):
-        saved = store.load(token)
-        st.session_state["shared_notes"] = saved.notes if saved else {}
+    if token and default_store().add_note(token, finding, text, st.session_state.get("reviewer_name", "")):
+        state.refresh_notes()
         st.session_state[f"note_{finding}"] = ""
     else:
         st.session_state["note_failed"] = True
@@ -101,7 +121,7 @@ def show_notes(notes) -> None:
         st.info(f"**{note.author or 'anonymous'}** · {when}  \n{note.text}", icon=":material/rate_review:")
 
 
-def _zip(paths: list[str]) -> bytes:
+def zip_files(paths: list[str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in paths:

@@ -32,10 +32,81 @@ def current() -> Diagnosis | None:
 def set_current(diagnosis: Diagnosis, label: str) -> None:
     if st.session_state.get(KEY) is not None and st.session_state[KEY] is not diagnosis:
         st.session_state["previous_diagnosis"] = st.session_state[KEY]  # for the Compare page
+        st.session_state["previous_run"] = st.session_state.get("run_id")
     st.session_state[KEY] = diagnosis
     st.session_state["label"] = label
+    st.session_state.pop("run_id", None)
+    st.session_state.pop("run_notes", None)
     st.session_state.pop("share_result", None)
     st.session_state.pop("upload_files", None)
+
+
+def keep_run(diagnosis: Diagnosis, label: str, source: dict[str, Any], attachments: bytes | None = None) -> None:
+    """Makes ``diagnosis`` the current one and keeps it as a run at its own address (``?run=``), in this browser's
+    workspace.  A store that cannot be written costs the address, never the diagnosis: the page says so."""
+    from whyzero.store import default_store
+
+    set_current(diagnosis, label)
+    st.session_state["source"] = source
+    kept = {k: v for k, v in source.items() if k in ("kind", "name", "preprocess", "trust")}
+    try:
+        run_id, workspace = default_store().save_run(diagnosis, label, st.session_state.get("workspace"),
+                                                     kept, attachments)
+    except Exception as err:  # noqa: BLE001 - shown on the page as one line
+        st.session_state["run_error"] = f"This diagnosis was not kept as a run: {type(err).__name__}: " \
+                                        f"{first_line(err, 200)}"
+        return
+    st.session_state["run_id"], st.session_state["workspace"] = run_id, workspace
+    st.session_state["run_notes"] = {}
+    carry_address()
+
+
+def open_run(run_id: str) -> bool:
+    """Puts a kept run in this browser session (its owner's view: notes, rename, delete); False if there is
+    none."""
+    if st.session_state.get("run_id") == run_id:
+        return True
+    from whyzero.store import default_store
+
+    saved = default_store().load_run(run_id)
+    if saved is None:
+        return False
+    set_current(saved.diagnosis, saved.title)
+    st.session_state["run_id"], st.session_state["workspace"] = saved.id, saved.workspace
+    st.session_state["run_notes"] = saved.notes
+    st.session_state["source"] = saved.source if saved.source.get("kind") == "demo" else None
+    return True
+
+
+def run_id() -> str | None:
+    return st.session_state.get("run_id")
+
+
+def carry_address() -> None:
+    """Keeps the run or shared session in the address bar on every page (a page switch drops the query)."""
+    token = st.session_state.get("shared_token") if read_only() else None
+    key, value = ("session", token) if token else ("run", run_id())
+    if value and st.query_params.get(key) != value:
+        st.query_params[key] = value
+
+
+def notes() -> dict:
+    """The notes of what is shown: a shared session's, or the owner's run's."""
+    return st.session_state.get("shared_notes" if read_only() else "run_notes") or {}
+
+
+def refresh_notes() -> None:
+    """Reads the notes anew (a reviewer's note reaches the owner, and the other way round, on the next page)."""
+    token = note_token()
+    if token:
+        from whyzero.store import default_store
+
+        st.session_state["shared_notes" if read_only() else "run_notes"] = default_store().notes_of(token)
+
+
+def note_token() -> str | None:
+    """What a note is written to: the shared session (a reviewer) or the run (its owner)."""
+    return st.session_state.get("shared_token") if read_only() else run_id()
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,8 +125,7 @@ def demo(name: str) -> Diagnosis:
 def open_demo() -> None:
     """Button callback: diagnoses the gallery case picked in ``demo_choice``."""
     name = st.session_state.get("demo_choice", DEMO_CASE)
-    set_current(demo(name), f"demo: {name}")
-    st.session_state["source"] = {"kind": "demo", "name": name}
+    keep_run(demo(name), f"demo: {name}", {"kind": "demo", "name": name})
     st.session_state["go_overview"] = True
 
 
@@ -121,8 +191,7 @@ def rediagnose_with_fix(index: int) -> None:
         st.session_state["fix_error"] = f"The re-run under the fix failed: {type(err).__name__}: {first_line(err, 200)}"
         return
     label = st.session_state.get("label", "")
-    set_current(fixed, f"{label} + fix: {finding.proof.fix}")
-    st.session_state["source"] = source
+    keep_run(fixed, f"{label} + fix: {finding.proof.fix}", source)
     st.session_state["go_compare"] = True
 
 
@@ -168,23 +237,6 @@ def save_upload(upload, folder: Path) -> Path:
     path = folder / Path(upload.name).name
     path.write_bytes(upload.getvalue())
     return path
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_diagnosis(key: tuple, _paths: dict[str, Any], _model_path: str, trust: bool, preprocess: str) -> str:
-    """Runs a diagnosis once per set of inputs (``key`` holds their hashes), in a worker process."""
-    from whyzero.worker import diagnose_isolated
-
-    progress = st.progress(0.0, text="starting a worker (TensorFlow loads there, not in this server)")
-
-    def report(stage: str, fraction: float) -> None:
-        progress.progress(min(max(fraction, 0.0), 1.0), text=stage)
-
-    kwargs = {"model": _model_path, "inputs": _paths["inputs"], "preprocess": preprocess, "trust_model": trust,
-              **{k: _paths.get(k) for k in ("labels", "masks", "train_inputs", "train_stats")}}
-    text = diagnose_isolated({"kwargs": kwargs}, progress=report)
-    progress.empty()
-    return text
 
 
 def upload_folder() -> Path:
