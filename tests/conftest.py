@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Built gallery cases are cached inside the checkout (ignored by git), so a fresh clone builds cold.
 os.environ.setdefault("WHYZERO_CACHE_DIR", str(ROOT / ".whyzero-cache"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Runs and shared sessions the app keeps go to a store inside the checkout (ignored by git), never the user's own.
+os.environ.setdefault("WHYZERO_DATA_DIR", str(ROOT / ".whyzero-cache" / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -298,3 +298,87 @@ def test_overview_says_when_the_root_cause_is_not_established(diagnosed):
     assert headline and "the training data" in headline[0] and "10x lower learning rate" in headline[0]
     assert any("CANDIDATE CAUSE · WARNING" in m.value for m in at.markdown)
     assert not any("Root cause: " in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_every_diagnosis_is_a_run_at_its_own_address_through_every_page(session_store):
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert "run" not in at.query_params  # the demo shown to a newcomer is not a run
+    at.selectbox[0].set_value("binary_dead_relu").run()
+    at.button[0].click().run()
+    assert not at.exception
+    run_id = at.session_state["run_id"]
+    assert at.query_params["run"] in (run_id, [run_id])
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert at.query_params["run"] in (run_id, [run_id]), page  # a page switch keeps the address
+    saved = session_store.load_run(run_id)
+    assert saved.title == "demo: binary_dead_relu" and "activation.dead_relu" in saved.diagnosis.causes()
+
+    reloaded = AppTest.from_file(APP, default_timeout=120)
+    reloaded.query_params["run"] = run_id
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.session_state["diagnosis"] == saved.diagnosis  # a reload shows the same run, not the demo
+    reloaded.switch_page(registry.PAGE["runs"].file).run()
+    assert reloaded.dataframe[0].value["title"].tolist() == ["demo: binary_dead_relu"]
+
+    unknown = AppTest.from_file(APP, default_timeout=120)
+    unknown.query_params["run"] = "A" * 43
+    unknown.run()
+    assert [t.value for t in unknown.title] == ["No such run"]
+
+
+def test_runs_page_renames_deletes_and_compares_in_time_order(diagnosed, session_store):
+    import time
+
+    before, after = diagnosed("photos_wrong_normalization"), diagnosed("photos_healthy")
+    first, workspace = session_store.save_run(before, "raw pixels")
+    time.sleep(0.01)
+    second, _ = session_store.save_run(after, "divided by 255", workspace=workspace)
+    at = app_with(after)
+    at.session_state["workspace"] = workspace
+    at.switch_page(registry.PAGE["runs"].file).run()
+    assert not at.exception
+    assert at.dataframe[0].value["title"].tolist() == ["divided by 255", "raw pixels"]  # newest first
+    at.session_state["compare_runs"] = [second, first]  # picked newest first: shown oldest first
+    at.switch_page(registry.PAGE["compare"].file).run()
+    assert not at.exception
+    assert at.subheader[0].value.startswith("raw pixels (") and "→ divided by 255 (" in at.subheader[0].value
+    assert any("Disappeared" in s.value and "input.range_mismatch" in s.value for s in at.success)
+    assert any(i.value.startswith("Same model: the same architecture and the same weights") for i in at.info)
+    assert session_store.rename_run(first, "raw 0..255 pixels") and session_store.delete_run(second)
+    at.switch_page(registry.PAGE["runs"].file).run()
+    assert at.dataframe[0].value["title"].tolist() == ["raw 0..255 pixels"]
+
+
+def test_compare_says_when_two_models_differ(diagnosed):
+    at = app_with(diagnosed("photos_healthy"))
+    at.session_state["previous_diagnosis"] = diagnosed("tabular_unscaled")
+    at.switch_page(registry.PAGE["compare"].file).run()
+    assert not at.exception
+    assert any(w.value.startswith("Different models: their architectures differ") for w in at.warning)
+
+
+def test_owner_notes_a_clean_run_and_reviewers_see_it(diagnosed, session_store):
+    from whyzero.report import RUN_NOTE
+
+    d = diagnosed("binary_healthy")
+    run_id, _ = session_store.save_run(d, "clean")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["run"] = run_id
+    at.run()
+    at.switch_page(registry.PAGE["overview"].file).run()
+    at.text_input(key="reviewer_name").input("Owner").run()
+    at.text_area(key=f"note_{RUN_NOTE}").input("clean after scaling by 1/255").run()
+    at.button(key=f"save_note_{RUN_NOTE}").click().run()
+    assert not at.exception
+    assert any("clean after scaling by 1/255" in i.value and "Owner" in i.value for i in at.info)
+    token, _ = session_store.save(d, run_id=run_id)
+    reviewer = AppTest.from_file(APP, default_timeout=120)
+    reviewer.query_params["session"] = token
+    reviewer.run()
+    reviewer.switch_page(registry.PAGE["overview"].file).run()
+    assert any("clean after scaling by 1/255" in i.value for i in reviewer.info)
+    assert reviewer.query_params["session"] in (token, [token])

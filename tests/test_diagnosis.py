@@ -106,3 +106,37 @@ def test_every_cause_declares_figures_that_exist_and_a_place_in_the_stage_order(
     # what a cause explains is derived from the declarations' kinds: the data explains what follows from it
     assert "activation.dead_relu" in EXPLAINS["input.range_mismatch"]
     assert "input.range_mismatch" not in EXPLAINS["activation.dead_relu"]
+
+
+def test_compare_tells_a_retrained_model_from_another_model(diagnosed):
+    import dataclasses
+
+    from whyzero.compare import same_model
+
+    d = diagnosed("photos_healthy")
+    retrained = dataclasses.replace(d, model={**d.model, "hash": "0" * 64})
+    assert same_model(d, d) == (True, "Same model: the same architecture and the same weights (the batch or its "
+                                      "options differ).")
+    same, words = same_model(d, retrained)
+    assert same and words.startswith("Same architecture, other weights")
+    same, words = same_model(d, diagnosed("tabular_unscaled"))
+    assert not same and words.startswith("Different models")
+
+
+def test_side_by_side_figures_share_their_numeric_axes():
+    import plotly.graph_objects as go
+
+    from whyzero.figures.base import share_axes
+
+    small = go.Figure(go.Bar(x=["a", "b"], y=[0.2, 0.9]))
+    large = go.Figure(go.Bar(x=["a", "b"], y=[3.0, 25.0]))
+    share_axes([small, large])
+    assert small.layout.yaxis.range == large.layout.yaxis.range
+    low, high = small.layout.yaxis.range
+    assert low <= 0 < 25 <= high  # bars from zero, the larger's top included
+    assert small.layout.xaxis.range is None  # a categorical axis is left alone
+    logs = [go.Figure(go.Scatter(x=[1, 2], y=[1e-6, 1e-3])), go.Figure(go.Scatter(x=[1, 2], y=[1e-2, 10]))]
+    for fig in logs:
+        fig.update_yaxes(type="log")
+    share_axes(logs)
+    assert logs[0].layout.yaxis.range[0] < -6 and logs[0].layout.yaxis.range[1] > 1  # in decades

@@ -305,3 +305,30 @@ def test_a_layer_name_with_markup_diagnoses(tmp_path, batch):
     model.compile("adam", "binary_crossentropy")
     model.save(tmp_path / "markup.keras")
     assert cli.main(diagnose(tmp_path / "markup.keras", batch)) == 0
+
+
+def test_a_cancelled_diagnosis_kills_its_worker(monkeypatch):
+    """A page's Cancel interrupts the progress callback: the worker process must not run on."""
+    import subprocess
+
+    from whyzero import worker
+
+    started = []
+    real = subprocess.Popen
+
+    def spy(*args, **kwargs):
+        started.append(real(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(worker.subprocess, "Popen", spy)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(stage, fraction):
+        raise Cancelled(stage)
+
+    with pytest.raises(Cancelled) as raised:
+        worker.diagnose_isolated({"gallery": "binary_healthy"}, progress=cancel)
+    assert str(raised.value).startswith("starting a worker")  # heard within a heartbeat, before any stage
+    assert started and started[0].poll() is not None  # killed and reaped

@@ -152,3 +152,71 @@ def test_deleting_a_session_deletes_its_notes(store, diagnosed):
     assert store.delete(token, secret)
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(_NoteRow).where(_NoteRow.token == token)).scalar() == 0
+
+
+def test_runs_are_listed_per_workspace_newest_first_renamed_and_deleted(store, diagnosed):
+    d, clean = diagnosed("binary_dead_relu"), diagnosed("binary_healthy")
+    first, workspace = store.save_run(d, "before the fix", source={"kind": "demo", "name": "binary_dead_relu"})
+    second, same = store.save_run(clean, "after the fix", workspace=workspace)
+    other, elsewhere = store.save_run(d)  # another browser: another workspace
+    assert same == workspace and elsewhere != workspace and valid_token(first) and valid_token(workspace)
+    listed = store.runs(workspace)
+    assert [r.title for r in listed] == ["after the fix", "before the fix"]
+    assert listed[1].headline.startswith("Fix: ") and "Root cause" in listed[1].headline
+    assert listed[0].headline.startswith("No critical or warning finding")
+    saved = store.load_run(first)
+    assert saved.diagnosis == d and saved.source == {"kind": "demo", "name": "binary_dead_relu"}
+    assert store.rename_run(first, "dead layer, seed 3") and store.load_run(first).title == "dead layer, seed 3"
+    assert [r.id for r in store.runs(elsewhere)] == [other]
+    assert store.delete_run(first) and store.load_run(first) is None and not store.delete_run(first)
+    assert [r.id for r in store.runs(workspace)] == [second]
+    assert store.runs("../etc") == [] and store.load_run("x") is None and not store.rename_run("A" * 43, "t")
+
+
+def test_owner_and_reviewers_write_to_one_thread_of_notes(store, diagnosed):
+    from whyzero.report import RUN_NOTE
+
+    run_id, _ = store.save_run(diagnosed("binary_healthy"), "clean run", attachments=b"PK files")
+    token, _ = store.save(store.load_run(run_id).diagnosis, run_id=run_id)
+    assert store.add_note(token, 0, "reviewer: agreed", author="Rev")
+    assert store.add_note(run_id, RUN_NOTE, "owner: clean after the fix", author="Own")
+    for notes in (store.load(token).notes, store.load_run(run_id).notes, store.notes_of(token),
+                  store.notes_of(run_id)):
+        assert [n.text for n in notes["0"]] == ["reviewer: agreed"]
+        assert [(n.author, n.text) for n in notes[str(RUN_NOTE)]] == [("Own", "owner: clean after the fix")]
+    assert store.run_attachments(run_id) == b"PK files"
+    assert store.runs(store.load_run(run_id).workspace)[0].has_attachments
+    assert store.delete_run(run_id)
+    assert store.load(token) is None  # its share links go with it
+    assert not store.add_note(run_id, RUN_NOTE, "too late")
+
+
+def test_a_store_made_before_runs_gains_the_run_column(tmp_path, diagnosed):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE whyzero_sessions (token VARCHAR(64) PRIMARY KEY, delete_hash VARCHAR(64), "
+                   "title VARCHAR(300), created DATETIME, expires DATETIME, diagnosis TEXT, notes TEXT, "
+                   "has_attachments BOOLEAN, attachments BLOB)")
+    store = Store(f"sqlite:///{path}")
+    token, _ = store.save(diagnosed("binary_healthy"))
+    assert store.load(token).run_id is None and store.add_note(token, 0, "still works")
+    assert Store(f"sqlite:///{path}").load(token).notes["0"][0].text == "still works"  # a second opening
+
+
+def test_exports_carry_the_review_notes(store, diagnosed):
+    import json
+
+    from whyzero.report import RUN_NOTE, notes_json, render_markdown
+
+    d = diagnosed("binary_dead_relu")
+    run_id, _ = store.save_run(d)
+    store.add_note(run_id, RUN_NOTE, "seen in review <b>42</b>", author="Ada")
+    store.add_note(run_id, 1, "the symptom, as expected", author="Bo")
+    notes = store.notes_of(run_id)
+    html, markdown = render_html(d, notes), render_markdown(d, notes=notes)
+    assert "Ada · " in html and "seen in review &lt;b&gt;42&lt;/b&gt;" in html and "the symptom, as expected" in html
+    assert "Review notes on the run" in markdown and "Bo · " in markdown and "note: Bo" in markdown
+    exported = json.loads(json.dumps({**d.to_dict(), "review_notes": notes_json(notes)}))
+    assert [(n["finding"], n["author"]) for n in exported["review_notes"]] == [(RUN_NOTE, "Ada"), (1, "Bo")]
