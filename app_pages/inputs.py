@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from whyzero.figures.inputs import InputsView
+from whyzero.figures.inputs import InputsView, feature_table
 from whyzero.preprocessing import PREPROCESSING_WORDS
 from whyzero.text import number
 from whyzero.ui import render
@@ -19,25 +19,52 @@ def whatif_row(candidate: dict) -> dict:
             "top class share": f"{candidate['top_class_share']:.0%}", "output mean": number(candidate["output_mean"])}
 
 
+def features_section(rows: list[dict]) -> None:
+    """Tabular inputs: every feature by name, the batch against its reference, flagged rows first."""
+    flagged = sum(r["flagged"] for r in rows)
+    compared = "distance" in rows[0]
+    st.subheader(f"Features: {len(rows)}" + (f", {flagged} flagged" if compared else ""))
+    if compared:
+        st.caption("Distance: the mean's shift in reference standard deviations plus the variance ratio in decades "
+                   "(0 = the same; flagged at 1 or more, or with NaN/inf). Flagged features first, farthest first.")
+    else:
+        st.info(f"No per-feature reference: give a training sample (or a stats .json) to compare every feature. "
+                f"Compared with: {s.memory_source or 'nothing the model holds'}.")
+    table = pd.DataFrame(rows)
+    numbers = {c: st.column_config.NumberColumn(format="%.4g") for c in table.columns
+               if c not in ("feature", "flagged")}
+    st.dataframe(table, hide_index=True, column_config=numbers, height=min(36 * (len(rows) + 1), 420))
+    st.caption(f"dtype {s.dtype} · integer-valued share {s.integer_share:.2f} · constant samples {s.constant_samples}")
+
+
+def channels_section() -> None:
+    """Images and text: the batch's statistics per channel beside the training reference's."""
+    left, right = st.columns(2)
+    left.subheader("Text lengths" if text else "Batch statistics")
+    left.dataframe(pd.DataFrame(s.table), hide_index=True)
+    if text:
+        left.caption("The model reads raw text: the batch is measured by each text's length in words and "
+                     "characters; the checks of input values do not apply.")
+    if s.train_table:
+        right.subheader("Training statistics")
+        right.dataframe(pd.DataFrame(s.train_table), hide_index=True)
+    else:
+        right.info(f"No training reference given. Compared with: {s.memory_source or 'nothing the model holds'}.")
+    if text:
+        right.caption(f"dtype text · {s.empty_texts} empty texts" if s.empty_texts else "dtype text")
+    else:
+        right.caption(f"dtype {s.dtype} · integer-valued share {s.integer_share:.2f} · "
+                      f"constant samples {s.constant_samples}")
+
+
 d = render.panel_page("inputs")
 s = InputsView.of(d)
-left, right = st.columns(2)
 text = s.dtype == "text"
-left.subheader("Text lengths" if text else "Batch statistics")
-left.dataframe(pd.DataFrame(s.table), hide_index=True)
-if text:
-    left.caption("The model reads raw text: the batch is measured by each text's length in words and characters; "
-                 "the checks of input values do not apply.")
-if s.train_table:
-    right.subheader("Training statistics")
-    right.dataframe(pd.DataFrame(s.train_table), hide_index=True)
+features = feature_table(d)
+if features:
+    features_section(features)
 else:
-    right.info(f"No training reference given. Compared with: {s.memory_source or 'nothing the model holds'}.")
-if text:
-    right.caption(f"dtype text · {s.empty_texts} empty texts" if s.empty_texts else "dtype text")
-else:
-    right.caption(f"dtype {s.dtype} · integer-valued share {s.integer_share:.2f} · "
-                  f"constant samples {s.constant_samples}")
+    channels_section()
 if s.whatif:
     w = s.whatif
     st.subheader("Preprocessing what-if")

@@ -382,3 +382,35 @@ def test_owner_notes_a_clean_run_and_reviewers_see_it(diagnosed, session_store):
     reviewer.switch_page(registry.PAGE["overview"].file).run()
     assert any("clean after scaling by 1/255" in i.value for i in reviewer.info)
     assert reviewer.query_params["session"] in (token, [token])
+
+
+def test_tabular_features_are_named_from_the_csv_header_flagged_first(built_cases, tmp_path):
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    import whyzero
+    from whyzero.figures.inputs import feature_table
+
+    b = built_cases("tabular_healthy")
+    names = list(load_breast_cancer().feature_names)
+    batch = np.array(b.inputs, copy=True)
+    batch[:, names.index("mean area")] *= 1000.0  # one feature fed in other units
+    header = tmp_path / "batch.csv"
+    pd.DataFrame(batch, columns=names).to_csv(header, index=False)
+    d = whyzero.diagnose(b.model, str(header), labels=b.labels, train_inputs=b.train_inputs)
+    rows = feature_table(d)
+    assert d.inputs["samples"] == len(batch) and sorted(r["feature"] for r in rows) == sorted(names)
+    assert rows[0]["feature"] == "mean area" and rows[0]["flagged"] and rows[0]["distance"] > 3
+    assert sum(r["flagged"] for r in rows) == 1  # the other 29 features match training
+    at = app_with(d).run()
+    at.switch_page(registry.PAGE["inputs"].file).run()
+    assert not at.exception
+    assert at.dataframe[0].value["feature"].tolist()[0] == "mean area"
+    assert any(s.value == "Features: 30, 1 flagged" for s in at.subheader)
+
+    headerless = tmp_path / "plain.csv"
+    pd.DataFrame(batch).to_csv(headerless, index=False, header=False)
+    plain = whyzero.diagnose(b.model, str(headerless), labels=b.labels, train_inputs=b.train_inputs)
+    assert plain.inputs["samples"] == len(batch)  # the first row is a sample, not a header
+    assert feature_table(plain)[0]["feature"] == f"#{names.index('mean area')}"

@@ -30,6 +30,9 @@ from whyzero.prepare import rename_unscopable_layers
 from whyzero.probes.capture import leaf_layers
 from whyzero.probes.inputs import InputStats
 
+# Feature names kept with a diagnosis (a CSV's header): the Inputs page's per-feature table names them.
+MAX_FEATURE_NAMES = 2048
+
 
 @dataclass
 class Fed:
@@ -52,7 +55,8 @@ class Fed:
                 "is_image": ctx.is_image, "skipped": self.batch_in.skipped,
                 "labels": None if self.labels is None else list(self.labels.shape),
                 "masks": None if self.masks is None else list(self.masks.shape),
-                "train_reference": self.train_ref is not None, "gradient_labels": ctx.gradient_labels}
+                "train_reference": self.train_ref is not None, "gradient_labels": ctx.gradient_labels,
+                "features": self.batch_in.columns[:MAX_FEATURE_NAMES]}
 
 
 def prepare_inputs(loaded: LoadedModel, inputs, labels, masks, train_inputs, train_stats, preprocess: str) -> Fed:

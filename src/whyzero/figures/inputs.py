@@ -10,6 +10,7 @@ import numpy as np
 
 from whyzero.checks.inputs import RANGE_WARNING
 from whyzero.diagnosis import Diagnosis
+from whyzero.distances import distance
 from whyzero.figures.base import FigureSpec, View, go, has, layout, log_y, symlog_axis
 from whyzero.figures.images import THUMBNAILS, thumbnail
 from whyzero.measurements import Measurements
@@ -74,18 +75,58 @@ def view(m: Measurements, batch: np.ndarray) -> InputsView:
 CHANNEL_COLOURS = ["#d62728", "#2ca02c", "#1f77b4"]
 
 
+# Channels (features) drawn on the histogram: beyond, the per-feature table shows them.
+HISTOGRAM_CHANNELS = 8
+
+
+def feature_table(d: Diagnosis) -> list[dict]:
+    """Tabular inputs, one row per feature (named from the CSV's header): the batch against the training reference
+    (or the adapted Normalization layer's memory), with each feature's distance (|mean shift| in reference stds +
+    |log10 variance ratio|, 0 = the same) and whether it is flagged (at ``RANGE_WARNING`` or more, or NaN/inf);
+    flagged rows first, the farthest first.  Empty for images and text."""
+    s = InputsView.of(d)
+    if d.inputs.get("is_image") or s.dtype == "text" or len(d.inputs.get("shape") or []) != 2:
+        return []
+    names = d.inputs.get("features") or []
+    ref_mean, ref_std, ref_name = _feature_reference(s)
+    rows = []
+    for i, row in enumerate(s.table):
+        out = {"feature": names[i] if i < len(names) else f"#{i}", "batch mean": row["mean"],
+               "batch std": row["std"], "min": row["min"], "max": row["max"]}
+        bad = int(row["nan"]) + int(row["inf"])
+        if ref_mean is not None and i < len(ref_mean):
+            out[f"{ref_name} mean"], out[f"{ref_name} std"] = float(ref_mean[i]), float(ref_std[i])
+            out["distance"] = distance([row["mean"]], [row["std"]], [ref_mean[i]], [ref_std[i]])
+        out["flagged"] = bad > 0 or out.get("distance", 0.0) >= RANGE_WARNING
+        if bad:
+            out["NaN/inf"] = bad
+        rows.append(out)
+    return sorted(rows, key=lambda r: (not r["flagged"], -r.get("distance", 0.0)))
+
+
+def _feature_reference(s: InputsView) -> tuple[list | None, list | None, str]:
+    """Per-feature mean and std to compare with: the training sample's, else a Normalization layer's."""
+    if s.train_table and len(s.train_table) == len(s.table):
+        return [r["mean"] for r in s.train_table], [r["std"] for r in s.train_table], "training"
+    memory = s.normalization
+    if memory and len(memory.get("mean", [])) == len(s.table):
+        return memory["mean"], [float(np.sqrt(max(v, 0.0))) for v in memory["variance"]], "Normalization"
+    return None, None, ""
+
+
 def input_histograms(d: Diagnosis) -> go.Figure:
     s = InputsView.of(d)
     fig = go.Figure()
     text = s.dtype == "text"
-    names = ["words", "characters"] if text else ["R", "G", "B"] if len(s.hist) == 3 else \
-        [f"ch {i}" for i in range(len(s.hist))]
+    features = d.inputs.get("features") or []
+    names = ["words", "characters"] if text else features if len(features) == len(s.hist) else \
+        ["R", "G", "B"] if len(s.hist) == 3 else [f"ch {i}" for i in range(len(s.hist))]
     colours = CHANNEL_COLOURS if names == ["R", "G", "B"] else [None] * len(names)
-    for i, counts in enumerate(s.hist[:8]):
+    for i, counts in enumerate(s.hist[:HISTOGRAM_CHANNELS]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_bar(x=list(range(len(share))), y=share, name=f"batch {names[i]}", opacity=0.75,
                     marker_color=colours[i])
-    for i, counts in enumerate((s.train_hist or [])[:8]):
+    for i, counts in enumerate((s.train_hist or [])[:HISTOGRAM_CHANNELS]):
         share = np.asarray(counts) / max(sum(counts), 1)
         fig.add_scatter(x=list(range(len(share))), y=share, name=f"training {names[i]}", mode="lines",
                         line={"dash": "dash", "color": colours[i]})
@@ -95,6 +136,8 @@ def input_histograms(d: Diagnosis) -> go.Figure:
         return layout(fig, d, "Text lengths (batch): words and characters per sample", "length (symmetric log bins)",
                        "share of samples")
     title = "Input values per channel" + (" (batch vs training)" if s.train_hist else " (batch)")
+    if len(s.hist) > HISTOGRAM_CHANNELS:
+        title += f": the first {HISTOGRAM_CHANNELS} of {len(s.hist)} (every one in the table below)"
     return layout(fig, d, title, "value (symmetric log bins)", "share of values")
 
 

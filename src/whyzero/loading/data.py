@@ -34,6 +34,7 @@ class LoadedInputs:
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     raw_images: np.ndarray | None = None
+    columns: list[str] = field(default_factory=list)  # a CSV's feature names, from its header
 
 
 def load_inputs(inputs: Any, preprocess: str = "none", size: tuple[int, int] | None = None,
@@ -61,7 +62,8 @@ def load_inputs(inputs: Any, preprocess: str = "none", size: tuple[int, int] | N
     if path.suffix in (".npy", ".npz"):
         return LoadedInputs(_read_array(path, text=True), source=path.name)
     if path.suffix == ".csv":
-        return LoadedInputs(_read_csv(path), source=path.name)
+        array, columns = _read_csv(path)
+        return LoadedInputs(array, source=path.name, columns=columns)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         return _load_images([(p.name, p.read_bytes) for p in files], preprocess, size, channels, source=path.name)
@@ -123,18 +125,23 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    """A CSV's numeric columns as float32, with their names from its header; a file whose first row is all
+    numbers has no header (its first row is a sample, and its features are unnamed)."""
     import pandas as pd
 
     safety.check_file_size(path)
     try:
         frame = pd.read_csv(path)
+        headerless = all(_is_number(str(c)) for c in frame.columns)
+        if headerless:
+            frame = pd.read_csv(path, header=None)
     except Exception as err:  # noqa: BLE001 - pandas raises many kinds
         raise WhyzeroError(f"Could not read the CSV ({err}). Received: {path.name}") from None
     numeric = frame.select_dtypes("number")
     if numeric.shape[1] == 0:
         raise WhyzeroError(f"The CSV has no numeric columns. Received: {path.name} with columns {list(frame.columns)}")
-    return numeric.to_numpy(np.float32)
+    return numeric.to_numpy(np.float32), [] if headerless else [str(c)[:80] for c in numeric.columns]
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
