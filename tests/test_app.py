@@ -238,7 +238,7 @@ def test_a_clicked_sample_opens_with_its_prediction_and_saliency(diagnosed):
     at.switch_page(registry.PAGE["samples"].file).run()
     assert not at.exception
     assert "Sample 0" in [s.value for s in at.subheader]
-    next(b for b in at.button if b.label == "#2").click().run()
+    at.button(key="open_sample_2").click().run()
     assert "Sample 2" in [s.value for s in at.subheader] and at.query_params["sample"] in ("2", ["2"])
     row = d.summaries["samples"]["rows"][2]
     metrics = {m.label: m.value for m in at.metric}
@@ -414,3 +414,30 @@ def test_tabular_features_are_named_from_the_csv_header_flagged_first(built_case
     plain = whyzero.diagnose(b.model, str(headerless), labels=b.labels, train_inputs=b.train_inputs)
     assert plain.inputs["samples"] == len(batch)  # the first row is a sample, not a header
     assert feature_table(plain)[0]["feature"] == f"#{names.index('mean area')}"
+
+
+def test_samples_are_all_reachable_sorted_filtered_and_paged(diagnosed):
+    from whyzero.figures.samples import SamplesView
+
+    d = diagnosed("photos_wrong_normalization")
+    rows = SamplesView.of(d).rows
+    assert len(rows) == d.inputs["samples"] and len(SamplesView.of(d).grid) == len(rows)  # every sample
+    wrong = [r for r in rows if not r["right"]]
+    assert wrong, "the faulty model gets samples wrong"
+    at = app_with(d).run()
+    at.switch_page(registry.PAGE["samples"].file).run()
+    at.selectbox(key="sample_show").set_value("wrong only").run()
+    at.selectbox(key="sample_order").set_value("highest loss first").run()
+    assert not at.exception
+    listed = at.dataframe[0].value
+    assert len(listed) == len(wrong) and not listed["right"].any()
+    assert listed["loss"].tolist() == sorted(listed["loss"].tolist(), reverse=True)
+    first = int(listed["sample"].iloc[0])
+    assert f"Sample {first}" in [h.value for h in at.subheader]  # the worst opens first
+    next_button = next(b for b in at.button if b.label == "Sample →")
+    assert next_button.proto.shortcut.lower() == "right"  # the keyboard moves through the list
+    next_button.click().run()
+    assert f"Sample {int(listed['sample'].iloc[1])}" in [h.value for h in at.subheader]
+    if len(wrong) > 16:  # a second page of pictures
+        next(b for b in at.button if b.label == "Page →").click().run()
+        assert at.button(key=f"open_sample_{int(listed['sample'].iloc[16])}")
