@@ -10,8 +10,9 @@ d = render.panel_page("labels")
 s = LabelsView.of(d)
 if s.kind is None:  # no labels or masks were given
     st.stop()
-st.caption(f"{s.kind} of shape {s.shape}; the model outputs {s.output_classes} classes; "
-           f"values found: {s.unique_values[:12]}")
+classified = d.model.get("task") in ("binary", "multiclass", "segmentation") and (s.output_classes or 0) > 1
+outputs = f"{s.output_classes} classes" if classified else f"shape {d.model['output_shape']} ({d.task_words})"
+st.caption(f"{s.kind} of shape {s.shape}; the model outputs {outputs}; values found: {s.unique_values[:12]}")
 if s.suggested_class_weights:
     st.subheader("Suggested class weights")
     st.dataframe(pd.DataFrame({"class": range(len(s.suggested_class_weights)),

@@ -147,8 +147,8 @@ def batchnorm_memory(d: Diagnosis) -> go.Figure:
     fig = go.Figure()
     fig.add_bar(x=names, y=[r["z_median"] for r in rows], name="median |mean shift| (moving std)")
     fig.add_bar(x=names, y=[abs(r["log10_var_ratio"]) for r in rows], name="|log10 variance ratio|")
-    fig.add_hline(y=RANGE_WARNING, line_dash="dot", annotation_text="flagged above (1 std / 1 decade)",
-                  annotation_position="top left")  # the label clear of the bars on the right
+    # the threshold named in the legend, not on the plot, where its label would sit on a bar
+    fig.add_hline(y=RANGE_WARNING, line_dash="dot", showlegend=True, name="flagged above 1 (1 std / 1 decade)")
     return layout(fig, d, "Batch vs what BatchNorm layers remember", "BatchNormalization layer",
                    "distance (0 = matches training)", barmode="group")
 
@@ -176,7 +176,8 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
 
 SPECS = (
         FigureSpec("input_histograms", input_histograms, wide=True,
-                   caption="Healthy: the batch's histogram lies on the training one (or the model's memory)."),
+                   caption="Healthy: the batch's bars lie on the training sample's dashed lines (drawn when one is "
+                           "given; without one, the BatchNorm chart below compares with the model's memory)."),
         FigureSpec("batchnorm_memory", batchnorm_memory, has("inputs", "batchnorm"),
                    caption="Healthy: every bar below 1 (the batch matches what BatchNorm saw in training)."),
         FigureSpec("preprocessing_whatif", preprocessing_whatif, has("inputs", "whatif"),
