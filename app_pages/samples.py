@@ -71,16 +71,17 @@ def _open_selected_row() -> None:
         st.session_state["sample_page"] = int(chosen[0]) // PAGE_SIZE
 
 
-nav = st.columns([1, 1, 3, 1, 1])
+nav = st.columns(4)
 nav[0].button("← Sample", on_click=_step, args=(-1,), shortcut="Left", disabled=position == 0,
-              help="The previous sample in this order (key: Left)")
+              help="The previous sample in this order (key: Left)", use_container_width=True)
 nav[1].button("Sample →", on_click=_step, args=(1,), shortcut="Right", disabled=position == len(listed) - 1,
-              help="The next sample in this order (key: Right)")
-nav[2].caption(f"Sample {position + 1} of {len(listed)} listed ({len(rows)} in the batch) · page {page + 1} of "
-               f"{pages} · keys: Left/Right sample, PageUp/PageDown page")
-nav[3].button("← Page", on_click=_turn, args=(-1,), shortcut="PageUp", disabled=page == 0, key="page_back")
-nav[4].button("Page →", on_click=_turn, args=(1,), shortcut="PageDown", disabled=page == pages - 1,
-              key="page_next")
+              help="The next sample in this order (key: Right)", use_container_width=True)
+nav[2].button("← Page", on_click=_turn, args=(-1,), shortcut="PageUp", disabled=page == 0, key="page_back",
+              use_container_width=True)
+nav[3].button("Page →", on_click=_turn, args=(1,), shortcut="PageDown", disabled=page == pages - 1,
+              key="page_next", use_container_width=True)
+st.caption(f"Sample {position + 1} of {len(listed)} listed ({len(rows)} in the batch) · page {page + 1} of {pages} "
+           "· keys: Left/Right sample, PageUp/PageDown page")
 
 shown = listed[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
 grid = s.grid or InputsView.of(d).thumbnails  # older diagnoses kept pictures of the first samples only

@@ -20,10 +20,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("WHYZERO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Samples", "Labels & masks", "Compare",
-       "Causes"]
+NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Samples", "Labels & masks", "Runs",
+       "Compare", "Causes"]
 HEADINGS = {"Overview": "Overview: why does it predict a constant?", "Causes": "Causes: what whyzero looks for",
-            "Compare": "Compare two diagnoses"}
+            "Compare": "Compare diagnoses"}
 
 
 SERVER_TIMINGS = Path(tempfile.gettempdir()) / f"whyzero-server-timings-{os.getpid()}.tsv"
@@ -156,7 +156,7 @@ def test_demo_every_page(server, browser, scheme):
         server[name] = max((s for page, s in server_runs()[before:] if page == name), default=float("nan"))
         no_exception(page)
         # every page opens with its flags: a coloured finding or the green "nothing found" line
-        if name not in ("Causes", "Samples"):  # a reference page and a drill-down, not panels
+        if name not in ("Causes", "Samples", "Runs"):  # a reference page, a drill-down and a list, not panels
             assert page.locator('[data-testid="stAlertContainer"]').count() > 0, name
         page.screenshot(path=str(ARTIFACTS / f"{name.split()[0].lower()}_{scheme}.png"), full_page=True)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Inputs").first.click()
@@ -170,17 +170,72 @@ def test_demo_every_page(server, browser, scheme):
 
 
 @pytest.mark.slow
-def test_upload_model_and_batch(server, browser, tmp_path):
+def test_upload_becomes_a_run_kept_through_pages_and_reloads(server, browser, tmp_path):
+    from whyzero import gallery
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    files = gallery.export("binary_shifted_threshold", tmp_path / "case")
+    page = upload(browser, server, [files["model"], files["inputs"], files["labels"]])
+    bar = page.locator('[data-testid="stProgress"]').first
+    bar.wait_for(timeout=60_000)
+    box = bar.bounding_box()
+    assert box and box["y"] + box["height"] < 1000, box  # where the user looks: above the form, on screen
+    assert page.get_by_role("button", name="Cancel").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "upload_progress.png"))
+    page.get_by_text("upload: model.keras").first.wait_for(timeout=300_000)
+    wait_ready(page)
+    no_exception(page)
+    run = re.search(r"[?&]run=([A-Za-z0-9_-]{43})", page.url)
+    assert run, page.url
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Outputs").first.click()
+    page.get_by_text("a threshold of", exact=False).first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => location.search.includes('run={run.group(1)}')", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "upload_outputs.png"), full_page=True)
+    page.reload()  # the same run, not the demo
+    page.get_by_text("upload: model.keras").first.wait_for(timeout=120_000)
+    wait_ready(page)
+    page.get_by_text("a threshold of", exact=False).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Runs").first.click()
+    page.get_by_role("heading", name="Runs").first.wait_for(timeout=60_000)
+    wait_ready(page)
+    assert "run=" + run.group(1) in page.url
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=str(ARTIFACTS / f"runs_{scheme}.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_fix_rerun_is_compared_side_by_side(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 2600})
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(page)
+    page.get_by_role("button", name="Re-diagnose with this fix, then compare").first.click()
+    page.get_by_text("Disappeared:", exact=False).first.wait_for(timeout=300_000)
+    page.get_by_role("heading", name="Compare diagnoses").first.wait_for(timeout=60_000)
+    assert re.search(r"[?&]run=[A-Za-z0-9_-]{43}", page.url), page.url  # the re-run is a run of its own
+    page.get_by_text("Inputs:", exact=False).first.click()  # the panel's figures side by side
+    wait_ready(page)
+    no_exception(page)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"compare_fix_{scheme}.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_diagnosis(server, browser, tmp_path):
     from whyzero import gallery
 
     files = gallery.export("binary_shifted_threshold", tmp_path / "case")
     page = upload(browser, server, [files["model"], files["inputs"], files["labels"]])
-    page.get_by_text("upload: model.keras").first.wait_for(timeout=300_000)
-    wait_ready(page)
+    page.get_by_role("button", name="Cancel").click(timeout=60_000)
+    page.get_by_text("Diagnosis cancelled", exact=False).first.wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stProgress"]').count() == 0
     no_exception(page)
-    page.locator('[data-testid="stSidebarNav"] a', has_text="Outputs").first.click()
-    page.get_by_text("a threshold of", exact=False).first.wait_for(timeout=60_000)
-    page.screenshot(path=str(ARTIFACTS / "upload_outputs.png"), full_page=True)
 
 
 @pytest.mark.slow
@@ -193,7 +248,13 @@ def test_bad_upload_gives_one_line_reason(server, browser, tmp_path):
     np.save(batch, np.zeros((4, 3), np.float32))
     page = upload(browser, server, [str(bad), str(batch)])
     page.get_by_text("Could not diagnose", exact=False).first.wait_for(timeout=120_000)
+    wait_ready(page)
     assert page.get_by_text("Received: broken.keras", exact=False).count() > 0
+    # the error replaces the progress and stands alone: no bar, no earlier findings under it
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    assert page.get_by_text("finding(s). Top:", exact=False).count() == 0
+    assert page.get_by_text("Current diagnosis", exact=False).count() == 0
+    page.screenshot(path=str(ARTIFACTS / "upload_error.png"))
     no_exception(page)
 
 
@@ -234,6 +295,26 @@ def test_share_link_opens_the_same_findings_elsewhere(server, browser):
     assert titles and titles == bold_texts(other)
     no_exception(other)
     other.screenshot(path=str(ARTIFACTS / "shared_overview.png"))
+
+
+@pytest.mark.slow
+def test_every_download_arrives(server, browser):
+    """Each export, clicked three times in a row: every click gives its file (a click used to rerun the page,
+    and the file it asked for could be gone before the browser fetched it)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1800}, accept_downloads=True)
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(page)
+    expected = {"Download the HTML report": "<!doctype html>", "Download a Markdown summary": "### whyzero",
+                "Download the Diagnosis JSON": '"review_notes"'}
+    for _ in range(3):
+        for label, start in expected.items():
+            with page.expect_download(timeout=120_000) as download:
+                page.get_by_role("button", name=label).click()
+            assert start in Path(download.value.path()).read_text(encoding="utf-8"), label
+    no_exception(page)
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def series(current: Diagnosis) -> list[tuple[str, Diagnosis]]:
             st.info("No previous diagnosis in this session yet: diagnose another model, batch or demo first, or pick "
                     "runs on the Runs page.")
             return []
-        return [("previous", other), now]
+        return [("before: " + (st.session_state.get("previous_label") or other.model["name"]), other), now]
     other = _uploaded() if source == UPLOADED else _linked()
     return [other, now] if other else []
 

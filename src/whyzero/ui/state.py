@@ -32,7 +32,7 @@ def current() -> Diagnosis | None:
 def set_current(diagnosis: Diagnosis, label: str) -> None:
     if st.session_state.get(KEY) is not None and st.session_state[KEY] is not diagnosis:
         st.session_state["previous_diagnosis"] = st.session_state[KEY]  # for the Compare page
-        st.session_state["previous_run"] = st.session_state.get("run_id")
+        st.session_state["previous_label"] = st.session_state.get("label", "")
     st.session_state[KEY] = diagnosis
     st.session_state["label"] = label
     st.session_state.pop("run_id", None)
