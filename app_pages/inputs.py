@@ -15,7 +15,14 @@ def whatif_row(candidate: dict) -> dict:
     return {"preprocessing": PREPROCESSING_WORDS.get(candidate["name"], candidate["name"]),
             ("distance to memory" if judged else "right on the labels"):
             number(candidate["score"]) if judged else f"{candidate.get('accuracy') or 0:.0%}",
-            "output spread": number(candidate["output_spread"]),
+            **_outputs(candidate)}
+
+
+def _outputs(candidate: dict) -> dict:
+    """What the model outputs under a candidate, where it was run (the batch as given and the best match)."""
+    if candidate.get("output_spread") is None:
+        return {"output spread": "—", "top class share": "—", "output mean": "—"}
+    return {"output spread": number(candidate["output_spread"]),
             "top class share": f"{candidate['top_class_share']:.0%}", "output mean": number(candidate["output_mean"])}
 
 

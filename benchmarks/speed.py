@@ -1,7 +1,11 @@
 """Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
-    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw] [--samples 32] [--repeat 3]
-                               [--small]
+    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw,efficientnetb0,vit,unet]
+                               [--samples 32,128,512] [--repeat 3] [--small]
+
+``efficientnetb0`` is Keras' EfficientNetB0 (untrained); ``vit`` a small Vision Transformer built from Keras layers
+(16x16 patches of 224x224 images, 6 blocks of ``MultiHeadAttention`` and an MLP, ``LayerNormalization``); ``unet``
+a 4-level U-Net with BatchNorm on 128x128 images, diagnosed with masks (its baseline's loss is per pixel).
 
 ``mobilenetv2_raw`` is MobileNetV2 with BatchNorm statistics as if trained, fed raw 0..255 pixels: the
 diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the proof).
@@ -39,6 +43,36 @@ if kind == "resnet50":
 elif kind.startswith("mobilenetv2"):
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=10)
     shape = (224, 224, 3)
+elif kind == "efficientnetb0":
+    model = keras.applications.EfficientNetB0(weights=None, input_shape=(224, 224, 3), classes=10)
+    shape = (224, 224, 3)
+elif kind == "vit":
+    L = keras.layers
+    inputs = keras.Input((224, 224, 3))
+    x = L.Reshape((196, 192))(L.Conv2D(192, 16, strides=16, name="patches")(inputs))
+    for i in range(6):
+        h = L.LayerNormalization(name=f"ln_a{i}")(x)
+        x = L.Add()([x, L.MultiHeadAttention(3, 64, name=f"attention{i}")(h, h)])
+        h = L.LayerNormalization(name=f"ln_b{i}")(x)
+        x = L.Add()([x, L.Dense(192, name=f"mlp_out{i}")(L.Dense(384, activation="gelu", name=f"mlp_in{i}")(h))])
+    x = L.GlobalAveragePooling1D()(L.LayerNormalization(name="ln_final")(x))
+    model = keras.Model(inputs, L.Dense(10, activation="softmax", name="head")(x))
+    shape = (224, 224, 3)
+elif kind == "unet":
+    L = keras.layers
+    inputs = keras.Input((128, 128, 3))
+    x, skips = inputs, []
+    for width in (16, 32, 64, 128):
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 3, padding="same")(x)))
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 3, padding="same")(x)))
+        skips.append(x)
+        x = L.MaxPooling2D()(x)
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(256, 3, padding="same")(x)))
+    for width, skip in zip((128, 64, 32, 16), reversed(skips)):
+        x = L.Concatenate()([L.Conv2DTranspose(width, 2, strides=2)(x), skip])
+        x = L.ReLU()(L.BatchNormalization()(L.Conv2D(width, 3, padding="same")(x)))
+    model = keras.Model(inputs, L.Conv2D(1, 1, activation="sigmoid", name="mask")(x))
+    shape = (128, 128, 3)
 else:
     inputs = keras.Input((256,))
     x = inputs
@@ -46,20 +80,27 @@ else:
         x = keras.layers.Dense(256, activation="relu")(x)
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     shape = (256,)
-model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy" if kind == "unet" else
+              "sparse_categorical_crossentropy")
 batch = np.random.default_rng(0).uniform(0, 1, (samples, *shape)).astype(np.float32)
+masks = None
+if kind == "unet":  # a bright blob per image: its mask
+    yy, xx = np.mgrid[:128, :128]
+    centres = np.random.default_rng(1).uniform(32, 96, (samples, 2))
+    masks = ((yy[None] - centres[:, :1, None]) ** 2 + (xx[None] - centres[:, 1:, None]) ** 2 < 400).astype(np.int64)
+    batch[..., 0] += masks
 if kind == "mobilenetv2_raw":  # BatchNorm statistics as if trained, fed raw 0..255 pixels: what-if and a proof run
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, np.float32))
             layer.moving_variance.assign(np.full(layer.moving_variance.shape, 0.5, np.float32))
     batch = batch * 255
-labels = np.arange(samples) % 10
+labels = np.arange(samples) % 10 if masks is None else masks[..., None].astype(np.float32)
 start = time.perf_counter()
 stages = []
 if mode == "baseline":
     import tensorflow as tf
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = keras.losses.BinaryCrossentropy() if kind == "unet" else keras.losses.SparseCategoricalCrossentropy()
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -71,7 +112,8 @@ else:
     import whyzero
     def progress(stage, fraction):
         stages.append((stage, round(time.perf_counter() - start, 1), round(fraction, 2)))
-    found = whyzero.diagnose(model, batch, labels=labels, progress=progress)
+    found = whyzero.diagnose(model, batch, labels=None if masks is not None else labels, masks=masks,
+                             progress=progress)
 wall = time.perf_counter() - start
 print(json.dumps({"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "stages": [s for s in stages if s[2] in (0.0, 1.0)],
@@ -111,10 +153,28 @@ def small_models() -> None:
         print(f"{name}: whyzero diagnose {ours:.1f} s, keras load+predict {plain:.1f} s, ratio {ours / plain:.2f}x")
 
 
+def measure(kind: str, samples: int, repeat: int) -> None:
+    """Baseline and whyzero in turn, ``repeat`` times each; the fastest of each is reported."""
+    runs: dict[str, list[dict]] = {"baseline": [], "whyzero": []}
+    for _ in range(max(1, repeat)):
+        for mode in runs:
+            runs[mode].append(child(kind, samples, mode))
+    base, ours = (min(runs[mode], key=lambda r: r["wall_s"]) for mode in ("baseline", "whyzero"))
+    print(f"{kind} ({samples} samples): forward+backward {base['wall_s']:.1f} s / "
+          f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
+          f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x",
+          flush=True)
+    print("    all runs (s): " + "; ".join(f"{mode} " + ", ".join(f"{r['wall_s']:.2f}" for r in rs)
+                                       for mode, rs in runs.items()))
+    print(f"    stages (start s): {ours['stages']}")
+    if ours.get("findings"):
+        print(f"    findings: {ours['findings']}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw")
-    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--samples", default="32", help="batch sizes, comma-separated (e.g. 32,128,512)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
@@ -126,19 +186,8 @@ def main() -> None:
 
     compileall.compile_dir(os.path.dirname(whyzero.__file__), quiet=1)
     for kind in args.models.split(","):
-        runs: dict[str, list[dict]] = {"baseline": [], "whyzero": []}
-        for _ in range(max(1, args.repeat)):
-            for mode in runs:
-                runs[mode].append(child(kind, args.samples, mode))
-        base, ours = (min(runs[mode], key=lambda r: r["wall_s"]) for mode in ("baseline", "whyzero"))
-        print(f"{kind} ({args.samples} samples): forward+backward {base['wall_s']:.1f} s / "
-              f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB: "
-              f"time {ours['wall_s'] / base['wall_s']:.2f}x, memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
-        print("    all runs (s): " + "; ".join(f"{mode} " + ", ".join(f"{r['wall_s']:.2f}" for r in rs)
-                                           for mode, rs in runs.items()))
-        print(f"    stages (start s): {ours['stages']}")
-        if ours.get("findings"):
-            print(f"    findings: {ours['findings']}")
+        for samples in (int(n) for n in args.samples.split(",")):
+            measure(kind, samples, args.repeat)
     if args.small:
         small_models()
 

@@ -140,3 +140,22 @@ def test_side_by_side_figures_share_their_numeric_axes():
         fig.update_yaxes(type="log")
     share_axes(logs)
     assert logs[0].layout.yaxis.range[0] < -6 and logs[0].layout.yaxis.range[1] > 1  # in decades
+
+
+@pytest.mark.slow
+def test_a_large_batch_proves_its_fix_on_its_first_samples(built_cases):
+    """A re-run under a batch fix probes the first PROOF_SAMPLES samples, not the whole batch: the proof still holds
+    and says on how many samples it was measured."""
+    import numpy as np
+
+    import whyzero
+    from whyzero.proofs import PROOF_SAMPLES
+
+    b = built_cases("photos_wrong_normalization")
+    batch, labels = np.concatenate([b.inputs, b.inputs[::-1]]), np.concatenate([b.labels, b.labels[::-1]])
+    assert len(batch) > PROOF_SAMPLES
+    d = whyzero.diagnose(b.model, batch, labels=labels)
+    [root] = [f for f in d.findings if f.role == "root"]
+    assert root.cause == "input.range_mismatch" and root.proof.fixed
+    assert f"on the first {PROOF_SAMPLES} samples" in root.proof.text
+    assert root.proof.after["label_accuracy"] - root.proof.before["label_accuracy"] > 0.3

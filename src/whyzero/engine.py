@@ -141,9 +141,11 @@ def _float32_outputs(ctx: Context) -> np.ndarray | None:
 
 
 def _rerun(ctx: Context, batch: np.ndarray) -> Measurements:
-    """The model probed again on a fixed batch (no what-if: the fix is known)."""
+    """The model probed again on a fixed batch, or on its first samples fixed (no what-if: the fix is known)."""
     quiet = lambda stage, fraction: None  # noqa: E731
-    new = _probe(ctx.loaded, batch, ctx.labels, ctx.masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi)
+    n = len(batch)
+    labels, masks = (None if a is None else a[:n] for a in (ctx.labels, ctx.masks))
+    new = _probe(ctx.loaded, batch, labels, masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi)
     return Measurements.from_context(new)
 
 

@@ -149,10 +149,12 @@ class Candidate:
 
     name: str
     score: float | None
-    output_mean: float
-    output_spread: float
-    top_class_share: float
-    class_shares: list[float]
+    # what the model outputs under it: for the batch as given and the best candidate (a ranking by the model's
+    # memory needs no outputs; None for the others), for every candidate when the labels judge
+    output_mean: float | None = None
+    output_spread: float | None = None
+    top_class_share: float | None = None
+    class_shares: list[float] | None = None
     accuracy: float | None = None
 
 

@@ -64,6 +64,7 @@ class MemoryProbe:
         self._bn_model = None
         self._bn_layers = []
         self._capture = False
+        self._head = None  # the pass up to the memory's BatchNorm inputs only, compiled once (see ``score_only``)
         if train_stats is None and self.normalization is None:
             self._find_batchnorm()
 
@@ -108,6 +109,48 @@ class MemoryProbe:
             inputs = [np.concatenate(firsts[id(bn)]) for bn in self._bn_layers if id(bn) in firsts]
             return out, self._score_inputs(self._bn_layers, inputs)
         return predict_fn(batch), self.score(batch)
+
+    def score_only(self, batch: np.ndarray) -> float | None:
+        """The batch's distance to the memory without the model's output: for BatchNorm memory, a pass that stops
+        at the first trained BatchNorm layers' inputs (MobileNetV2's first three sit within its first six layers),
+        compiled once; the whole pass where the model cannot be cut there."""
+        if self.train_stats is not None or self.normalization is not None:
+            return self.score(batch)
+        if self._head is None:
+            self._head = self._compile_head() or False
+        if not self._head:
+            return self.run(batch, lambda b: self.model(tf.convert_to_tensor(b.astype(np.float32)),
+                                                        training=False))[1]
+        head, layers = self._head
+        x = np.asarray(batch, np.float32)
+        totals = None
+        with without_graph_rewrites():
+            for start in range(0, len(x), self.chunk or len(x)):
+                stats = [[float(c), s.numpy(), ss.numpy()]
+                         for c, s, ss in head(tf.convert_to_tensor(x[start:start + (self.chunk or len(x))]))]
+                totals = stats if totals is None else [[a + b for a, b in zip(t, p)] for t, p in zip(totals, stats)]
+        return self._score_stats(layers, totals or [])
+
+    def _compile_head(self):
+        """(compiled function giving each memory BatchNorm layer's input statistics, those layers), or None."""
+        if not self._bn_layers or len(getattr(self.model, "inputs", None) or []) != 1:
+            return None
+        try:
+            km = functional_module(self.model)
+            wanted = {id(layer) for layer in self._bn_layers}
+            pairs = [(bn, t) for bn, t in batchnorm_inputs(self.model, km, 64) if id(bn) in wanted]
+            if len(pairs) != len(self._bn_layers):
+                return None
+            cut = km.Model(self.model.inputs, [t for _, t in pairs])
+            shape = self.model.inputs[0].shape[1:]
+
+            @tf.function(input_signature=[tf.TensorSpec([None, *shape], tf.float32)], autograph=False)
+            def head(t):
+                outs = cut(t, training=False)
+                return [bn_stats(o) for o in (outs if isinstance(outs, (list, tuple)) else [outs])]
+            return head, [bn for bn, _ in pairs]
+        except Exception:  # noqa: BLE001 - a model that cannot be cut at its BatchNorm inputs: the whole pass
+            return None
 
     def score(self, batch: np.ndarray) -> float | None:
         if self.train_stats is not None:
@@ -218,15 +261,14 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
         raw_stats = InputStats.of(raw)
         candidates["training mean/std"] = ((raw - raw_stats.mean) / np.maximum(raw_stats.std, 1e-12)
                                            * probe.train_stats.std + probe.train_stats.mean)
+    candidates = {name: c.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
+                  for name, c in candidates.items()}
+    if not by_labels:
+        return _whatif_by_memory(candidates, probe, predict_fn, how, given, max_samples)
     rows = []
     for name, candidate in candidates.items():
-        candidate = candidate.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
-        if by_labels:
-            out = given[:max_samples] if name == "as given" else predict_fn(candidate)  # that pass has run
-            rows.append(Candidate(name, None, **output_brief(out), accuracy=accuracy(out, labels)))
-        else:
-            out, score = probe.run(candidate, predict_fn)
-            rows.append(Candidate(name, score, **output_brief(out)))
+        out = given[:max_samples] if name == "as given" and given is not None else predict_fn(candidate)
+        rows.append(Candidate(name, None, **output_brief(out), accuracy=accuracy(out, labels)))
     if by_labels:
         given_accuracy = rows[0].accuracy
         top = max(rows[1:], key=lambda r: r.accuracy, default=None)
@@ -234,9 +276,25 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
             top.accuracy - given_accuracy >= LABELS_ACCURACY_GAIN
         return WhatIf("the labels (the model holds no memory of its training inputs)", how, rows,
                       top.name if good else None, None, given_accuracy=given_accuracy, samples=len(labels))
-    scored = [r for r in rows if r.score is not None]
-    best = min(scored, key=lambda r: r.score) if scored else None
-    return WhatIf(probe.source, how, rows, best.name if best else None, rows[0].score)
+
+
+def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, predict_fn, how: str,
+                      given: np.ndarray | None, max_samples: int) -> WhatIf:
+    """Each candidate scored against the memory on a pass that stops at it (``MemoryProbe.score_only``); the model's
+    whole output only for the batch as given (the probe's) and the best candidate: a ranking needs no outputs."""
+    scores = {name: probe.score_only(candidate) for name, candidate in candidates.items()}
+    scored = [name for name, score in scores.items() if score is not None]
+    best = min(scored, key=lambda name: scores[name]) if scored else None
+    rows = []
+    for name, candidate in candidates.items():
+        if name == "as given" and given is not None and len(given) >= len(candidate):
+            brief = output_brief(given[:max_samples])
+        elif name == best or (name == "as given" and given is None):
+            brief = output_brief(predict_fn(candidate))
+        else:
+            brief = {}
+        rows.append(Candidate(name, scores[name], **brief))
+    return WhatIf(probe.source, how, rows, best, scores.get("as given"))
 
 
 def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
