@@ -19,7 +19,8 @@ def whatif_row(candidate: dict) -> dict:
 
 
 def _outputs(candidate: dict) -> dict:
-    """What the model outputs under a candidate, where it was run (the batch as given and the best match)."""
+    """What the model outputs under a candidate, where it was run (the batch as given; the best match's proof on
+    the Overview says what it does under the fix)."""
     if candidate.get("output_spread") is None:
         return {"output spread": "—", "top class share": "—", "output mean": "—"}
     return {"output spread": number(candidate["output_spread"]),

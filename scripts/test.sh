@@ -13,6 +13,7 @@ if ! pg_lsclusters -h 2>/dev/null | awk '$4 == "online"' | grep -q .; then
   $server >/dev/null 2>&1 &
   postgres_pid=$!
   trap 'bash scripts/postgres.sh stop; wait "$postgres_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done  # ready before postgres.sh looks
 fi
 WHYZERO_TEST_POSTGRES_URL=$(bash scripts/postgres.sh | tail -n 1)
 export WHYZERO_TEST_POSTGRES_URL

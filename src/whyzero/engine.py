@@ -10,6 +10,7 @@ import numpy as np
 from whyzero import __version__, catalog
 from whyzero.attribution import attribute
 from whyzero.checks.inputs import MATCH_FACTOR
+from whyzero.checks.training import at_initialization
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
@@ -145,7 +146,8 @@ def _rerun(ctx: Context, batch: np.ndarray) -> Measurements:
     quiet = lambda stage, fraction: None  # noqa: E731
     n = len(batch)
     labels, masks = (None if a is None else a[:n] for a in (ctx.labels, ctx.masks))
-    new = _probe(ctx.loaded, batch, labels, masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi)
+    new = _probe(ctx.loaded, batch, labels, masks, ctx.train_stats, [], quiet, whatif=False, multi=ctx.multi,
+                 budget_rows=len(ctx.batch))  # the probe's compiled pass, not a new trace
     return Measurements.from_context(new)
 
 
@@ -163,7 +165,8 @@ def point_symptoms_to_roots(findings: list) -> None:
 
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
-           raw_images: np.ndarray | None = None, multi: MultiInput | None = None) -> Context:
+           raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
+           budget_rows: int | None = None) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
@@ -203,11 +206,11 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                      "at warning")
     cam = task.kind if is_image and multi is None else None
     per_sample = activation_bytes(model, exact=True)
-    eager = per_sample is not None and runs_eagerly(model, per_sample * len(batch))
+    eager = per_sample is not None and runs_eagerly(model, per_sample * max(len(batch), budget_rows or 0))
 
     def probe(gradients: bool, eagerly: bool):
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
-                           saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly)
+                           saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows)
 
     forward = _forward_or_fallback(probe, eager, origin, notes)
     outputs = forward.outputs
@@ -276,7 +279,8 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         # 16 samples rank the preprocessings; a big model (small chunks) ranks them on one chunk of at least 8
         # the labels can judge a preprocessing only for a trained model: BatchNorm statistics all at their initial
         # values say it never saw data (an untrained ResNet50 would run six more passes for nothing)
-        untrained = bool(memory.batchnorm) and not any(r.trained for r in memory.batchnorm)
+        untrained = (bool(memory.batchnorm) and not any(r.trained for r in memory.batchnorm)) or \
+            at_initialization(memory.weights, (ctx.optimizer or {}).get("iterations"), memory.batchnorm)
         classified = ctx.task.kind in ("binary", "multiclass") and ctx.label_ids is not None and not untrained
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           max_samples=min(16, max(8, chunk)), raw_images=raw_images,

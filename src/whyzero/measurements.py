@@ -149,8 +149,8 @@ class Candidate:
 
     name: str
     score: float | None
-    # what the model outputs under it: for the batch as given and the best candidate (a ranking by the model's
-    # memory needs no outputs; None for the others), for every candidate when the labels judge
+    # what the model outputs under it: for the batch as given (a ranking by the model's memory needs no outputs, and
+    # the best one's proof re-runs the model under it; None for the others), for every candidate when labels judge
     output_mean: float | None = None
     output_spread: float | None = None
     top_class_share: float | None = None

@@ -281,7 +281,8 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
 def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, predict_fn, how: str,
                       given: np.ndarray | None, max_samples: int) -> WhatIf:
     """Each candidate scored against the memory on a pass that stops at it (``MemoryProbe.score_only``); the model's
-    whole output only for the batch as given (the probe's) and the best candidate: a ranking needs no outputs."""
+    output only for the batch as given (the probe's): a ranking needs no outputs, and the proof of the best
+    candidate re-runs the model under it."""
     scores = {name: probe.score_only(candidate) for name, candidate in candidates.items()}
     scored = [name for name, score in scores.items() if score is not None]
     best = min(scored, key=lambda name: scores[name]) if scored else None
@@ -289,7 +290,7 @@ def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, pre
     for name, candidate in candidates.items():
         if name == "as given" and given is not None and len(given) >= len(candidate):
             brief = output_brief(given[:max_samples])
-        elif name == best or (name == "as given" and given is None):
+        elif name == "as given":
             brief = output_brief(predict_fn(candidate))
         else:
             brief = {}

@@ -39,7 +39,27 @@ UNTRAINED = declare(Cause(
 
 
 def _kernel_rows(m: Measurements) -> list[dict]:
-    return [r for r in m.memory.weights if r.get("values", 0) >= MIN_KERNEL_VALUES and not r.get("nonfinite")]
+    return kernel_rows(m.memory.weights)
+
+
+def kernel_rows(weights: list[dict]) -> list[dict]:
+    """The weight table's rows of kernels large enough to judge, and finite."""
+    return [r for r in weights if r.get("values", 0) >= MIN_KERNEL_VALUES and not r.get("nonfinite")]
+
+
+def at_initialization(weights: list[dict], steps: int | None, batchnorm: list) -> bool:
+    """Whether the weights are as the initializers drew them: every kernel inside the Glorot..He band, every
+    BatchNorm layer at its initial statistics, and every bias exactly zero or no optimizer step taken.  The engine
+    asks it too: an untrained model's what-if by the labels would run six passes for nothing."""
+    rows = kernel_rows(weights)
+    if not rows or steps:
+        return False
+    biases = [r["bias_zero"] for r in rows if r.get("bias_zero") is not None]
+    at_scale = all(INITIAL_RATIO[0] <= r["ratio"] <= INITIAL_RATIO[1] for r in rows)
+    fresh_batchnorm = not any(b.trained for b in batchnorm)
+    zero_biases = bool(biases) and all(biases)
+    never_stepped = steps == 0 and bool(batchnorm)
+    return at_scale and fresh_batchnorm and (zero_biases or never_stepped)
 
 
 def _penalty(row: dict) -> float:
@@ -88,15 +108,9 @@ def untrained(m: Measurements) -> list[Finding]:
     every BatchNorm layer's moving statistics at their initial 0 and 1."""
     rows = _kernel_rows(m)
     steps = (m.optimizer or {}).get("iterations")
-    if not rows or steps or m.learned():
+    if m.learned() or not at_initialization(m.memory.weights, steps, m.memory.batchnorm):
         return []
     biases = [r["bias_zero"] for r in rows if r.get("bias_zero") is not None]
-    at_scale = all(INITIAL_RATIO[0] <= r["ratio"] <= INITIAL_RATIO[1] for r in rows)
-    fresh_batchnorm = not any(b.trained for b in m.memory.batchnorm)
-    zero_biases = bool(biases) and all(biases)
-    never_stepped = steps == 0 and bool(m.memory.batchnorm)
-    if not (at_scale and fresh_batchnorm and (zero_biases or never_stepped)):
-        return []
     evidence = {"optimizer_steps": steps, "layers_with_zero_bias": sum(biases), "layers_with_bias": len(biases),
                 "kernels_at_initializer_scale": len(rows), "batchnorm_layers_at_initial_statistics":
                 len(m.memory.batchnorm), "label_accuracy": m.label_accuracy()}

@@ -166,7 +166,7 @@ def preprocessing_whatif(d: Diagnosis) -> go.Figure:
                        "preprocessing", "samples predicted right (%)")
     rows = [c for c in w["candidates"] if c["score"] is not None]
     colours = [SEVERITY_COLOURS["ok"] if c["name"] == w.get("best") else "#7f7f7f" for c in rows]
-    # the model's top class share where it was run under a candidate (as given and the best)
+    # the model's top class share where it was run under a candidate (as given)
     text = [f"top class {c['top_class_share']:.0%}" if c.get("top_class_share") is not None else "" for c in rows]
     fig = go.Figure(go.Bar(x=[c["name"] for c in rows], y=[max(c["score"], 1e-3) for c in rows],
                            marker_color=colours, text=text, textposition="outside"))

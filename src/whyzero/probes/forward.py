@@ -77,7 +77,7 @@ class ForwardResult:
 def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
                 chunk_size: int, progress: Callable[[str, float], None] | None = None,
                 max_batchnorm: int = 8, saliency_of: str | None = None, plan: Plan | None = None,
-                cache: dict | None = None, eager: bool = False) -> ForwardResult:
+                cache: dict | None = None, eager: bool = False, budget_rows: int | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
     Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
@@ -97,6 +97,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         cache: where the compiled pass is kept for a later call on the same model (``LoadedModel.passes``).
         eager: run each chunk op by op instead of as one traced function (``runs_eagerly``: a small model, whose
             pass takes less time than tracing it would).
+        budget_rows: the batch size the counted-values budget is set for (default: this batch's); a re-run on the
+            first samples of a probed batch gives the probed batch's, and runs its compiled pass, not a new one.
     """
     if can_capture(model):
         found = {"plan": plan}  # without a dry run, the plan is read off the call traced first
@@ -133,7 +135,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         def described():
             return names, layers, bn_layers
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, saliency_of,
-                   {} if cache is None else cache, eager)
+                   {} if cache is None else cache, eager, budget_rows)
 
 
 def _merge_chunk(vectors: list, layouts: list, probes: list[LayerProbe], flats: list, ones: list,
@@ -180,7 +182,7 @@ class CompiledPass:
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
-            cache: dict, eager: bool = False) -> ForwardResult:
+            cache: dict, eager: bool = False, budget_rows: int | None = None) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function``; each layer's output is
     summarized in it by a call of a small function shared by all layers of its rank, never inlined.  So the pass
     traces almost as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for one function holding
@@ -198,7 +200,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     # the chunks share one budget of counted values a layer (COUNT_MAX_VALUES): counting each chunk's full budget
     # took MobileNetV2 (5 chunks) ~0.1 s more for shares a fraction of a percent closer; set for the batch's size
     # rounded up to a power of 2, so that batches of about the same size share the pass
-    everyone = max(samples, 1 << max(feed.rows(batch) - 1, 0).bit_length())
+    everyone = max(samples, 1 << max(max(feed.rows(batch), budget_rows or 0) - 1, 0).bit_length())
     key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone, eager)
 
     if key not in cache:
