@@ -196,11 +196,12 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     spec = feed.spec(batch)
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
-    samples = min(chunk_size, feed.rows(batch))  # the most a chunk holds: the strides of the layers' subsamples
+    rows = max(feed.rows(batch), budget_rows or 0)  # a re-run on a probed batch's first samples: the probed batch's
+    samples = min(chunk_size, rows)  # the most a chunk holds: the strides of the layers' subsamples
     # the chunks share one budget of counted values a layer (COUNT_MAX_VALUES): counting each chunk's full budget
     # took MobileNetV2 (5 chunks) ~0.1 s more for shares a fraction of a percent closer; set for the batch's size
     # rounded up to a power of 2, so that batches of about the same size share the pass
-    everyone = max(samples, 1 << max(max(feed.rows(batch), budget_rows or 0) - 1, 0).bit_length())
+    everyone = max(samples, 1 << max(rows - 1, 0).bit_length())
     key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone, eager)
 
     if key not in cache:
