@@ -234,6 +234,7 @@ def test_cancel_stops_the_diagnosis(server, browser, tmp_path):
     page = upload(browser, server, [files["model"], files["inputs"], files["labels"]])
     page.get_by_role("button", name="Cancel").click(timeout=60_000)
     page.get_by_text("Diagnosis cancelled", exact=False).first.wait_for(timeout=60_000)
+    wait_ready(page)  # the cancelled run's elements are gone once the page holds still
     assert page.locator('[data-testid="stProgress"]').count() == 0
     no_exception(page)
 

@@ -110,17 +110,17 @@ class MemoryProbe:
             return out, self._score_inputs(self._bn_layers, inputs)
         return predict_fn(batch), self.score(batch)
 
-    def score_only(self, batch: np.ndarray) -> float | None:
+    def score_only(self, batch: np.ndarray, predict_fn) -> float | None:
         """The batch's distance to the memory without the model's output: for BatchNorm memory, a pass that stops
         at the first trained BatchNorm layers' inputs (MobileNetV2's first three sit within its first six layers),
-        compiled once; the whole pass where the model cannot be cut there."""
+        compiled once; the whole pass (``predict_fn``: the model fed its inputs) where the model cannot be cut
+        there."""
         if self.train_stats is not None or self.normalization is not None:
             return self.score(batch)
         if self._head is None:
             self._head = self._compile_head() or False
         if not self._head:
-            return self.run(batch, lambda b: self.model(tf.convert_to_tensor(b.astype(np.float32)),
-                                                        training=False))[1]
+            return self.run(batch, predict_fn)[1]
         head, layers = self._head
         x = np.asarray(batch, np.float32)
         totals = None
@@ -283,7 +283,7 @@ def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, pre
     """Each candidate scored against the memory on a pass that stops at it (``MemoryProbe.score_only``); the model's
     output only for the batch as given (the probe's): a ranking needs no outputs, and the proof of the best
     candidate re-runs the model under it."""
-    scores = {name: probe.score_only(candidate) for name, candidate in candidates.items()}
+    scores = {name: probe.score_only(candidate, predict_fn) for name, candidate in candidates.items()}
     scored = [name for name, score in scores.items() if score is not None]
     best = min(scored, key=lambda name: scores[name]) if scored else None
     rows = []
