@@ -91,14 +91,12 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         chunk_size: samples per forward pass.
         progress: called with (stage, fraction done).
         max_batchnorm: how many of the first BatchNormalization layers to compare with their memory.
-        saliency_of: for images, the task (``multiclass``, ``binary``, ``segmentation``...) whose predicted
-            class the first samples' Grad-CAM maps explain; None for none.
+        saliency_of: for images, the task whose predicted class the first samples' Grad-CAM maps explain.
         plan: from ``dry_run`` on the same model, when it has been run already.
-        cache: where the compiled pass is kept for a later call on the same model (``LoadedModel.passes``).
-        eager: run each chunk op by op instead of as one traced function (``runs_eagerly``: a small model, whose
-            pass takes less time than tracing it would).
-        budget_rows: the batch size the counted-values budget is set for (default: this batch's); a re-run on the
-            first samples of a probed batch gives the probed batch's, and runs its compiled pass, not a new one.
+        cache: where the compiled pass is kept for later calls on the same model (``LoadedModel.passes``).
+        eager: run each chunk op by op, not as one traced function (``runs_eagerly``: a small model).
+        budget_rows: the batch size the pass is set for (default: this batch's); a re-run on a probed batch's
+            first samples gives the probed batch's, and runs its compiled pass.
     """
     if can_capture(model):
         found = {"plan": plan}  # without a dry run, the plan is read off the call traced first
@@ -197,10 +195,9 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
 
     label_spec = None if labels is None else tf.TensorSpec([None, *labels.shape[1:]], tf.as_dtype(labels.dtype))
     rows = max(feed.rows(batch), budget_rows or 0)  # a re-run on a probed batch's first samples: the probed batch's
-    samples = min(chunk_size, rows)  # the most a chunk holds: the strides of the layers' subsamples
-    # the chunks share one budget of counted values a layer (COUNT_MAX_VALUES): counting each chunk's full budget
-    # took MobileNetV2 (5 chunks) ~0.1 s more for shares a fraction of a percent closer; set for the batch's size
-    # rounded up to a power of 2, so that batches of about the same size share the pass
+    samples = min(chunk_size, rows)  # the most a chunk holds (the strides of the layers' subsamples)
+    # the chunks share one budget of counted values a layer (COUNT_MAX_VALUES; each chunk's own took MobileNetV2 ~0.1 s
+    # more), set for the batch's size rounded up to a power of 2: batches of about the same size share the pass
     everyone = max(samples, 1 << max(rows - 1, 0).bit_length())
     key = (repr(spec), repr(label_spec), want_grads, cam, _loss_key(loss_fn), samples, everyone, eager)
 
