@@ -112,6 +112,16 @@ def upload(browser, server, paths):
     return page
 
 
+def demo_overview(page, server):
+    """Opens the app on its demo and goes to the Overview."""
+    page.goto(server)
+    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+    wait_ready(page)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(page)
+    return page
+
+
 def uploaded(page, index, name):
     """Waits until uploader ``index`` lists ``name`` with its size: sent to the server, not only chosen."""
     box = page.locator('[data-testid="stFileUploader"]').nth(index)
@@ -207,12 +217,7 @@ def test_upload_becomes_a_run_kept_through_pages_and_reloads(server, browser, tm
 @pytest.mark.slow
 def test_fix_rerun_is_compared_side_by_side(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1440, "height": 2600})
-    page.goto(server)
-    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
-    wait_ready(page)
-    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
-    wait_ready(page)
+    page = demo_overview(browser.new_page(viewport={"width": 1440, "height": 2600}), server)
     page.get_by_role("button", name="Re-diagnose with this fix, then compare").first.click()
     page.get_by_text("Disappeared:", exact=False).first.wait_for(timeout=300_000)
     page.get_by_role("heading", name="Compare diagnoses").first.wait_for(timeout=60_000)
@@ -262,12 +267,7 @@ def test_bad_upload_gives_one_line_reason(server, browser, tmp_path):
 @pytest.mark.slow
 def test_share_link_opens_the_same_findings_elsewhere(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
-    page.goto(server)
-    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
-    wait_ready(page)
-    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
-    wait_ready(page)
+    page = demo_overview(browser.new_page(viewport={"width": 1440, "height": 1800}), server)
     titles = bold_texts(page)
     page.get_by_text("Share this session by link").click()
     wait_ready(page)
@@ -302,12 +302,7 @@ def test_share_link_opens_the_same_findings_elsewhere(server, browser):
 def test_every_download_arrives(server, browser):
     """Each export, clicked three times in a row: every click gives its file (a click used to rerun the page,
     and the file it asked for could be gone before the browser fetched it)."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1800}, accept_downloads=True)
-    page.goto(server)
-    page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
-    wait_ready(page)
-    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
-    wait_ready(page)
+    page = demo_overview(browser.new_page(viewport={"width": 1440, "height": 1800}, accept_downloads=True), server)
     expected = {"Download the HTML report": "<!doctype html>", "Download a Markdown summary": "### whyzero",
                 "Download the Diagnosis JSON": '"review_notes"'}
     for _ in range(3):

@@ -269,13 +269,12 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
     for name, candidate in candidates.items():
         out = given[:max_samples] if name == "as given" and given is not None else predict_fn(candidate)
         rows.append(Candidate(name, None, **output_brief(out), accuracy=accuracy(out, labels)))
-    if by_labels:
-        given_accuracy = rows[0].accuracy
-        top = max(rows[1:], key=lambda r: r.accuracy, default=None)
-        good = top is not None and top.accuracy >= LABELS_ACCURACY_MIN and \
-            top.accuracy - given_accuracy >= LABELS_ACCURACY_GAIN
-        return WhatIf("the labels (the model holds no memory of its training inputs)", how, rows,
-                      top.name if good else None, None, given_accuracy=given_accuracy, samples=len(labels))
+    given_accuracy = rows[0].accuracy
+    top = max(rows[1:], key=lambda r: r.accuracy, default=None)
+    good = top is not None and top.accuracy >= LABELS_ACCURACY_MIN and \
+        top.accuracy - given_accuracy >= LABELS_ACCURACY_GAIN
+    return WhatIf("the labels (the model holds no memory of its training inputs)", how, rows,
+                  top.name if good else None, None, given_accuracy=given_accuracy, samples=len(labels))
 
 
 def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, predict_fn, how: str,

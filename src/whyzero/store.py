@@ -222,8 +222,7 @@ class Store:
     def _session_notes(session: Session, row: _Row) -> dict[str, list[Note]]:
         """A shared session's notes: its run's, when it was shared from a run that is still kept; else its own."""
         if row.run_id and session.get(_RunRow, row.run_id) is not None:
-            query = select(_RunNoteRow).where(_RunNoteRow.run_id == row.run_id)
-            return notes_by_finding(session.execute(query.order_by(_RunNoteRow.created, _RunNoteRow.id)).scalars())
+            return _run_notes(session, row.run_id)
         notes: dict[str, list[Note]] = {}
         for finding, legacy in json.loads(row.legacy_notes or "{}").items():
             notes.setdefault(str(finding), []).append(Note(int(finding), legacy, "", _aware(row.created)))
@@ -274,8 +273,7 @@ class Store:
             return {}
         with Session(self.engine) as session:
             if session.get(_RunRow, token) is not None:
-                query = select(_RunNoteRow).where(_RunNoteRow.run_id == token)
-                return notes_by_finding(session.execute(query.order_by(_RunNoteRow.created, _RunNoteRow.id)).scalars())
+                return _run_notes(session, token)
             row = self._live(session, token)
             return {} if row is None else self._session_notes(session, row)
 
@@ -333,10 +331,8 @@ class Store:
             row = session.get(_RunRow, run_id)
             if row is None:
                 return None
-            query = select(_RunNoteRow).where(_RunNoteRow.run_id == run_id)
-            notes = notes_by_finding(session.execute(query.order_by(_RunNoteRow.created, _RunNoteRow.id)).scalars())
             return SavedRun(row.id, row.workspace, row.title, _aware(row.created), Diagnosis.from_json(row.diagnosis),
-                            json.loads(row.source or "{}"), notes, row.attachments is not None)
+                            json.loads(row.source or "{}"), _run_notes(session, run_id), row.attachments is not None)
 
     def runs(self, workspace: str, limit: int = 200) -> list[RunSummary]:
         """A workspace's runs, newest first (their diagnoses are not read)."""
@@ -393,6 +389,12 @@ def _hash(secret: str) -> str:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _run_notes(session: Session, run_id: str) -> dict[str, list[Note]]:
+    """A run's notes, oldest first, keyed by finding."""
+    query = select(_RunNoteRow).where(_RunNoteRow.run_id == run_id).order_by(_RunNoteRow.created, _RunNoteRow.id)
+    return notes_by_finding(session.execute(query).scalars())
 
 
 def _add_columns(engine) -> None:
