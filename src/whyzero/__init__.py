@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 # The public API loads TensorFlow on first use, so `whyzero --help` and `whyzero gallery list` start fast.
 _LAZY = {"Diagnosis": "whyzero.diagnosis", "Finding": "whyzero.diagnosis", "diagnose": "whyzero.engine",
-         "InputStats": "whyzero.probes.inputs"}
+         "InputStats": "whyzero.probes.inputs", "Monitor": "whyzero.monitor"}
 
 
 def __getattr__(name: str):
@@ -25,4 +25,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'whyzero' has no attribute {name!r}")
 
 
-__all__ = ["Diagnosis", "Finding", "InputStats", "UnsafeModelError", "WhyzeroError", "diagnose", "__version__"]
+__all__ = ["Diagnosis", "Finding", "InputStats", "Monitor", "UnsafeModelError", "WhyzeroError", "diagnose", "__version__"]

@@ -15,7 +15,7 @@ from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
 from whyzero.errors import first_line
-from whyzero.fed import embedding_input, prepare_inputs
+from whyzero.fed import Fed, embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, is_text, take, text_features
 from whyzero.figures import panel_views
 from whyzero.loading.models import LoadedModel, load_model
@@ -65,25 +65,41 @@ def diagnose(model: Any, inputs: Any, labels: Any = None, masks: Any = None, tra
     """
     report = progress or (lambda stage, fraction: None)
     report("loading", 0.0)
+    fed = prepare(model, inputs, labels, masks, train_inputs, train_stats, trust_model, preprocess, custom_objects,
+                  output)
+    report("loading", 1.0)
+    return diagnose_fed(fed, report)
+
+
+def prepare(model: Any, inputs: Any, labels: Any = None, masks: Any = None, train_inputs: Any = None,
+            train_stats: Any = None, trust_model: bool = False, preprocess: str = "none", custom_objects: Any = None,
+            output: str | None = None) -> Fed:
+    """The model loaded and the batch, labels, masks and training reference read and checked (``diagnose``'s
+    arguments); a ``Fed`` diagnosed again and again reuses the probe's compiled pass (``whyzero.Monitor``)."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model, trust_model=trust_model,
                                                                        custom_objects=custom_objects)
-    fed = prepare_inputs(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
-    report("loading", 1.0)
-    ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, fed.notes, report,
-                 raw_images=fed.batch_in.raw_images, multi=fed.multi)
-    notes = fed.notes
+    return prepare_inputs(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
+
+
+def diagnose_fed(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = None) -> Diagnosis:
+    """The diagnosis of a prepared model and batch; ``whatif`` False skips the preprocessing what-if (a probe fed as
+    in training); ``live`` holds what only a running training shows (``whyzero.monitor``)."""
+    notes = list(fed.notes)
+    ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, notes, report,
+                 raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True)
     notes.extend(ctx.notes + overflow_notes(ctx))
     ctx.notes = notes
     if ctx.memory.embedding:
         ctx.memory.embedding.update(fed.invalid_ids)
     report("checks", 0.0)
     measured = Measurements.from_context(ctx)
+    measured.live = live
     run = catalog.run_all(measured)
     report("checks", 1.0)
     report("proving fixes", 0.0)
-    live = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs,
-                   float32_outputs=lambda: _float32_outputs(ctx))
-    prove(live, run.findings, lambda changed: catalog.run_all(changed).findings)
+    live_run = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs,
+                       float32_outputs=lambda: _float32_outputs(ctx))
+    prove(live_run, run.findings, lambda changed: catalog.run_all(changed).findings)
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
@@ -166,7 +182,7 @@ def point_symptoms_to_roots(findings: list) -> None:
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
            raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
-           budget_rows: int | None = None) -> Context:
+           budget_rows: int | None = None, stale_batchnorm: bool | None = None) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
@@ -220,7 +236,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                   gradient_labels=target_source if forward.has_gradients else "none", multi=multi)
     ctx.label_ids = label_ids(task, labels, masks)
     report("model memory", 0.0)
-    _memory(ctx, chunk, whatif, raw_images)
+    _memory(ctx, chunk, whatif, raw_images, whatif if stale_batchnorm is None else stale_batchnorm)
     report("model memory", 1.0)
     return ctx
 
@@ -257,7 +273,8 @@ def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
         memory.batchnorm_rerun = rerun_brief(ctx.batchnorm_outputs, ctx.outputs, ids)
 
 
-def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None) -> None:
+def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None,
+            stale_batchnorm: bool = True) -> None:
     memory = ctx.memory
     memory.batchnorm = batchnorm_memory(ctx.forward.batchnorm)
     memory.normalization = normalization_memory(ctx.model)
@@ -285,7 +302,7 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
                                           max_samples=min(16, max(8, chunk)), raw_images=raw_images,
                                           labels=ctx.label_ids if classified else None, given=ctx.outputs)
-    if whatif:
+    if stale_batchnorm:
         _rerun_batchnorm(ctx, chunk)
 
 

@@ -316,6 +316,9 @@ class Measurements:
     dtype_policy: str | None = None
     # a model with several inputs: the others than the one checked above (name, shape, dtype, stats)
     other_inputs: list[dict[str, Any]] = field(default_factory=list)
+    # what only a running training shows (``whyzero.monitor``): the epoch, the optimizer steps since the last
+    # observation, each layer's measured update and the loss history; None for a finished model
+    live: dict[str, Any] | None = None
 
     # -- derived ---------------------------------------------------------
     @property

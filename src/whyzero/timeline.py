@@ -1,0 +1,233 @@
+"""A training run watched by ``whyzero.Monitor``: the file it appends to, and the timeline of causes read from it.
+
+A run is one JSON-lines file (``timeline.jsonl`` in the run's folder): a header line, then one line per
+observation (an epoch's end, or every N steps), written and flushed to disk as soon as it exists, so a
+training that crashes or is killed keeps every observation written so far.  Each line holds the epoch's
+``Diagnosis`` whole (its findings and the measurements behind every panel) beside the training's own numbers
+(the loss the fit reported, the probe's loss against the prior entropy, each layer's measured update).
+
+``Timeline`` reads such a file (a torn last line, from a killed run, is left out and said), and answers
+when each cause appeared, what it explained and when it went away (``spans``), and the per-layer statistics
+over epochs the Timeline page draws as heatmaps (``layer_matrix``).  It imports neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from whyzero.errors import WhyzeroError, first_line
+
+FORMAT = "whyzero-timeline"
+FILE_NAME = "timeline.jsonl"
+# The per-layer statistics over epochs: (key in an epoch's "layers", label, whether it spans decades)
+LAYER_STATS = (("rms", "activation RMS", True), ("dead", "share of units never active", False),
+               ("grad", "gradient norm", True), ("update", "update ‖ΔW‖/‖W‖ since the last observation", True))
+# A timeline read in the app keeps at most this many observations (the newest are kept): the document stays
+# bounded whatever the run's length.
+MAX_EPOCHS = 200
+
+
+def run_file(run: str | os.PathLike) -> Path:
+    """The run's file: ``run`` itself when it names a file, else ``timeline.jsonl`` in the folder ``run``."""
+    path = Path(run)
+    return path if path.suffix in (".jsonl", ".json") else path / FILE_NAME
+
+
+class RunWriter:
+    """Appends a run's observations to its file; each line is on disk (flushed and synced) before ``append``
+    returns.  Holds no observation in memory."""
+
+    def __init__(self, run: str | os.PathLike, header: dict[str, Any]) -> None:
+        self.path = run_file(run)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self._write({"format": FORMAT, "created": created, **header}, mode="w")
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._write(record, mode="a")
+
+    def _write(self, record: dict[str, Any], mode: str) -> None:
+        line = json.dumps(record, allow_nan=False, default=_plain) + "\n"
+        with open(self.path, mode, encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+@dataclass
+class Span:
+    """One cause over the run: the observation it appeared at, the last it was seen at, the first it was gone at
+    (None while it lasts), its worst severity, its role when it appeared and what it explained."""
+
+    cause: str
+    title: str
+    appeared: int
+    last_seen: int
+    gone: int | None
+    severity: str
+    role: str
+    explained: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_SEVERITY = {"critical": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class Timeline:
+    """A run read back: its header and its observations in order (each a dict with ``epoch``, ``step``,
+    ``logs``, ``loss``, ``prior_entropy``, ``layers``, ``findings`` and, unless compacted, ``diagnosis``)."""
+
+    header: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, run: str | os.PathLike) -> Timeline:
+        """Reads a run's file (or the folder holding it).
+
+        Raises:
+            WhyzeroError: no such file, or one that is not a whyzero run.
+        """
+        path = run_file(run)
+        if not path.is_file():
+            raise WhyzeroError(f"No whyzero run at that path (expected {FILE_NAME} in the folder, written by "
+                               f"whyzero.Monitor). Received: {Path(run).name}")
+        with open(path, encoding="utf-8") as fh:
+            return cls.parse(fh, path.name)
+
+    @classmethod
+    def parse(cls, lines: Iterable[str | bytes], name: str = "the run") -> Timeline:
+        """A run from its lines; a last line cut short (a killed run) is left out and said in ``notes``.
+
+        Raises:
+            WhyzeroError: a first line that is not a whyzero run's header, or a torn line before the last.
+        """
+        header, epochs, notes, torn = None, [], [], None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            if torn is not None:
+                raise WhyzeroError(f"Line {torn} of {name} is not JSON, and more lines follow it: the file is "
+                                   "corrupt, not a killed run's")
+            try:
+                record = json.loads(line)
+            except ValueError:
+                torn = number
+                continue
+            if header is None:
+                if not isinstance(record, dict) or record.get("format") != FORMAT:
+                    raise WhyzeroError(f"Expected a whyzero run (its first line says format '{FORMAT}'). "
+                                       f"Received: {name}")
+                header = record
+            elif isinstance(record, dict) and "epoch" in record:
+                epochs.append(record)
+        if header is None:
+            raise WhyzeroError(f"Expected a whyzero run; the file is empty. Received: {name}")
+        if torn is not None:
+            notes.append(f"the last line (line {torn}) was cut short, as a killed run leaves it: the "
+                         f"{len(epochs)} observations before it are read")
+        if len(epochs) > MAX_EPOCHS:
+            notes.append(f"the run has {len(epochs)} observations: the last {MAX_EPOCHS} are kept")
+            epochs = epochs[-MAX_EPOCHS:]
+        return cls(header, epochs, notes)
+
+    # -- what the run shows ---------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        """Each observation's name: 'epoch 3', or 'step 400' for a run observed every N steps."""
+        by_step = self.header.get("every") not in (None, "epoch")
+        return [f"step {e['step']}" if by_step else f"epoch {e['epoch']}" for e in self.epochs]
+
+    def spans(self) -> list[Span]:
+        """Each cause (critical or warning) over the run, in the order they appeared."""
+        spans: dict[str, Span] = {}
+        for i, entry in enumerate(self.epochs):
+            present = set()
+            for f in entry.get("findings", []):
+                if f["severity"] == "info":
+                    continue
+                present.add(f["cause"])
+                span = spans.get(f["cause"])
+                if span is None or span.gone is not None:
+                    span = spans[f["cause"]] = Span(f["cause"], f["title"], i, i, None, f["severity"], f["role"])
+                span.last_seen = i
+                if _SEVERITY[f["severity"]] < _SEVERITY[span.severity]:
+                    span.severity = f["severity"]
+                for cause in f.get("explains", []):
+                    if cause not in span.explained:
+                        span.explained.append(cause)
+            for cause, span in spans.items():
+                if cause not in present and span.gone is None:
+                    span.gone = i
+        return sorted(spans.values(), key=lambda s: (s.appeared, _SEVERITY[s.severity]))
+
+    def first_root(self) -> tuple[int, dict] | None:
+        """The first observation whose diagnosis names a critical root cause, and that finding."""
+        for i, entry in enumerate(self.epochs):
+            for f in entry.get("findings", []):
+                if f["role"] == "root" and f["severity"] == "critical":
+                    return i, f
+        return None
+
+    def layer_matrix(self, stat: str) -> tuple[list[str], list[list[float | None]]]:
+        """The layers (rows, in model order) and their ``stat`` at each observation (columns)."""
+        names: list[str] = []
+        for entry in self.epochs:
+            for name in entry.get("layers", {}):
+                if name not in names:
+                    names.append(name)
+        rows = [[(entry.get("layers", {}).get(name) or {}).get(stat) for entry in self.epochs] for name in names]
+        return names, rows
+
+    def diagnosis(self, index: int) -> dict[str, Any]:
+        """The diagnosis document of observation ``index`` (a negative index counts from the end).
+
+        Raises:
+            WhyzeroError: an index out of range, or a run stored without its diagnoses.
+        """
+        if not self.epochs:
+            raise WhyzeroError("The run holds no observation yet: the monitor writes one at each epoch's end")
+        if not -len(self.epochs) <= index < len(self.epochs):
+            raise WhyzeroError(f"Expected an observation between 0 and {len(self.epochs) - 1}. Received: {index}")
+        data = self.epochs[index].get("diagnosis")
+        if data is None:
+            raise WhyzeroError(f"Observation {index} was stored without its diagnosis")
+        return data
+
+    def to_dict(self, diagnoses: bool = True) -> dict[str, Any]:
+        epochs = self.epochs if diagnoses else [{k: v for k, v in e.items() if k != "diagnosis"}
+                                                 for e in self.epochs]
+        return {"header": self.header, "epochs": epochs, "notes": self.notes}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timeline:
+        try:
+            return cls(dict(data["header"]), list(data["epochs"]), list(data.get("notes", [])))
+        except (KeyError, TypeError) as err:
+            raise WhyzeroError(f"Malformed timeline ({first_line(err, 120)})") from None
+
+
+def compact_findings(findings: list) -> list[dict[str, Any]]:
+    """What the timeline keeps of a diagnosis' findings: cause, severity, role, title, layer, what each root
+    explains (the causes of the findings it explains)."""
+    out = []
+    for i, f in enumerate(findings):
+        explains = sorted({g.cause for g in findings if g.explained_by == i and g.cause != f.cause})
+        out.append({"cause": f.cause, "severity": f.severity, "role": f.role, "title": f.title, "layer": f.layer,
+                    "explains": explains})
+    return out
