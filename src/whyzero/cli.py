@@ -1,4 +1,4 @@
-"""The ``whyzero`` command: diagnose, stats, gallery.
+"""The ``whyzero`` command: diagnose, recheck, compare, timeline, stats, gallery.
 
 Imports inside functions are deliberately lazy: each command imports what it runs, so `--help` and the commands
 that need no model start in milliseconds.
@@ -15,6 +15,9 @@ import traceback
 from pathlib import Path
 
 from whyzero.errors import WhyzeroError, first_line
+
+# the gallery's training recipes, named in --help without importing them (they need TensorFlow)
+_RECIPE_NAMES = ("binary_healthy", "binary_lr_spike", "binary_lr_tiny")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("before", help="a diagnosis JSON (whyzero diagnose --json)")
     c.add_argument("after", help="another diagnosis JSON")
 
+    t = sub.add_parser("timeline", help="when each cause appeared during a training watched by whyzero.Monitor")
+    t.add_argument("run", help="the run's folder (or its timeline.jsonl)")
+    t.add_argument("--json", help="write the timeline (causes over the run, and each epoch's numbers) here")
+    t.add_argument("--epoch", type=int, help="an observation's index (-1: the last) whose diagnosis to write")
+    t.add_argument("--diagnosis", help="with --epoch: write that observation's diagnosis JSON here")
+
     s = sub.add_parser("stats", help="write training statistics to compare batches with")
     s.add_argument("inputs", nargs="+", help="training inputs (.npy/.npz/.csv or images)")
     s.add_argument("--preprocess", default="none", help="for images, as with diagnose")
@@ -61,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     sc = gsub.add_parser("score", help="recall, root cause first and false alarms over the gallery (a benchmark)")
     sc.add_argument("names", nargs="*", help="cases to score (all by default)")
     sc.add_argument("--json", help="write the scores as JSON here")
+    tr = gsub.add_parser("train", help="train a recipe under whyzero.Monitor and print its timeline")
+    tr.add_argument("name", help="a recipe: " + ", ".join(_RECIPE_NAMES))
+    tr.add_argument("run", help="the run's folder to write")
+    tr.add_argument("--epochs", type=int, help="epochs to train (default: the recipe's)")
     e = gsub.add_parser("export", help="write a case's model, batch, labels/masks and training sample")
     e.add_argument("name")
     e.add_argument("dir")
@@ -71,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"diagnose": _diagnose, "stats": _stats, "gallery": _gallery, "compare": _compare,
-                "recheck": _recheck}[args.command](args)
+                "recheck": _recheck, "timeline": _timeline}[args.command](args)
     except WhyzeroError as err:
         print(f"whyzero: {err}", file=sys.stderr)
         return 2
@@ -188,6 +201,22 @@ def _compare(args) -> int:
     return 0
 
 
+def _timeline(args) -> int:
+    from whyzero.timeline import Timeline, timeline_text
+
+    timeline = Timeline.read(args.run)
+    if args.json:
+        data = timeline.to_dict(diagnoses=False)
+        data["spans"] = [s.to_dict() for s in timeline.spans()]
+        Path(args.json).write_text(json.dumps(data, indent=2))
+    if args.diagnosis or args.epoch is not None:
+        if not (args.diagnosis and args.epoch is not None):
+            raise WhyzeroError("--epoch and --diagnosis go together: which observation, and where to write it")
+        Path(args.diagnosis).write_text(json.dumps(timeline.diagnosis(args.epoch), indent=2))
+    print(timeline_text(timeline))
+    return 0
+
+
 def _stats(args) -> int:
     # each command imports what it runs: --help and the commands that need no model start in a few milliseconds
     from whyzero.feed import is_text
@@ -214,6 +243,14 @@ def _gallery(args) -> int:
         return 0
     if args.gallery_command == "score":
         return _gallery_score(args)
+    if args.gallery_command == "train":
+        from whyzero.gallery.recipes import train
+        from whyzero.timeline import Timeline, timeline_text
+
+        monitor = train(args.name, args.run, args.epochs)
+        print(timeline_text(Timeline.read(monitor.path)))
+        print(f"the run is in {monitor.path}: open it on the app's Timeline page, or `whyzero timeline {args.run}`")
+        return 0
     written = gallery.export(args.name, args.dir)
     for role, path in written.items():
         print(f"{role}: {path}")

@@ -231,3 +231,32 @@ def compact_findings(findings: list) -> list[dict[str, Any]]:
         out.append({"cause": f.cause, "severity": f.severity, "role": f.role, "title": f.title, "layer": f.layer,
                     "explains": explains})
     return out
+
+
+def timeline_text(timeline: Timeline) -> str:
+    """The run as the CLI prints it: what was watched, the first root cause and when, each cause's span, the loss."""
+    header, labels = timeline.header, timeline.labels
+    lines = [f"run of '{header.get('model', 'model')}': {len(timeline.epochs)} observation(s), every "
+             f"{header.get('every', 'epoch')}, probe of {(header.get('probe') or ['?'])[0]} samples"]
+    first = timeline.first_root()
+    if first is not None:
+        i, f = first
+        lines.append(f"root cause established at {labels[i]}: {f['cause']}: {f['title']}")
+    elif timeline.epochs:
+        lines.append("no root cause established at any observation")
+    for s in timeline.spans():
+        until = f"gone at {labels[s.gone]}" if s.gone is not None else f"still at {labels[-1]}"
+        lines.append(f"  {labels[s.appeared]:>10s} -> {until:22s} {s.severity.upper():8s} {s.role:11s} {s.cause}: "
+                     f"{s.title}")
+        if s.explained:
+            lines.append(f"  {'':36s} explained: {', '.join(s.explained)}")
+    lines.append("loss by observation (the fit's, the probe's, and the prior's entropy):")
+    for label, entry in zip(labels, timeline.epochs):
+        fit = entry.get("logs", {}).get("loss")
+        parts = [f"fit {fit:.4g}" if fit is not None else "fit -",
+                 f"probe {entry['loss']:.4g}" if entry.get("loss") is not None else "probe -",
+                 f"prior {entry['prior_entropy']:.4g}" if entry.get("prior_entropy") is not None else "prior -"]
+        stopped = "  (training stopped here)" if entry.get("stopped") else ""
+        lines.append(f"  {label:>10s}: {', '.join(parts)}{stopped}")
+    lines.extend(f"note: {n}" for n in timeline.notes)
+    return "\n".join(lines)

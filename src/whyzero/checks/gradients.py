@@ -225,6 +225,9 @@ def _learning_rate(m: Measurements) -> list[Finding] | Skipped:
     if not (m.optimizer or {}).get("learning_rate"):
         return Skipped("the model file holds no optimizer (or no readable learning rate)")
     measured = [ratio for ratio in (update_ratio(m.optimizer, r) for r in all_rows) if ratio is not None]
+    watched = _watched_updates(m, gradients_flow=bool(measured))
+    if watched is not None:
+        return watched
     if not measured:
         # no measured step: no learning rate, or zero gradients (gradient.zero says why; never "too low")
         return _configured_rate_high(m) if all_rows else []
@@ -250,6 +253,39 @@ def _learning_rate(m: Measurements) -> list[Finding] | Skipped:
                         f"Learning rate {lr:.2g} moves weights by {median:.2g} of their size per step: "
                         "updates overshoot", evidence, "Lower the learning rate by 10x or more; add a warm-up.")]
     return []
+
+
+def _watched_updates(m: Measurements, gradients_flow: bool) -> list[Finding] | None:
+    """During training (``whyzero.Monitor``) the update is measured, not estimated: each layer's weights against
+    the last observation's.  Their change over the steps between bounds the mean step from below (steps that
+    cancel move the weights less than they add up to), so a change per step above the healthy band shows a
+    rate too high, and weights that did not move at all over the interval, while gradients flow, show one too
+    low (zero gradients move nothing whatever the rate).  None when the interval says neither (the estimate
+    decides)."""
+    live = m.live or {}
+    steps = int(live.get("steps") or 0)
+    ratios = [u["ratio"] for u in live.get("updates", []) if u.get("ratio") is not None]
+    if steps <= 0 or not ratios:
+        return None
+    total = float(np.median(ratios))
+    per_step = total / steps
+    lr = m.optimizer["learning_rate"]
+    evidence = {"optimizer": m.optimizer["name"], "learning_rate": lr, "measured_over_steps": steps,
+                "median_change_over_interval": total, "median_change_per_step": per_step,
+                "layers_moved": sum(bool(u.get("moved")) for u in live["updates"]),
+                "layers_measured": len(ratios), "healthy_band": [UPDATE_RATIO_LOW, UPDATE_RATIO_HIGH],
+                "targets": m.gradient_labels}
+    if total < UPDATE_RATIO_LOW_CRITICAL and gradients_flow:
+        return [Finding(LEARNING_RATE_LOW.id, CRITICAL,
+                        f"Over the last {steps} training steps the weights moved by {total:.1e} of their size "
+                        f"(learning rate {lr:.2g}): training is not moving them", evidence,
+                        "Raise the learning rate (1e-3 is Adam's default).")]
+    if per_step > UPDATE_RATIO_HIGH:
+        return [Finding(LEARNING_RATE_HIGH.id, CRITICAL if per_step > UPDATE_RATIO_HIGH_CRITICAL else WARNING,
+                        f"Over the last {steps} training steps the weights moved by {per_step:.2g} of their size "
+                        f"per step (learning rate {lr:.2g}): updates overshoot", evidence,
+                        "Lower the learning rate by 10x or more; add a warm-up.")]
+    return None
 
 
 def _configured_rate_high(m: Measurements, measured: float | None = None) -> list[Finding]:
