@@ -20,10 +20,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("WHYZERO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Samples", "Labels & masks", "Runs",
-       "Compare", "Causes"]
+NAV = ["Overview", "Inputs", "Model", "Activations", "Gradients", "Outputs", "Samples", "Labels & masks", "Timeline",
+       "Runs", "Compare", "Causes"]
 HEADINGS = {"Overview": "Overview: why does it predict a constant?", "Causes": "Causes: what whyzero looks for",
-            "Compare": "Compare diagnoses"}
+            "Compare": "Compare diagnoses", "Timeline": "Timeline: when did it go flat?"}
 
 
 SERVER_TIMINGS = Path(tempfile.gettempdir()) / f"whyzero-server-timings-{os.getpid()}.tsv"
@@ -177,6 +177,29 @@ def test_demo_every_page(server, browser, scheme):
         f"first visit to the diagnosed demo: {cold_start:.1f}s (until the page held still)\n"
         + "".join(f"switch to {k}: server {server[k]:.2f}s, browser until still {v:.2f}s\n"
                   for k, v in timings.items()))
+
+
+@pytest.mark.slow
+def test_timeline_of_the_demo_run_names_the_epoch_and_opens_each_epoch(server, browser):
+    for scheme in ("light", "dark"):
+        page = browser.new_page(viewport={"width": 1440, "height": 3000}, color_scheme=scheme)
+        page.goto(server)
+        page.get_by_text("Current diagnosis").wait_for(timeout=300_000)
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Timeline").first.click()
+        page.get_by_role("button", name="Open the demo run").click()
+        page.get_by_text("Root cause established at epoch 3").wait_for(timeout=60_000)
+        wait_ready(page)
+        no_exception(page)
+        assert "run=" in page.url  # a kept run, at its own address
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 6  # causes, loss, four layer heatmaps
+        page.screenshot(path=str(ARTIFACTS / f"timeline_{scheme}.png"), full_page=True)
+    # an earlier epoch, before the learning rate was raised, is what every page shows once chosen
+    page.get_by_role("slider").first.focus()
+    page.keyboard.press("Home")
+    page.get_by_text("The other pages show the diagnosis at epoch 0").wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    page.get_by_text("No critical or warning finding").first.wait_for(timeout=60_000)
+    no_exception(page)
 
 
 @pytest.mark.slow

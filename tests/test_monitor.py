@@ -184,3 +184,35 @@ def test_the_timeline_cli_says_when_the_cause_appeared(spike_run, tmp_path):
     assert "diagnosis" not in data["epochs"][0]
     d = Diagnosis.from_dict(json.loads((tmp_path / "d.json").read_text()))
     assert d.findings[0].cause == "training.learning_rate_high"
+
+
+def test_the_shipped_demo_run_is_the_recipes_run(spike_run):
+    from whyzero.demo import shipped_timeline
+
+    _, live = spike_run
+    shipped = Timeline.parse(shipped_timeline())
+    assert [(s.cause, s.appeared, s.gone, s.role) for s in shipped.spans()] == \
+        [(s.cause, s.appeared, s.gone, s.role) for s in live.spans()]
+
+
+def test_the_timeline_page_opens_a_run_and_shows_each_epoch_on_every_page(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from test_app import APP, page_text
+
+    monkeypatch.setenv("WHYZERO_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("app_pages/timeline.py").run()
+    assert "finished model, not of a training run" in page_text(at)
+    at.button[1].click().run()  # the demo run
+    assert not at.exception
+    assert "Root cause established at epoch 3:" in page_text(at)
+    assert len(at.get("plotly_chart")) == 6
+    assert at.session_state["diagnosis"].summaries["timeline"]["current"] == 5  # the last epoch first
+    at.select_slider[0].set_value(1).run()
+    assert at.session_state["diagnosis"].summaries["timeline"]["current"] == 1
+    assert not [f for f in at.session_state["diagnosis"].findings if f.severity != "info"]
+    at.switch_page("app_pages/overview.py").run()
+    assert "No critical or warning finding" in page_text(at)
+    at.switch_page("app_pages/timeline.py").run()  # the chosen epoch stays chosen on the way back
+    assert at.select_slider[0].value == 1

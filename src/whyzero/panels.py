@@ -44,6 +44,7 @@ def _pages() -> tuple[Page, ...]:
         Page("samples", "Samples", ":material/photo_library:", "app_pages/samples.py"),
         Page("labels", "Labels & masks", ":material/label:", "app_pages/masks.py",
              empty="No labels or masks were given: give them to check balance and encoding."),
+        Page("timeline", "Timeline", ":material/timeline:", "app_pages/timeline.py"),
         Page("runs", "Runs", ":material/history:", "app_pages/runs.py"),
         Page("compare", "Compare", ":material/compare_arrows:", "app_pages/compare.py"),
         Page("causes", "Causes", ":material/menu_book:", "app_pages/causes.py"),
@@ -53,7 +54,7 @@ def _pages() -> tuple[Page, ...]:
 PAGES: tuple[Page, ...] = _pages()
 PAGE = {page.id: page for page in PAGES}
 # The cause panels (CAUSES.md's "panel" column), in the order a user reads them.
-NOT_PANELS = ("diagnose", "overview", "samples", "runs", "compare", "causes")
+NOT_PANELS = ("diagnose", "overview", "samples", "timeline", "runs", "compare", "causes")
 PANELS: tuple[Page, ...] = tuple(p for p in PAGES if p.id not in NOT_PANELS)
 
 

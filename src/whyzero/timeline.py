@@ -260,3 +260,29 @@ def timeline_text(timeline: Timeline) -> str:
         lines.append(f"  {label:>10s}: {', '.join(parts)}{stopped}")
     lines.extend(f"note: {n}" for n in timeline.notes)
     return "\n".join(lines)
+
+
+def epoch_diagnosis(timeline: Timeline, index: int):
+    """Observation ``index``'s ``Diagnosis``, carrying the whole timeline (``summaries["timeline"]``, with the
+    index shown) so every page, a share link and a kept run show it with its place in the run.
+
+    Raises:
+        WhyzeroError: an index out of range, or a malformed diagnosis.
+    """
+    from whyzero.diagnosis import Diagnosis
+
+    data = timeline.diagnosis(index)
+    try:
+        d = Diagnosis.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise WhyzeroError(f"Observation {index}'s diagnosis is malformed ({first_line(err, 120)})") from None
+    d.summaries["timeline"] = {**timeline.to_dict(), "current": index % len(timeline.epochs)}
+    return d
+
+
+def timeline_of(d) -> tuple[Timeline, int] | None:
+    """The timeline a diagnosis belongs to and its index there, or None for a diagnosis of a finished model."""
+    data = d.summaries.get("timeline")
+    if not data:
+        return None
+    return Timeline.from_dict(data), int(data.get("current", len(data["epochs"]) - 1))

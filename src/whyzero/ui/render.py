@@ -25,6 +25,11 @@ ICONS = {"critical": ":material/error:", "warning": ":material/warning:", "info"
 
 def header(d: Diagnosis, title: str) -> None:
     st.title(title)
+    model_line(d)
+
+
+def model_line(d: Diagnosis) -> None:
+    """The model, its task and output, the batch, the hash and version, and what the diagnosis is of."""
     label = st.session_state.get("label", "")
     st.caption(f"Model **{d.model['name']}** · {d.task_words} · output {d.model['output_shape']} · "
                f"{d.inputs['samples']} samples · sha256 {d.model['hash'][:12]} · whyzero {d.version}"
