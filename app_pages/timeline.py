@@ -60,5 +60,5 @@ if spans:
 render.figure(causes_by_epoch(timeline, render.cause_title), d, "timeline_causes")
 render.figure(loss_over_epochs(timeline), d, "timeline_loss")
 st.subheader("Layers over the run")
-for key, label, _ in LAYER_STATS:
+for key, _label, _decades in LAYER_STATS:
     render.figure(layer_heatmap(timeline, key), d, f"timeline_{key}")

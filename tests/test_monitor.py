@@ -197,7 +197,6 @@ def test_the_shipped_demo_run_is_the_recipes_run(spike_run):
 
 def test_the_timeline_page_opens_a_run_and_shows_each_epoch_on_every_page(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-
     from test_app import APP, page_text
 
     monkeypatch.setenv("WHYZERO_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")

@@ -25,4 +25,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'whyzero' has no attribute {name!r}")
 
 
-__all__ = ["Diagnosis", "Finding", "InputStats", "Monitor", "UnsafeModelError", "WhyzeroError", "diagnose", "__version__"]
+__all__ = ["Diagnosis", "Finding", "InputStats", "Monitor", "UnsafeModelError", "WhyzeroError", "diagnose",
+           "__version__"]

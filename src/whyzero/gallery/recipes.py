@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from whyzero._lazy import LazyModule
+from whyzero.checks.gradients import LEARNING_RATE_HIGH, LEARNING_RATE_LOW
 from whyzero.errors import WhyzeroError
 from whyzero.gallery.cases import BATCH, _binary_digits
 from whyzero.gallery.models import mlp, seed
@@ -61,7 +62,7 @@ def _healthy(monitor_for, epochs: int) -> None:
     _fit(model, x, y, epochs, monitor_for(x[:BATCH], y[:BATCH]))
 
 
-@recipe("binary_lr_spike", "binary_sgd_dead_relu", ("training.learning_rate_high",), 3, 6,
+@recipe("binary_lr_spike", "binary_sgd_dead_relu", (LEARNING_RATE_HIGH.id,), 3, 6,
         "The same classifier under SGD at 0.05, then a schedule that raises the rate to 20 at epoch 3: the weights "
         "blow up, the ReLUs die and the predictions go flat from that epoch on.")
 def _lr_spike(monitor_for, epochs: int) -> None:
@@ -70,7 +71,7 @@ def _lr_spike(monitor_for, epochs: int) -> None:
     _fit(model, x, y, epochs, monitor_for(x[:BATCH], y[:BATCH]), callbacks=[spike])
 
 
-@recipe("binary_lr_tiny", "binary_lr_tiny", ("training.learning_rate_low",), 0, 4,
+@recipe("binary_lr_tiny", "binary_lr_tiny", (LEARNING_RATE_LOW.id,), 0, 4,
         "Adam at 1e-10 from the start: the weights do not move, measured at every epoch.")
 def _lr_tiny(monitor_for, epochs: int) -> None:
     model, x, y = _digits_mlp(keras.optimizers.Adam(1e-10))
