@@ -8,7 +8,7 @@ data, cleaned on the way in, so ``from_json(to_json(d)) == d`` holds exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from whyzero.catalog import CAUSE_ORDER
@@ -94,7 +94,12 @@ class Diagnosis:
 
     # -- serialization ---------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The document as plain data.  Its model, inputs and summaries are the diagnosis' own dicts, not copies
+        (a deep copy took most of a small model's diagnosis time): serialize the result, do not change it."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["findings"] = [asdict(f) for f in self.findings]
+        out["errors"] = [asdict(e) for e in self.errors]
+        return out
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

@@ -81,12 +81,15 @@ def prepare(model: Any, inputs: Any, labels: Any = None, masks: Any = None, trai
     return prepare_inputs(select_output(loaded, output), inputs, labels, masks, train_inputs, train_stats, preprocess)
 
 
-def diagnose_fed(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = None) -> Diagnosis:
+def diagnose_fed(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = None,
+                 traced: bool = False) -> Diagnosis:
     """The diagnosis of a prepared model and batch; ``whatif`` False skips the preprocessing what-if (a probe fed as
-    in training); ``live`` holds what only a running training shows (``whyzero.monitor``)."""
+    in training); ``live`` holds what only a running training shows (``whyzero.monitor``); ``traced`` compiles the
+    probe's pass even for a small model (it is run again at every epoch: tracing once costs less)."""
     notes = list(fed.notes)
     ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, notes, report,
-                 raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True)
+                 raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True,
+                 traced=traced)
     notes.extend(ctx.notes + overflow_notes(ctx))
     ctx.notes = notes
     if ctx.memory.embedding:
@@ -182,7 +185,7 @@ def point_symptoms_to_roots(findings: list) -> None:
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
            raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
-           budget_rows: int | None = None, stale_batchnorm: bool | None = None) -> Context:
+           budget_rows: int | None = None, stale_batchnorm: bool | None = None, traced: bool = False) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
@@ -222,7 +225,8 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                      "at warning")
     cam = task.kind if is_image and multi is None else None
     per_sample = activation_bytes(model, exact=True)
-    eager = per_sample is not None and runs_eagerly(model, per_sample * max(len(batch), budget_rows or 0))
+    eager = not traced and per_sample is not None and \
+        runs_eagerly(model, per_sample * max(len(batch), budget_rows or 0))
 
     def probe(gradients: bool, eagerly: bool):
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,

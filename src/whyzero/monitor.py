@@ -66,6 +66,9 @@ class Monitor(keras.callbacks.Callback):
         self._iterations = 0
         self._losses: list[dict[str, float]] = []
         self._epoch, self._step = 0, 0
+        if every != "epoch":
+            # a batch hook only when it is needed: Keras waits on every step's logs for a callback that has one
+            self.on_train_batch_end = self._count_step
 
     # -- Keras' hooks ---------------------------------------------------------------
     def on_train_begin(self, logs=None) -> None:
@@ -74,14 +77,14 @@ class Monitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None) -> None:
+    def _count_step(self, batch, logs=None) -> None:
         self._step += 1
-        if self.every != "epoch" and self._step % self.every == 0:
+        if self._step % self.every == 0:
             self._observe(self.model, self._epoch, self._step, logs)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self.every == "epoch":
-            self._observe(self.model, epoch, self._step, logs)
+            self._observe(self.model, epoch, _iterations(self.model), logs)
 
     # -- a custom training loop -----------------------------------------------------
     def observe(self, model, step: int, logs: dict | None = None, epoch: int | None = None) -> list[dict]:
@@ -116,7 +119,7 @@ class Monitor(keras.callbacks.Callback):
         live = {"epoch": epoch, "step": step, "steps": max(iterations - self._iterations, 0), "updates": updates,
                 "history": list(self._losses)}
         self._weights, self._iterations = weights, iterations
-        d = diagnose_fed(self._fed, lambda stage, fraction: None, whatif=False, live=live)
+        d = diagnose_fed(self._fed, lambda stage, fraction: None, whatif=False, live=live, traced=True)
         findings = compact_findings(d.findings)
         seconds = time.perf_counter() - started
         self.seconds += seconds

@@ -4,7 +4,7 @@ log axes for magnitudes that span decades, the spec of a panel's figure."""
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from functools import lru_cache
 from typing import Any, Callable, ClassVar
 
@@ -43,7 +43,10 @@ class View:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or not self.OMIT_EMPTY}
+        """The view's fields as they are (plain data already: lists, dicts, numbers), not deep-copied."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: asdict(v) if is_dataclass(v) else v for k, v in values.items()
+                if v is not None or not self.OMIT_EMPTY}
 
 
 def has(*path):
