@@ -215,3 +215,23 @@ def test_the_timeline_page_opens_a_run_and_shows_each_epoch_on_every_page(tmp_pa
     assert "No critical or warning finding" in page_text(at)
     at.switch_page("app_pages/timeline.py").run()  # the chosen epoch stays chosen on the way back
     assert at.select_slider[0].value == 1
+
+
+def test_a_run_is_kept_shared_and_compared_like_a_diagnosis(spike_run, tmp_path):
+    from whyzero.compare import difference
+    from whyzero.store import Store
+    from whyzero.timeline import epoch_diagnosis, timeline_of
+
+    _, timeline = spike_run
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    before, after = epoch_diagnosis(timeline, 2), epoch_diagnosis(timeline, 3)
+    run_id, _ = store.save_run(after, "run: digits_mlp")
+    token, _ = store.save(store.load_run(run_id).diagnosis, run_id=run_id)
+    shared = store.load(token).diagnosis
+    reread, index = timeline_of(shared)
+    assert index == 3 and len(reread.epochs) == 6
+    assert [s.cause for s in reread.spans()] == [s.cause for s in timeline.spans()]
+    assert shared.findings[0].cause == "training.learning_rate_high"
+    # an epoch against the one before it, as Compare shows them: the cause appeared between them
+    appeared = {f.cause for f in difference(before, after)["appeared"]}
+    assert {"training.learning_rate_high", "output.constant"} <= appeared

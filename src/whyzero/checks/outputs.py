@@ -290,11 +290,14 @@ def loss_at_prior(m: Measurements) -> list[Finding]:
     right = float(np.mean(probs.argmax(1) == ids))
     if right >= prior.max() + PRIOR_ACCURACY_MARGIN:
         return []  # near-flat probabilities whose argmax is right: the model learned more than the prior
+    evidence = {"loss": loss, "prior_entropy": prior_entropy, "label_prior": prior[:20].tolist(),
+                "mean_prediction": mean_pred[:20].tolist(), "prior_distance": distance}
+    history = (m.live or {}).get("history") or []
+    if history:  # during training: the loss the fit reported, epoch by epoch, against the same prior
+        evidence["fit_loss_by_epoch"] = [[h["epoch"], h["loss"]] for h in history]
     return [Finding(LOSS_AT_PRIOR.id, CRITICAL,
                     f"The loss ({loss:.3f}) equals the entropy of the label prior ({prior_entropy:.3f}): "
-                    "the model learned the class frequencies and nothing else",
-                    {"loss": loss, "prior_entropy": prior_entropy, "label_prior": prior[:20].tolist(),
-                     "mean_prediction": mean_pred[:20].tolist(), "prior_distance": distance},
+                    "the model learned the class frequencies and nothing else", evidence,
                     "Check the inputs reach the model intact (preprocessing, labels aligned with inputs), "
                     "then the learning rate and capacity.")]
 
