@@ -47,7 +47,7 @@ with st.sidebar:
     else:
         st.toggle("Review mode (hide upload controls)", key="review_mode")
 
-current = st.navigation(PAGES)
+current = st.navigation(PAGES, expanded=True)  # every page listed: no "View more" fold
 try:
     current.run()
 finally:

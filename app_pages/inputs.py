@@ -56,6 +56,8 @@ def channels_section() -> None:
     if s.train_table:
         right.subheader("Training statistics")
         right.dataframe(pd.DataFrame(s.train_table), hide_index=True)
+        if s.train_samples:
+            right.caption(f"over {s.train_samples:,} training samples")
     else:
         right.info(f"No training reference given. Compared with: {s.memory_source or 'nothing the model holds'}.")
     if text:

@@ -43,11 +43,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(store_url: str):
+    """`streamlit run app.py` on a free port against ``store_url``; returns (process, address) once it answers."""
     port = free_port()
-    store = tmp_path_factory.mktemp("store") / "sessions.db"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", WHYZERO_STORE_URL=f"sqlite:///{store}",
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", WHYZERO_STORE_URL=store_url,
                WHYZERO_TIMINGS_FILE=str(SERVER_TIMINGS))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1"],
@@ -60,6 +59,12 @@ def server(tmp_path_factory):
             break
         except OSError:
             time.sleep(0.5)
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = start_server(f"sqlite:///{tmp_path_factory.mktemp('store') / 'sessions.db'}")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -362,3 +367,61 @@ def test_html_report_renders_offline(browser, diagnosed, tmp_path):
         assert page.get_by_text(f.title, exact=False).count() > 0
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture(scope="module")
+def replicas():
+    """Two app servers in front of one PostgreSQL database, as behind a load balancer."""
+    store = os.environ.get("WHYZERO_TEST_POSTGRES_URL")
+    assert store, "set WHYZERO_TEST_POSTGRES_URL to a PostgreSQL database (scripts/test.sh starts one)"
+    started = [start_server(store) for _ in range(2)]
+    yield [url for _, url in started]
+    for proc, _ in started:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def create_share_link(page) -> tuple[str, str]:
+    """On the Overview: creates a share link; returns (link, delete secret)."""
+    page.get_by_text("Share this session by link").click()
+    wait_ready(page)
+    page.get_by_role("button", name="Create link").click()
+    code = page.locator("code", has_text="?session=").first
+    code.wait_for(timeout=60_000)
+    secret = page.locator("code").filter(has_not_text="?session=").last.inner_text().strip()
+    return code.inner_text().strip(), secret
+
+
+@pytest.mark.slow
+def test_two_replicas_on_one_database_behave_as_one(replicas, browser):
+    one, two = replicas
+    page = demo_overview(browser.new_page(viewport={"width": 1440, "height": 1800}), one)
+    titles = bold_texts(page)
+    link, secret = create_share_link(page)
+    token = link.split("?session=")[1]
+    # the link made on one replica opens on the other
+    other = browser.new_context(viewport={"width": 1440, "height": 1800}).new_page()
+    other.goto(f"{two}/?session={token}")
+    other.get_by_text("Shared session: read-only").wait_for(timeout=120_000)
+    other.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    wait_ready(other)
+    assert titles and titles == bold_texts(other)
+    # a note written on the second replica is read on the first
+    other.get_by_text("Notes on this run as a whole").click()
+    other.get_by_label("Add a note on the run").fill("seen on replica two")
+    other.get_by_role("button", name="Save note").first.click()
+    other.get_by_text("seen on replica two").first.wait_for(timeout=60_000)
+    first = browser.new_context(viewport={"width": 1440, "height": 1800}).new_page()
+    first.goto(f"{one}/?session={token}")
+    first.get_by_text("Shared session: read-only").wait_for(timeout=120_000)
+    first.locator('[data-testid="stSidebarNav"] a', has_text="Overview").first.click()
+    first.get_by_text("seen on replica two").first.wait_for(timeout=60_000)
+    # deleted on the first replica: gone on both
+    first.get_by_text("Delete this session").click()
+    first.get_by_label("Delete secret").fill(secret)
+    first.get_by_role("button", name="Delete", exact=True).click()
+    first.get_by_text("Session deleted").wait_for(timeout=60_000)
+    for url in (one, two):
+        gone = browser.new_context().new_page()
+        gone.goto(f"{url}/?session={token}")
+        gone.get_by_text("No such session").wait_for(timeout=120_000)

@@ -59,11 +59,26 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epoch", type=int, help="an observation's index (-1: the last) whose diagnosis to write")
     t.add_argument("--diagnosis", help="with --epoch: write that observation's diagnosis JSON here")
 
-    s = sub.add_parser("stats", help="write training statistics to compare batches with")
-    s.add_argument("inputs", nargs="+", help="training inputs (.npy/.npz/.csv or images)")
-    s.add_argument("--preprocess", default="none", help="for images, as with diagnose")
-    s.add_argument("--out", required=True, help="the statistics JSON file to write")
+    _add_stats(sub)
+    _add_gallery(sub)
+    return parser
 
+
+def _add_stats(sub) -> None:
+    s = sub.add_parser("stats", help="write training statistics to compare batches with",
+                       epilog="With --runner, any other --option goes to the Beam pipeline "
+                              "(e.g. --direct_num_workers=2 --direct_running_mode=multi_processing).")
+    s.add_argument("inputs", nargs="+", help="training inputs: .npy shards, .csv, .parquet, TFRecord files of "
+                   "tf.train.Example, images; files, globs or folders (.npz and .zip are read whole)")
+    s.add_argument("--preprocess", default="none", help="for images, as with diagnose")
+    s.add_argument("--feature", help="for TFRecord files: the feature to summarize (numbers, or encoded images)")
+    s.add_argument("--runner", help="compute on Apache Beam (pip install 'whyzero[beam]'): DirectRunner, "
+                   "FlinkRunner, SparkRunner or DataflowRunner; without it, in this process")
+    s.add_argument("--out", required=True, help="the statistics JSON file to write (--train-stats reads it)")
+
+
+
+def _add_gallery(sub) -> None:
     g = sub.add_parser("gallery", help="built-in broken models and their healthy twins")
     gsub = g.add_subparsers(dest="gallery_command", required=True)
     gsub.add_parser("list", help="name, causes, one line")
@@ -77,11 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     e = gsub.add_parser("export", help="write a case's model, batch, labels/masks and training sample")
     e.add_argument("name")
     e.add_argument("dir")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (args.command == "stats" and args.runner):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pipeline_args = extra
     try:
         return {"diagnose": _diagnose, "stats": _stats, "gallery": _gallery, "compare": _compare,
                 "recheck": _recheck, "timeline": _timeline}[args.command](args)
@@ -219,15 +237,21 @@ def _timeline(args) -> int:
 
 def _stats(args) -> int:
     # each command imports what it runs: --help and the commands that need no model start in a few milliseconds
-    from whyzero.feed import is_text
-    from whyzero.loading.data import load_inputs
+    from whyzero import dataset_stats
     from whyzero.probes.inputs import InputStats
 
-    batch = load_inputs(_single(args.inputs), preprocess=args.preprocess).array
-    if is_text(batch):
-        raise WhyzeroError(f"Training statistics are for numeric inputs. Received: text (dtype {batch.dtype})")
-    stats = InputStats.of(batch)
-    stats.save(args.out)
+    if args.runner:
+        dataset_stats.on_beam(args.inputs, args.out, args.runner, args.pipeline_args, args.preprocess, args.feature)
+        stats = InputStats.load(args.out)
+    else:
+        def progress(done: int, total: int) -> None:
+            if total > 1 and (done == total or done % max(1, total // 20) == 0):
+                print(f"read {done} of {total} parts", file=sys.stderr)
+
+        stats = dataset_stats.in_process(args.inputs, args.preprocess, args.feature, progress)
+        if stats.count is None:
+            raise WhyzeroError(f"The inputs hold no samples. Received: {' '.join(args.inputs)[:200]}")
+        stats.save(args.out)
     print(f"wrote statistics of {stats.samples} samples, {stats.channels} channels to {args.out}")
     return 0
 

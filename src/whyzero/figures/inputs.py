@@ -39,6 +39,7 @@ class InputsView(View):
     constant_samples: int = 0
     train_table: list[dict] | None = None
     train_hist: list[list[int]] | None = None
+    train_samples: int | None = None  # how many samples the training statistics cover
     batchnorm: list[dict] = field(default_factory=list)
     normalization: dict | None = None
     rescaling: list[dict] = field(default_factory=list)
@@ -62,6 +63,7 @@ def view(m: Measurements, batch: np.ndarray) -> InputsView:
             "integer_share": stats.integer_share, "constant_samples": stats.constant_samples,
             "train_table": train.table() if train is not None else None,
             "train_hist": train.hist.tolist() if train is not None else None,
+            "train_samples": train.samples if train is not None else None,
             "batchnorm": [asdict(r) for r in memory.batchnorm],
             "normalization": None if memory.normalization is None else asdict(memory.normalization),
             "rescaling": memory.rescaling,

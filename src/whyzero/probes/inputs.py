@@ -36,6 +36,9 @@ def channel_view(batch: np.ndarray) -> np.ndarray:
     return batch.reshape(-1, 1)
 
 
+# The per-channel arrays: they add when summaries merge (the extremes take the wider).
+_ARRAYS = ("count", "sum", "sumsq", "min", "max", "integer", "nan", "inf", "hist")
+
 # Values a channel whose histogram is binned exactly per update; beyond, an even subsample.
 HIST_MAX_VALUES = 1 << 18
 
@@ -99,18 +102,38 @@ class InputStats:
             "integer": (finite & (np.round(clean) == clean)).sum(1),
             "nan": nan, "inf": inf, "hist": hist,
         }
-        if self.count is not None and self.count.shape != part["count"].shape:
-            raise WhyzeroError(f"Expected inputs with {self.count.size} channels, as before. "
-                               f"Received: shape {batch.shape}")
-        for name, value in part.items():
-            old = getattr(self, name)
-            op = {"min": np.minimum, "max": np.maximum}.get(name, np.add)
-            setattr(self, name, value if old is None else op(old, value))
+        self._add(part, f"shape {batch.shape}")
         flat = batch.reshape(len(batch), -1)
         self.constant_samples += int(np.sum(np.nanmax(flat, 1) == np.nanmin(flat, 1))) if flat.size else 0
         self.samples += len(batch)
         self.dtype = self.dtype or str(batch.dtype)
         self.shape = self.shape or list(batch.shape[1:])
+        return self
+
+    def _add(self, part: dict[str, np.ndarray], received: str) -> None:
+        """Adds per-channel arrays: counts, sums and histograms add, the extremes take the wider."""
+        if self.count is not None and self.count.shape != part["count"].shape:
+            raise WhyzeroError(f"Expected inputs with {self.count.size} channels, as before. Received: {received}")
+        for name, value in part.items():
+            old = getattr(self, name)
+            op = {"min": np.minimum, "max": np.maximum}.get(name, np.add)
+            setattr(self, name, value if old is None else op(old, value))
+
+    def merge(self, other: InputStats) -> InputStats:
+        """Adds another summary of the same kind of inputs (a part of the dataset read elsewhere); returns self.
+        Counts, sums and histograms add, extremes take the wider: the merge of two halves is the whole's summary.
+
+        Raises:
+            WhyzeroError: summaries of inputs with different channel counts.
+        """
+        if other.count is None:
+            return self
+        self._add({name: np.array(getattr(other, name)) for name in _ARRAYS}, f"statistics of {other.count.size} "
+                  "channels")
+        self.samples += other.samples
+        self.constant_samples += other.constant_samples
+        self.dtype = self.dtype or other.dtype
+        self.shape = self.shape or list(other.shape)
         return self
 
     # -- derived ---------------------------------------------------------
@@ -148,7 +171,7 @@ class InputStats:
 
     @classmethod
     def from_dict(cls, data: dict) -> InputStats:
-        arrays = {"count", "sum", "sumsq", "min", "max", "integer", "nan", "inf", "hist"}
+        arrays = set(_ARRAYS)
         kwargs = {k: (np.asarray(v, np.float64 if k in {"sum", "sumsq", "min", "max"} else np.int64)
                       if k in arrays and v is not None else v)
                   for k, v in data.items() if k in cls.__dataclass_fields__}
