@@ -388,8 +388,10 @@ def create_share_link(page) -> tuple[str, str]:
     page.get_by_role("button", name="Create link").click()
     code = page.locator("code", has_text="?session=").first
     code.wait_for(timeout=60_000)
-    secret = page.locator("code").filter(has_not_text="?session=").last.inner_text().strip()
-    return code.inner_text().strip(), secret
+    codes = page.locator('[data-testid="stCode"]')
+    texts = [codes.nth(i).inner_text().strip() for i in range(codes.count())]
+    link = next(t for t in texts if "?session=" in t)
+    return link, texts[texts.index(link) + 1]  # the secret's block follows the link's
 
 
 @pytest.mark.slow
@@ -420,7 +422,11 @@ def test_two_replicas_on_one_database_behave_as_one(replicas, browser):
     first.get_by_text("Delete this session").click()
     first.get_by_label("Delete secret").fill(secret)
     first.get_by_role("button", name="Delete", exact=True).click()
-    first.get_by_text("Session deleted").wait_for(timeout=60_000)
+    try:
+        first.get_by_text("Session deleted").wait_for(timeout=60_000)
+    except Exception:
+        first.screenshot(path=str(ARTIFACTS / "replica_delete_failure.png"), full_page=True)
+        raise
     for url in (one, two):
         gone = browser.new_context().new_page()
         gone.goto(f"{url}/?session={token}")
