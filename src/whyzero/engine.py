@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -86,6 +87,38 @@ def diagnose_fed(fed: Fed, report: Progress, whatif: bool = True, live: dict | N
     """The diagnosis of a prepared model and batch; ``whatif`` False skips the preprocessing what-if (a probe fed as
     in training); ``live`` holds what only a running training shows (``whyzero.monitor``); ``traced`` compiles the
     probe's pass even for a small model (it is run again at every epoch: tracing once costs less)."""
+    return judge(fed, report, whatif, live, traced).document()
+
+
+@dataclass
+class Judged:
+    """A diagnosis judged while its model was at hand: the findings concluded (roles, proofs) and what its
+    document is made of.  ``document`` needs no model, so a training watched by ``whyzero.Monitor`` goes on
+    while the panels' views are drawn and the document is written."""
+
+    fed: Fed
+    ctx: Context
+    measured: Measurements
+    skipped: list
+    errors: list
+    findings: list
+    notes: list[str]
+    saliency: Any
+    identity: dict
+    created: str
+
+    def document(self) -> Diagnosis:
+        ctx = self.ctx
+        summaries = panel_views(self.measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
+                                saliency=self.saliency)
+        summaries.update(measurements=self.measured.to_dict(), skipped=self.skipped)
+        return Diagnosis(model=self.identity, inputs=self.fed.describe(ctx), findings=self.findings,
+                         errors=self.errors, notes=self.notes, summaries=summaries, version=__version__,
+                         created=self.created)
+
+
+def judge(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = None, traced: bool = False) -> Judged:
+    """Everything of a diagnosis that needs the model: the probe, the checks, the proofs by re-run, the roles."""
     notes = list(fed.notes)
     ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, notes, report,
                  raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True,
@@ -106,12 +139,8 @@ def diagnose_fed(fed: Fed, report: Progress, whatif: bool = True, live: dict | N
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
     notes.extend(attribution_notes)
-    summaries = panel_views(measured, ctx.batch, ctx.outputs, ctx.label_ids, ctx.labels, ctx.masks,
-                                saliency=_saliency(ctx, notes))
-    summaries.update(measurements=measured.to_dict(), skipped=run.skipped)
-    return Diagnosis(model=model_identity(ctx), inputs=fed.describe(ctx), findings=findings, errors=run.errors,
-                     notes=notes, summaries=summaries, version=__version__,
-                     created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    return Judged(fed, ctx, measured, run.skipped, run.errors, findings, notes, _saliency(ctx, notes),
+                  model_identity(ctx), dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
 
 def overflow_notes(ctx: Context) -> list[str]:

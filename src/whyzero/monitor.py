@@ -18,6 +18,7 @@ Imports inside functions are deliberately lazy: TensorFlow loads with this modul
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ import keras  # noqa: E402 - after TensorFlow's quiet start
 
 from whyzero import __version__  # noqa: E402
 from whyzero.errors import WhyzeroError  # noqa: E402
+from whyzero.findings import clean  # noqa: E402
 from whyzero.probes.capture import leaf_layers  # noqa: E402
 from whyzero.timeline import RunWriter, compact_findings, run_file  # noqa: E402
 
@@ -60,7 +62,10 @@ class Monitor(keras.callbacks.Callback):
         self.probe, self.every, self.stop_on, self.train_stats = (x, y, masks), every, stop_on, train_stats
         self.path = run_file(run)
         self.stopped_at: int | None = None
-        self.seconds = 0.0  # the monitor's own time, all observations together
+        self.seconds = 0.0  # the time training waits for the monitor, all observations together
+        self.background_seconds = 0.0  # the panels drawn and lines written while training goes on
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whyzero-monitor")
+        self._pending = None
         self._fed = self._writer = None
         self._weights: dict[str, list[np.ndarray]] = {}
         self._iterations = 0
@@ -93,7 +98,9 @@ class Monitor(keras.callbacks.Callback):
         if self._fed is None:
             self.set_model(model)
             self._start(model)
-        return self._observe(model, step if epoch is None else epoch, step, logs)
+        findings = self._observe(model, step if epoch is None else epoch, step, logs)
+        self._wait()  # a custom loop has no end of training to wait at: the line is on disk when this returns
+        return findings
 
     # -- the work ------------------------------------------------------------------
     def _start(self, model) -> None:
@@ -107,9 +114,16 @@ class Monitor(keras.callbacks.Callback):
             "model": getattr(model, "name", "model"), "every": self.every, "probe": list(self._fed.batch.shape),
             "labels": y is not None, "whyzero": __version__})
 
-    def _observe(self, model, epoch: int, step: int, logs: dict | None) -> list[dict]:
-        from whyzero.engine import diagnose_fed
+    def on_train_end(self, logs=None) -> None:
+        self._wait()
 
+    def _observe(self, model, epoch: int, step: int, logs: dict | None) -> list[dict]:
+        """Measures and judges the model now (the probe, the checks, the proofs: what needs its weights), then
+        draws the panels and appends the line in the background while training goes on: one line in flight at
+        most, written in order."""
+        from whyzero.engine import judge
+
+        self._wait()
         started = time.perf_counter()
         logs = {k: float(v) for k, v in (logs or {}).items() if _is_number(v)}
         if "loss" in logs:
@@ -119,20 +133,33 @@ class Monitor(keras.callbacks.Callback):
         live = {"epoch": epoch, "step": step, "steps": max(iterations - self._iterations, 0), "updates": updates,
                 "history": list(self._losses)}
         self._weights, self._iterations = weights, iterations
-        d = diagnose_fed(self._fed, lambda stage, fraction: None, whatif=False, live=live, traced=True)
-        findings = compact_findings(d.findings)
-        seconds = time.perf_counter() - started
-        self.seconds += seconds
-        record = {"epoch": epoch, "step": step, "seconds": round(seconds, 4), "logs": logs,
-                  "loss": d.summaries["measurements"].get("loss_value"),
-                  "prior_entropy": _prior_entropy(d.summaries["measurements"]), "layers": _layer_stats(d, updates),
-                  "findings": findings, "diagnosis": d.to_dict()}
+        judged = judge(self._fed, lambda stage, fraction: None, whatif=False, live=live, traced=True)
+        findings = compact_findings(judged.findings)
+        record = {"epoch": epoch, "step": step, "logs": logs, "loss": judged.measured.loss_value,
+                  "prior_entropy": _prior_entropy(judged.measured), "layers": _layer_stats(judged.measured, updates),
+                  "findings": findings}
         if self.stop_on == "critical" and _established(findings):
             self.stopped_at = epoch
             record["stopped"] = True
             model.stop_training = True
-        self._writer.append(record)
+        seconds = time.perf_counter() - started
+        self.seconds += seconds
+        record["seconds"] = round(seconds, 4)
+        self._pending = self._pool.submit(self._write, record, judged)
         return findings
+
+    def _write(self, record: dict, judged) -> None:
+        started = time.perf_counter()
+        record = clean(record)  # JSON data: a NaN loss or an Inf activation size becomes null
+        record["diagnosis"] = judged.document().to_dict()
+        self._writer.append(record)
+        self.background_seconds += time.perf_counter() - started
+
+    def _wait(self) -> None:
+        """Until the line in flight is on disk (its error, if any, raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
 
 def _split_probe(probe: Any) -> tuple[Any, Any, Any]:
@@ -180,15 +207,12 @@ def _updates(before: dict[str, list[np.ndarray]], after: dict[str, list[np.ndarr
     return rows
 
 
-def _prior_entropy(measured: dict) -> float | None:
+def _prior_entropy(m) -> float | None:
     """The entropy of the probe's label prior (nats), for a classifier with labels: the loss of predicting the class
     frequencies, what a flat model's loss settles at."""
-    from whyzero.measurements import decode_array
-
-    ids = decode_array(measured.get("label_ids"))
-    if ids is None or measured["task"]["kind"] not in ("binary", "multiclass"):
+    if m.label_ids is None or m.task.kind not in ("binary", "multiclass"):
         return None
-    ids = np.asarray(ids).reshape(-1)
+    ids = np.asarray(m.label_ids).reshape(-1)
     ids = ids[ids >= 0].astype(int)
     if ids.size == 0:
         return None
@@ -197,17 +221,12 @@ def _prior_entropy(measured: dict) -> float | None:
     return float(-(shares * np.log(shares)).sum())
 
 
-def _layer_stats(d, updates: list[dict]) -> dict[str, dict[str, float | None]]:
+def _layer_stats(m, updates: list[dict]) -> dict[str, dict[str, float | None]]:
     """Per layer, the timeline's numbers: activation RMS, share of units never active, gradient norm, update."""
-    measured = d.summaries["measurements"]
-    grads = {r["layer"]: r["grad_norm"] for r in measured.get("gradients", [])}
+    grads = {r.layer: r.grad_norm for r in m.gradients}
     moved = {u["layer"]: u["ratio"] for u in updates}
-    out = {}
-    for r in measured.get("layers", []):
-        v = r["values"]
-        out[r["name"]] = {"rms": v.get("rms"), "dead": v.get("never_active_share"), "grad": grads.get(r["name"]),
-                          "update": moved.get(r["name"])}
-    return out
+    return {r.name: {"rms": r.values.rms, "dead": r.values.never_active_share, "grad": grads.get(r.name),
+                     "update": moved.get(r.name)} for r in m.layers}
 
 
 def _established(findings: list[dict]) -> bool:
