@@ -1,11 +1,13 @@
-"""What whyzero.Monitor adds to training: epoch time with and without it, side by side in one run, and whether its
-memory grows with the epochs.
+"""What whyzero.Monitor adds to training: epoch time with and without an observation, side by side in one run, and
+whether its memory grows with the epochs.
 
-    python benchmarks/monitor.py [--epochs 6] [--models mlp,cnn] [--rounds 2]
+    python benchmarks/monitor.py [--epochs 12] [--models mlp,cnn]
 
-Each model trains epochs of 200+ steps (batch 32 over the digits, repeated) once bare and once under a Monitor
-with a 64-sample probe, observing at every epoch's end.  The first epoch of each (tracing) is left out of the
-medians.  Peak RSS is read after every epoch of the monitored fit: it must hold flat.
+Each model trains epochs of 200+ steps (batch 32 over the digits, repeated) under a Monitor with a 64-sample
+probe that observes at the end of every other epoch: each observed epoch is compared with the unobserved one
+before it (the median of the pairs' ratios), so the machine's drift between fits does not swamp the monitor's
+cost.  "waited" is what training waits for at an observation (the probe, the checks, the proofs); "observation"
+adds the panels drawn and the line written in the background.  RSS is read after every epoch: it must hold flat.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def _model(kind: str, x):
     return model
 
 
-def _fit(kind: str, epochs: int, monitored: bool) -> tuple[list[float], list[float], float, float]:
+def _fit(kind: str, epochs: int) -> dict[str, float]:
+    """One fit, observed at the end of every other epoch: an observed epoch against the unobserved one before it,
+    in the same process a minute apart, is a comparison the machine's drift does not swamp."""
     import keras
 
     import whyzero
@@ -64,6 +68,11 @@ def _fit(kind: str, epochs: int, monitored: bool) -> tuple[list[float], list[flo
     x, y = _data(kind)
     model = _model(kind, x)
     times, rss, marks = [], [], {}
+
+    class EveryOther(whyzero.Monitor):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch % 2:
+                super().on_epoch_end(epoch, logs)
 
     class Clock(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -73,44 +82,33 @@ def _fit(kind: str, epochs: int, monitored: bool) -> tuple[list[float], list[flo
             times.append(time.perf_counter() - marks["start"])
             rss.append(_rss_mb())
 
-    callbacks, monitor = [], None
     with tempfile.TemporaryDirectory() as folder:
-        if monitored:
-            monitor = whyzero.Monitor(probe=(x[:64], y[:64]), run=folder)
-            callbacks.append(monitor)
+        monitor = EveryOther(probe=(x[:64], y[:64]), run=folder)
         # the clock last: an epoch's time includes the monitor's observation at its end
-        model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[*callbacks, Clock()])
-    if monitor is None:
-        return times, rss, 0.0, 0.0
-    # what training waits for (the probe, the checks), and all of it (with the panels and the line written meanwhile)
-    return times, rss, monitor.seconds / epochs, (monitor.seconds + monitor.background_seconds) / epochs
+        model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[monitor, Clock()])
+    observed = epochs // 2
+    # epochs 0 and 1 left out: the training's and the probe's first traces
+    pairs = [(times[i], times[i + 1]) for i in range(2, epochs - 1, 2)]
+    return {"steps": int(np.ceil(len(x) / 32)), "bare": float(np.median([b for b, _ in pairs])),
+            "ratio": float(np.median([w / b for b, w in pairs])), "waited": monitor.seconds / observed,
+            "observation": (monitor.seconds + monitor.background_seconds) / observed, "rss": rss[-1] - rss[2]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--models", default="mlp,cnn")
-    parser.add_argument("--rounds", type=int, default=2, help="bare and monitored fits, alternated; the best of each")
     args = parser.parse_args()
     from whyzero._quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    print(f"CPU: {_cpu()}; epochs {args.epochs}, the first of each left out")
-    print(f"{'model':6s} {'steps':>5s} {'bare s/epoch':>12s} {'monitored':>10s} {'ratio':>6s} {'waited s':>9s} "
+    print(f"CPU: {_cpu()}; {args.epochs} epochs, every other one observed, epochs 0 and 1 left out")
+    print(f"{'model':6s} {'steps':>5s} {'bare s/epoch':>12s} {'observed/bare':>13s} {'waited s':>9s} "
           f"{'waited/epoch':>12s} {'observation s':>13s} {'RSS growth MB (epoch 2 -> last)':>31s}")
     for kind in args.models.split(","):
-        x, _ = _data(kind)
-        bare, watched = [], []
-        for _ in range(args.rounds):  # alternated: a 2-core machine's speed drifts between fits
-            times, _, _, _ = _fit(kind, args.epochs, False)
-            bare.append(float(np.median(times[1:])))
-            times, rss, waited, per_observation = _fit(kind, args.epochs, True)
-            watched.append(float(np.median(times[1:])))
-        b, w = min(bare), min(watched)
-        # the epochs' times drift by more than an observation on a shared 2-core machine: the observation's own
-        # time against the bare epoch is the steadier figure
-        print(f"{kind:6s} {int(np.ceil(len(x) / 32)):5d} {b:12.3f} {w:10.3f} {w / b:6.3f} {waited:9.3f} "
-              f"{waited / b:12.1%} {per_observation:13.3f} {rss[-1] - rss[1]:31.1f}")
+        r = _fit(kind, args.epochs)
+        print(f"{kind:6s} {r['steps']:5d} {r['bare']:12.3f} {r['ratio']:13.3f} {r['waited']:9.3f} "
+              f"{r['waited'] / r['bare']:12.1%} {r['observation']:13.3f} {r['rss']:31.1f}")
 
 
 if __name__ == "__main__":
