@@ -352,13 +352,27 @@ def _height_width(spec) -> tuple[int, int] | None:
     return int(shape[1]), int(shape[2])
 
 
+# Grad-CAM in the pass when its feature map comes late: in the last half of the summarized outputs, or with at most
+# HEAD_LAYERS after it.  From an early one (a Vision Transformer's patch embedding, 50 layers before the head) the
+# score's gradient is a second backward through the whole model (the small ViT: about one more pass); the
+# drill-down then draws its maps from the first images alone (``probes.saliency.saliency``: 8 images).
+HEAD_SHARE = 0.5
+HEAD_LAYERS = 16
+
+
+def _near_the_head(tensors: list, features) -> bool:
+    """Whether ``features`` comes late enough among ``tensors`` that the backward from the score to it is short."""
+    index = next((i for i, t in enumerate(tensors) if t is features), len(tensors) - 1)
+    return len(tensors) - 1 - index <= HEAD_LAYERS or index >= HEAD_SHARE * (len(tensors) - 1)
+
+
 def _grad_cam(tensors, target, height_width, tape=None):
     """Grad-CAM (Selvaraju et al., 2017) maps (N, h, w) on the last spatial feature map, for the class each
     sample is predicted as; None without a feature map the score depends on.  ``tf.gradients`` builds the
     backward of the head alone; a second gradient on the pass's tape traced the whole backward again (MobileNetV2:
     +0.6 s).  Eagerly, from ``tape`` (persistent)."""
     features = last_feature_map(tensors, *height_width)
-    if features is None:
+    if features is None or not _near_the_head(tensors, features):
         return None
     grads = tf.gradients(target, features)[0] if tape is None else tape.gradient(target, features)
     return None if grads is None else grad_cam(features, grads)
