@@ -68,10 +68,10 @@ def parts_of(sources: list[str]) -> list[Part]:
         for path in matched:
             files.extend(sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path])
     parts: list[Part] = []
-    images = [str(p) for p in files if _kind(p) == "image"]
-    for path in files:
-        kind = _kind(path)
-        if kind in ("npy",):
+    kinds = [(path, _kind(path)) for path in files]
+    images = [str(path) for path, kind in kinds if kind == "image"]
+    for path, kind in kinds:
+        if kind == "npy":
             rows = len(np.load(path, mmap_mode="r"))
             parts.extend(Part("npy", (str(path),), s, min(s + NPY_PART_ROWS, rows)) for s in range(0, rows,
                                                                                                     NPY_PART_ROWS))
@@ -94,9 +94,9 @@ def read(part: Part, preprocess: str = "none", feature: str | None = None) -> It
     """The part's samples, a batch at a time, as a diagnosis would be fed them."""
     path = part.paths[0]
     if part.kind == "npy":
-        array = np.load(path, mmap_mode="r")
-        for start in range(part.start, part.stop or len(array), BATCH_ROWS):
-            yield np.asarray(array[start:min(start + BATCH_ROWS, part.stop or len(array))])
+        array = np.load(path, mmap_mode="r")  # an .npy part always names its rows (``parts_of``)
+        for start in range(part.start, part.stop, BATCH_ROWS):
+            yield np.asarray(array[start:min(start + BATCH_ROWS, part.stop)])
     elif part.kind == "csv":
         yield from _csv(path)
     elif part.kind == "parquet":

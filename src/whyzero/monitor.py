@@ -29,6 +29,7 @@ import_tensorflow_quietly()
 import keras  # noqa: E402 - after TensorFlow's quiet start
 
 from whyzero import __version__  # noqa: E402
+from whyzero.checks.labels import entropy, shares_of  # noqa: E402
 from whyzero.errors import WhyzeroError  # noqa: E402
 from whyzero.findings import clean  # noqa: E402
 from whyzero.probes.capture import leaf_layers  # noqa: E402
@@ -213,12 +214,9 @@ def _prior_entropy(m) -> float | None:
     if m.label_ids is None or m.task.kind not in ("binary", "multiclass"):
         return None
     ids = np.asarray(m.label_ids).reshape(-1)
-    ids = ids[ids >= 0].astype(int)
-    if ids.size == 0:
+    if not (ids >= 0).any():
         return None
-    shares = np.bincount(ids) / ids.size
-    shares = shares[shares > 0]
-    return float(-(shares * np.log(shares)).sum())
+    return entropy(shares_of(ids, int(ids.max()) + 1))
 
 
 def _layer_stats(m, updates: list[dict]) -> dict[str, dict[str, float | None]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -117,7 +118,8 @@ class Timeline:
         Raises:
             WhyzeroError: a first line that is not a whyzero run's header, or a torn line before the last.
         """
-        header, epochs, notes, torn = None, [], [], None
+        # the newest MAX_EPOCHS only are held while reading: a long run's file does not fill memory
+        header, epochs, notes, torn, seen = None, deque(maxlen=MAX_EPOCHS), [], None, 0
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -136,15 +138,15 @@ class Timeline:
                 header = record
             elif isinstance(record, dict) and "epoch" in record:
                 epochs.append(record)
+                seen += 1
         if header is None:
             raise WhyzeroError(f"Expected a whyzero run; the file is empty. Received: {name}")
         if torn is not None:
             notes.append(f"the last line (line {torn}) was cut short, as a killed run leaves it: the "
-                         f"{len(epochs)} observations before it are read")
-        if len(epochs) > MAX_EPOCHS:
-            notes.append(f"the run has {len(epochs)} observations: the last {MAX_EPOCHS} are kept")
-            epochs = epochs[-MAX_EPOCHS:]
-        return cls(header, epochs, notes)
+                         f"{seen} observations before it are read")
+        if seen > MAX_EPOCHS:
+            notes.append(f"the run has {seen} observations: the last {MAX_EPOCHS} are kept")
+        return cls(header, list(epochs), notes)
 
     # -- what the run shows ---------------------------------------------------------
     @property
