@@ -66,6 +66,23 @@ def test_the_traced_probe_is_built_once_for_the_whole_run(spike_run):
     assert len(monitor._fed.loaded.passes) == 1  # one compiled pass, reused by every epoch and proof
 
 
+def test_what_depends_on_the_probe_batch_alone_is_written_once(spike_run):
+    monitor, timeline = spike_run
+    lines = [json.loads(line) for line in monitor.path.read_text().splitlines()]
+    assert "format" in lines[0] and "shared" in lines[1] and [r["epoch"] for r in lines[2:]] == list(range(6))
+    shared = lines[1]["shared"]["summaries"]
+    assert shared["inputs"]["hist"] and shared["measurements"]["input_stats"]
+    for raw in lines[2:]:  # each line leaves the batch's histograms out; its diagnosis reads back whole
+        assert "hist" not in raw["diagnosis"]["summaries"]["inputs"]
+    sizes = [len(line) for line in monitor.path.read_text().splitlines()]
+    assert max(sizes[2:]) < 0.5 * (sizes[1] + min(sizes[2:]))  # the shared parts were most of each line
+    for i in range(len(timeline.epochs)):
+        d = Diagnosis.from_dict(timeline.diagnosis(i))
+        assert d.summaries["inputs"]["hist"] == shared["inputs"]["hist"]
+        assert d.summaries["measurements"]["input_stats"] == shared["measurements"]["input_stats"]
+        assert "outputs" in d.summaries["measurements"]  # what changes stays in each line
+
+
 def test_a_healthy_run_stays_clean_at_every_epoch(tmp_path):
     recipes.train("binary_healthy", str(tmp_path))
     timeline = Timeline.read(tmp_path)

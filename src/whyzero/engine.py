@@ -16,8 +16,8 @@ from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
 from whyzero.errors import first_line
-from whyzero.fed import Fed, embedding_input, prepare_inputs
-from whyzero.feed import MultiInput, assemble, is_text, take, text_features
+from whyzero.fed import Fed, batch_stats, embedding_input, prepare_inputs
+from whyzero.feed import MultiInput, assemble, take
 from whyzero.figures import panel_views
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
@@ -122,7 +122,7 @@ def judge(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = N
     notes = list(fed.notes)
     ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, notes, report,
                  raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True,
-                 traced=traced)
+                 traced=traced, input_stats=fed.input_stats())
     notes.extend(ctx.notes + overflow_notes(ctx))
     ctx.notes = notes
     if ctx.memory.embedding:
@@ -214,14 +214,12 @@ def point_symptoms_to_roots(findings: list) -> None:
 
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
            raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
-           budget_rows: int | None = None, stale_batchnorm: bool | None = None, traced: bool = False) -> Context:
+           budget_rows: int | None = None, stale_batchnorm: bool | None = None, traced: bool = False,
+           input_stats: InputStats | None = None) -> Context:
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
-    text = is_text(batch)
-    input_stats = InputStats.of(text_features(batch) if text else batch)
-    if text:
-        input_stats.dtype, input_stats.shape = "text", list(batch.shape[1:])
+    input_stats = input_stats or batch_stats(batch)
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)

@@ -7,7 +7,7 @@ Bad input stops here with a one-line reason that says what was received.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 from whyzero.config import settings
 from whyzero.context import Context
 from whyzero.errors import WhyzeroError
-from whyzero.feed import MultiInput, choose_primary, is_text
+from whyzero.feed import MultiInput, choose_primary, is_text, text_features
 from whyzero.loading.data import (
     LoadedInputs,
     load_inputs,
@@ -47,6 +47,13 @@ class Fed:
     train_ref: Any
     notes: list[str]
     invalid_ids: dict
+    _stats: InputStats | None = field(default=None, repr=False, compare=False)
+
+    def input_stats(self) -> InputStats:
+        """The batch's statistics, computed once (``whyzero.Monitor`` diagnoses the same batch at every epoch)."""
+        if self._stats is None:
+            self._stats = batch_stats(self.batch)
+        return self._stats
 
     def describe(self, ctx: Context) -> dict[str, Any]:
         """The diagnosis' ``inputs``: what was fed."""
@@ -57,6 +64,15 @@ class Fed:
                 "masks": None if self.masks is None else list(self.masks.shape),
                 "train_reference": self.train_ref is not None, "gradient_labels": ctx.gradient_labels,
                 "features": self.batch_in.columns[:MAX_FEATURE_NAMES]}
+
+
+def batch_stats(batch: np.ndarray) -> InputStats:
+    """The statistics the input checks read: of the values, or of each text's length for text inputs."""
+    if not is_text(batch):
+        return InputStats.of(batch)
+    stats = InputStats.of(text_features(batch))
+    stats.dtype, stats.shape = "text", list(batch.shape[1:])
+    return stats
 
 
 def prepare_inputs(loaded: LoadedModel, inputs, labels, masks, train_inputs, train_stats, preprocess: str) -> Fed:

@@ -65,6 +65,7 @@ class Monitor(keras.callbacks.Callback):
         self.stopped_at: int | None = None
         self.seconds = 0.0  # the time training waits for the monitor, all observations together
         self.background_seconds = 0.0  # the panels drawn and lines written while training goes on
+        self.background_cpu_seconds = 0.0  # the CPU time of that work (the disk's waits left out)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whyzero-monitor")
         self._pending = None
         self._fed = self._writer = None
@@ -150,11 +151,12 @@ class Monitor(keras.callbacks.Callback):
         return findings
 
     def _write(self, record: dict, judged) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         record = clean(record)  # JSON data: a NaN loss or an Inf activation size becomes null
         record["diagnosis"] = judged.document().to_dict()
         self._writer.append(record)
         self.background_seconds += time.perf_counter() - started
+        self.background_cpu_seconds += time.thread_time() - cpu
 
     def _wait(self) -> None:
         """Until the line in flight is on disk (its error, if any, raised here)."""
