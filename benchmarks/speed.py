@@ -1,14 +1,16 @@
 """Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
-    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw,efficientnetb0,vit,unet]
+    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw,resnet50_raw,efficientnetb0,
+                                         vit,unet]
                                [--samples 32,128,512] [--repeat 3] [--small]
 
 ``efficientnetb0`` is Keras' EfficientNetB0 (untrained); ``vit`` a small Vision Transformer built from Keras layers
 (16x16 patches of 224x224 images, 6 blocks of ``MultiHeadAttention`` and an MLP, ``LayerNormalization``); ``unet``
 a 4-level U-Net with BatchNorm on 128x128 images, diagnosed with masks (its baseline's loss is per pixel).
 
-``mobilenetv2_raw`` is MobileNetV2 with BatchNorm statistics as if trained, fed raw 0..255 pixels: the
-diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the proof).
+``mobilenetv2_raw`` (``resnet50_raw``) is MobileNetV2 (ResNet50) with BatchNorm statistics as if trained, fed raw
+0..255 pixels: the diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the
+proof).
 
 Each measurement runs in its own process (peak RSS is per process):
 - ``baseline``: one forward+backward pass (GradientTape, chunks of 16) over the batch;
@@ -37,7 +39,7 @@ kind, samples, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 import whyzero._tf  # quiet TensorFlow
 import keras
 keras.utils.set_random_seed(0)
-if kind == "resnet50":
+if kind.startswith("resnet50"):
     model = keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3), classes=10)
     shape = (224, 224, 3)
 elif kind.startswith("mobilenetv2"):
@@ -89,7 +91,7 @@ if kind == "unet":  # a bright blob per image: its mask
     centres = np.random.default_rng(1).uniform(32, 96, (samples, 2))
     masks = ((yy[None] - centres[:, :1, None]) ** 2 + (xx[None] - centres[:, 1:, None]) ** 2 < 400).astype(np.int64)
     batch[..., 0] += masks
-if kind == "mobilenetv2_raw":  # BatchNorm statistics as if trained, fed raw 0..255 pixels: what-if and a proof run
+if kind.endswith("_raw"):  # BatchNorm statistics as if trained, fed raw 0..255 pixels: what-if and a proof run
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":
             layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, np.float32))

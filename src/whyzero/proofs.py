@@ -27,7 +27,7 @@ MAX_RERUNS = 3
 # A re-run under a batch fix probes at most this many samples (the first), and the checks of per-sample outputs and
 # labels judge the same samples before it: enough for every check (the most any asks for is 8); a 32-sample
 # MobileNetV2's proof then takes 1.3 s instead of 2.5 s, a 512-sample batch's a 32nd of its probe.
-PROOF_SAMPLES = 16
+PROOF_SAMPLES = 8
 # Symptoms whose disappearance shows the fix works: the output findings that restate the symptom.
 SYMPTOM_CAUSES = ids_of_kind(Kind.OUTPUT)
 
