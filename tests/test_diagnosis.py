@@ -159,3 +159,20 @@ def test_a_large_batch_proves_its_fix_on_its_first_samples(built_cases):
     assert root.cause == "input.range_mismatch" and root.proof.fixed
     assert f"on the first {PROOF_SAMPLES} samples" in root.proof.text
     assert root.proof.after["label_accuracy"] - root.proof.before["label_accuracy"] > 0.3
+
+
+def test_a_proof_on_the_first_samples_does_not_blame_the_fix_for_units_those_few_never_reached():
+    """Units never active are counted over the samples seen: 8 samples leave more units unreached than the whole
+    batch, so a dead-unit finding on a re-run of the first samples is not a new fault the fix brought; on a re-run
+    of the whole batch it is."""
+    from whyzero.causes import Fix
+    from whyzero.measurements import Measurements, Task
+    from whyzero.probes.inputs import InputStats
+    from whyzero.proofs import _compare
+
+    m = Measurements(Task("multiclass", 3, "softmax", True), [8, 4], "float32", False,
+                     InputStats.of(np.zeros((8, 4), np.float32)), outputs=np.full((8, 3), 1 / 3, np.float32))
+    dead = Finding("activation.dead_relu", "critical", "dead units", layer="dense1")
+    fix = Fix("standardize", "standardize the batch")
+    assert _compare(fix, m, [], m, [dead], samples=8).appeared == []
+    assert _compare(fix, m, [], m, [dead]).appeared == ["activation.dead_relu"]
