@@ -41,6 +41,9 @@ _ARRAYS = ("count", "sum", "sumsq", "min", "max", "integer", "nan", "inf", "hist
 
 # Values a channel whose histogram is binned exactly per update; beyond, an even subsample.
 HIST_MAX_VALUES = 1 << 18
+# ``InputStats.of`` reads a batch this many bytes of values at a time: a chunk's copy and masks come to ~2.4 times it
+# (256 MobileNetV2 images at once: 373 MB beside a 154 MB batch; 53 at a time, 84 MB, 0.15 s slower)
+CHUNK_BYTES = 32 << 20
 
 
 @dataclass
@@ -203,7 +206,13 @@ class InputStats:
         return stats
 
     @classmethod
-    def of(cls, batch: np.ndarray, chunk: int = 256) -> InputStats:
+    def of(cls, batch: np.ndarray, chunk: int | None = None) -> InputStats:
+        """The statistics of ``batch``, read ``chunk`` samples at a time (default: about ``CHUNK_BYTES`` of values:
+        each chunk is copied once, channel by channel)."""
+        batch = np.asarray(batch)
+        if chunk is None:
+            sample = batch[0].nbytes if batch.ndim and len(batch) else 1
+            chunk = max(1, CHUNK_BYTES // max(sample, 1))
         stats = cls()
         for start in range(0, len(batch), chunk):
             stats.update(batch[start:start + chunk])
