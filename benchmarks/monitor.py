@@ -10,7 +10,7 @@ probe that observes at the end of every third epoch.  Two figures per model, bot
   time of the line drawn and written in the background, over a bare epoch.  The background shares the CPU and
   the interpreter with training, so at most all of it slows training;
 - the epoch time ratio: what an observed epoch and the next (where its line is written) add to the clean epoch
-  before them, over that clean epoch (the median of ~19 such triples).  Epochs of the same fit vary by 10-20% on
+  before them, over that clean epoch (from each position's median over ~19 such triples).  Epochs of the same fit vary by 10-20% on
   a shared 2-core machine, so this one reads the cost to a few percent at best.
 RSS is read after every epoch: it must hold flat.
 """
@@ -102,9 +102,17 @@ def _fit(kind: str, epochs: int) -> dict[str, float]:
     waited, background = monitor.seconds - marks["first"][0], monitor.background_seconds - marks["first"][1]
     cpu = monitor.background_cpu_seconds - marks["first"][2]
     return {"steps": int(np.ceil(len(x) / 32)), "bare": float(np.median([c for c, _, _ in triples])),
-            "ratio": float(np.median([1 + (o + a - 2 * c) / c for c, o, a in triples])), "observations": observed,
+            "ratio": _ratio(triples), "observations": observed,
             "waited": waited / observed, "observation": (waited + background) / observed,
             "cpu": (waited + cpu) / observed, "rss": rss[-1] - rss[3]}
+
+
+def _ratio(triples: list[list[float]]) -> float:
+    """1 + (what an observed epoch and the next add to a clean one) / a clean one, from each position's median: a
+    slow outlier epoch (the machine's, not the monitor's) falls twice as often on the two observed positions as on
+    the clean one, so the median of each triple's own ratio reads high; each position's median does not."""
+    clean, observed, after = (float(np.median([t[i] for t in triples])) for i in range(3))
+    return 1 + (observed + after - 2 * clean) / clean
 
 
 def main() -> None:
