@@ -10,8 +10,8 @@ probe that observes at the end of every third epoch.  Two figures per model, bot
   time of the line drawn and written in the background, over a bare epoch.  The background shares the CPU and
   the interpreter with training, so at most all of it slows training;
 - the epoch time ratio: what an observed epoch and the next (where its line is written) add to the clean epoch
-  before them, over that clean epoch (from each position's median over ~19 such triples).  Epochs of the same fit vary by 10-20% on
-  a shared 2-core machine, so this one reads the cost to a few percent at best.
+  before them, over that clean epoch (from each position's median over ~19 such triples).  Epochs of the same
+  fit vary by 10-20% on a shared 2-core machine, so this one reads the cost to a few percent at best.
 RSS is read after every epoch: it must hold flat.
 """
 
