@@ -52,6 +52,41 @@ def test_the_probe_pass_gives_the_same_grad_cam(with_gradients):
         assert np.allclose(heat, alone, atol=1e-4)
 
 
+def quadrant_transformer():
+    """A vision transformer's shape (8x8 patches, tokens, attention, pooled tokens) that keeps only the top-left
+    patch's token: whatever drives it must be there."""
+    keras.utils.set_random_seed(1)
+    layers = keras.layers
+    keep = np.zeros((1, 4, 1), "float32")
+    keep[:, 0] = 1.0
+    inputs = keras.Input((16, 16, 1))
+    tokens = layers.Reshape((4, 12), name="tokens")(layers.Conv2D(12, 8, strides=8, name="patches")(inputs))
+    x = layers.Add()([tokens, layers.MultiHeadAttention(2, 6, name="attention")(tokens, tokens)])
+    x = layers.Lambda(lambda t: t * keep, name="top_left")(layers.LayerNormalization(name="norm")(x))
+    x = layers.Dense(12, activation="relu", name="mlp")(x)
+    head = layers.Dense(2, activation="softmax", name="out")
+    model = keras.Model(inputs, head(layers.GlobalAveragePooling1D()(x)))
+    head.kernel.assign(np.stack([np.ones(12), -np.ones(12)], axis=1).astype("float32"))  # class 0: more of it
+    return model
+
+
+def test_a_vision_transformer_gets_grad_cam_on_its_patch_grid_from_the_probe_pass():
+    """Its tokens are laid back on the 2x2 patch grid: the heat lies in the one patch the model sees, and the
+    maps come from the probe's own pass (no second backward through the model)."""
+    from whyzero.probes.forward import run_forward
+    from whyzero.probes.saliency import from_grad_cam
+
+    model = quadrant_transformer()
+    images = np.random.default_rng(0).random((8, 16, 16, 1)).astype("float32")
+    result = run_forward(model, images, None, None, chunk_size=4, saliency_of="multiclass")
+    maps, method = from_grad_cam(result.saliency, (16, 16))
+    assert method == "Grad-CAM" and len(maps) == 8
+    for heat in maps:
+        assert heat.shape == (16, 16) and heat[:8, :8].mean() > 5 * heat[8:, 8:].mean()
+    alone, method = saliency(model, images, "multiclass")
+    assert method == "Grad-CAM" and all(np.allclose(a, b, atol=1e-4) for a, b in zip(alone, maps))
+
+
 def test_a_dense_model_gets_gradient_times_input():
     inputs = keras.Input((6, 6, 1))
     out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs))

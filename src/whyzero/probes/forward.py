@@ -375,6 +375,6 @@ def _grad_cam(tensors, target, height_width, tape=None):
     if features is None or not _near_the_head(tensors, features):
         return None
     grads = tf.gradients(target, features)[0] if tape is None else tape.gradient(target, features)
-    return None if grads is None else grad_cam(features, grads)
+    return None if grads is None else grad_cam(features, grads, *height_width)
 
 

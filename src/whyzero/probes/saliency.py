@@ -1,6 +1,9 @@
-"""Which pixels drive one sample's prediction: Grad-CAM for conv models, gradient x input otherwise.
+"""Which pixels drive one sample's prediction: Grad-CAM for conv models and vision transformers, gradient x input
+otherwise.
 
-Computed for the few samples the drill-down shows (``summaries.THUMBNAILS``), in one gradient pass.
+Computed for the few samples the drill-down shows (``summaries.THUMBNAILS``), in one gradient pass.  A vision
+transformer's feature map is its tokens laid back on the patch grid they were cut from (the grid of an earlier
+feature map with as many positions; a leading class token left out), as Grad-CAM is applied to transformers.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
     del calls  # only the last feature map is kept alive
     grads = tape.gradient(target, [x] if features is None else [x, features])
     if features is not None and grads[1] is not None:
-        maps = from_grad_cam(grad_cam(features, grads[1]).numpy(), (height, width))
+        maps = from_grad_cam(grad_cam(features, grads[1], height, width).numpy(), (height, width))
         if maps is not None:
             return maps
     if grads[0] is None:
@@ -65,8 +68,12 @@ def _saliency_chunk(model, images: np.ndarray, kind: str) -> tuple[list[np.ndarr
     return [_unit(m) for m in tf.reduce_sum(tf.abs(grads[0] * x), axis=-1).numpy()], "gradient x input"
 
 
-def grad_cam(features, grads):
-    """Grad-CAM maps (N, h, w): the feature map weighted by each channel's mean gradient, negatives cut."""
+def grad_cam(features, grads, height: int, width: int):
+    """Grad-CAM maps (N, h, w): the feature map weighted by each channel's mean gradient, negatives cut; tokens
+    (``last_feature_map``) on their patch grid."""
+    grid = _grid(features.shape, height, width)
+    if grid is not None:
+        features, grads = (tf.reshape(t[:, -grid[0] * grid[1]:], [-1, *grid, t.shape[-1]]) for t in (features, grads))
     weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
     return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
 
@@ -94,9 +101,40 @@ def pre_activation(calls: list, out):
 
 
 def last_feature_map(tensors: list, height: int, width: int):
-    """The last of ``tensors`` that is a spatial feature map of an (height, width) image, or None."""
-    spatial = [t for t in tensors if _spatial(t, height, width)]
-    return spatial[-1] if spatial else None
+    """The last of ``tensors`` that is a spatial feature map of an (height, width) image, or None: an (N, h, w, c)
+    map, or (N, tokens, c) tokens cut from one (as many as an earlier map's h x w positions, or one more: a
+    class token)."""
+    found, positions = None, set()
+    for t in tensors:
+        if _spatial(t, height, width):
+            found = t
+            positions.add(int(t.shape[1]) * int(t.shape[2]))
+        elif _tokens(t):
+            grid = _grid(t.shape, height, width)
+            if grid is not None and grid[0] * grid[1] in positions:
+                found = t
+    return found
+
+
+def _tokens(tensor) -> bool:
+    """A float (N, tokens, c) tensor with more channels than a picture."""
+    shape, dtype = getattr(tensor, "shape", None), getattr(tensor, "dtype", None)
+    if shape is None or len(shape) != 3 or dtype is None or not tf.as_dtype(dtype).is_floating:
+        return False
+    return None not in (shape[1], shape[2]) and shape[1] > 1 and shape[2] > 3
+
+
+def _grid(shape, height: int, width: int) -> tuple[int, int] | None:
+    """The patch grid (rows, columns) of a token map of ``shape`` for an (height, width) image: the one whose
+    rows:columns is the image's and whose positions are the tokens (less a class token); None for an (N, h, w,
+    c) map."""
+    if len(shape) != 3:
+        return None
+    for count in (int(shape[1]), int(shape[1]) - 1):
+        rows = round((count * height / width) ** 0.5)
+        if rows > 0 and count % rows == 0 and abs(rows / (count // rows) - height / width) < 0.5 * height / width:
+            return rows, count // rows
+    return None
 
 
 def saliency_target(out, kind: str):
