@@ -33,7 +33,7 @@ from whyzero.probes.forward import run_forward, runs_eagerly
 from whyzero.probes.inputs import InputStats
 from whyzero.probes.plan import dry_run, predict, static_outputs
 from whyzero.probes.saliency import from_grad_cam, saliency
-from whyzero.proofs import LiveRun, prove
+from whyzero.proofs import LiveRun, proof_samples, prove
 from whyzero.reruns import BATCHNORM_RERUN_DISTANCE, batchnorm_rerun, float32_rerun, rerun_brief
 from whyzero.targets import gradient_targets, infer_task, label_ids, loss_for_gradients, per_position_ids
 
@@ -134,7 +134,8 @@ def judge(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = N
     report("checks", 1.0)
     report("proving fixes", 0.0)
     live_run = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs,
-                       float32_outputs=lambda: _float32_outputs(ctx))
+                       float32_outputs=lambda: _float32_outputs(ctx),
+                       rerun_samples=proof_samples(chunk_size(ctx.model, ctx.batch)))
     prove(live_run, run.findings, lambda changed: catalog.run_all(changed).findings)
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
