@@ -220,7 +220,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
-    input_stats = input_stats or batch_stats(batch)
+    input_stats = batch_stats(batch) if input_stats is None else input_stats
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)

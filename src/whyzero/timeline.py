@@ -60,8 +60,9 @@ class RunWriter:
         summaries = (record.get("diagnosis") or {}).get("summaries")
         if summaries:
             if self._shared is None:
-                self._shared = {panel: {k: summaries[panel][k] for k in keys if k in summaries.get(panel, {})}
-                                for panel, keys in SHARED_PARTS.items()}
+                self._shared = {panel: {k: part[k] for k in keys if k in part}
+                                for panel, keys in SHARED_PARTS.items()
+                                for part in [summaries.get(panel) if isinstance(summaries.get(panel), dict) else {}]}
                 self._write({"shared": {"summaries": self._shared}}, mode="a")
             record = {**record, "diagnosis": {**record["diagnosis"], "summaries": _without(summaries, self._shared)}}
         self._write(record, mode="a")
