@@ -40,6 +40,7 @@ class Context:
     gradient_labels: str = "none"
     notes: list[str] = field(default_factory=list)
     multi: MultiInput | None = None
+    chunk: int = 1  # samples per forward pass (``prepare.chunk_size``): re-runs take the probe's
     # the outputs with every BatchNormalization layer using the batch's own statistics (``memory.batchnorm_rerun``)
     batchnorm_outputs: np.ndarray | None = None
 

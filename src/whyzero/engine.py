@@ -135,7 +135,7 @@ def judge(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = N
     report("proving fixes", 0.0)
     live_run = LiveRun(measured, ctx.batch, lambda new_batch: _rerun(ctx, new_batch), ctx.batchnorm_outputs,
                        float32_outputs=lambda: _float32_outputs(ctx),
-                       rerun_samples=proof_samples(chunk_size(ctx.model, ctx.batch)))
+                       rerun_samples=proof_samples(ctx.chunk))
     prove(live_run, run.findings, lambda changed: catalog.run_all(changed).findings)
     report("proving fixes", 1.0)
     findings, attribution_notes = conclude(run.findings, measured)
@@ -187,7 +187,7 @@ def conclude(findings: list, measured: Measurements) -> tuple[list, list[str]]:
 
 def _float32_outputs(ctx: Context) -> np.ndarray | None:
     """The outputs of the model computed in float32 (the proof of a float16 overflow), on demand."""
-    return float32_rerun(ctx.model, assemble(ctx.batch, ctx.multi), chunk_size(ctx.model, ctx.batch))
+    return float32_rerun(ctx.model, assemble(ctx.batch, ctx.multi), ctx.chunk)
 
 
 def _rerun(ctx: Context, batch: np.ndarray) -> Measurements:
@@ -229,7 +229,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         outputs = predict(model, fed, chunk)
         task = infer_task(outputs, activation, loss, labels)
         ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
-                      is_image=is_image, multi=multi)
+                      is_image=is_image, multi=multi, chunk=chunk)
         ctx.label_ids = label_ids(task, labels, masks)
         return ctx
     report("probing layers", 0.0)
@@ -265,7 +265,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     task = infer_task(outputs, activation, loss, labels, per_position)
     ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
                   forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
-                  gradient_labels=target_source if forward.has_gradients else "none", multi=multi)
+                  gradient_labels=target_source if forward.has_gradients else "none", multi=multi, chunk=chunk)
     ctx.label_ids = label_ids(task, labels, masks)
     report("model memory", 0.0)
     _memory(ctx, chunk, whatif, raw_images, whatif if stale_batchnorm is None else stale_batchnorm)

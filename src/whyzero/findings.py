@@ -21,9 +21,32 @@ ROLE_RANK = {"root": 0, "candidate": 1, "symptom": 2, "consequence": 3}
 
 def clean(value: Any) -> Any:
     """Turns numpy scalars/arrays and tuples into JSON data; non-finite floats become None."""
-    kind = type(value)  # the plain types first, by identity: a diagnosis holds tens of thousands of values
+    kind = type(value)  # the plain scalars first, by identity: a diagnosis holds tens of thousands of them
     if kind is str or kind is int or kind is bool or value is None:
         return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        kinds = set(map(type, value))  # the common long lists (histograms, per-sample values) in one pass
+        if kinds <= {int}:
+            return list(value)
+        if kinds <= {int, float}:
+            return [v if type(v) is int or math.isfinite(v) else None for v in value]
+        return [clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "iub":
+            return value.tolist()
+        return clean(value.astype(np.float64).tolist() if value.dtype.kind == "f" else value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
     if kind is float:
         return value if math.isfinite(value) else None
     if kind is dict:

@@ -60,9 +60,7 @@ class RunWriter:
         summaries = (record.get("diagnosis") or {}).get("summaries")
         if summaries:
             if self._shared is None:
-                self._shared = {panel: {k: part[k] for k in keys if k in part}
-                                for panel, keys in SHARED_PARTS.items()
-                                for part in [summaries.get(panel) if isinstance(summaries.get(panel), dict) else {}]}
+                self._shared = _shared_parts(summaries)
                 self._write({"shared": {"summaries": self._shared}}, mode="a")
             record = {**record, "diagnosis": {**record["diagnosis"], "summaries": _without(summaries, self._shared)}}
         self._write(record, mode="a")
@@ -74,6 +72,15 @@ class RunWriter:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _shared_parts(summaries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``SHARED_PARTS`` of a diagnosis' summaries, by panel."""
+    out = {}
+    for panel, keys in SHARED_PARTS.items():
+        part = summaries.get(panel)
+        out[panel] = {k: part[k] for k in keys if k in part} if isinstance(part, dict) else {}
+    return out
 
 
 def _without(summaries: dict[str, Any], shared: dict[str, dict[str, Any]]) -> dict[str, Any]:

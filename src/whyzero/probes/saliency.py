@@ -118,10 +118,8 @@ def last_feature_map(tensors: list, height: int, width: int):
 
 def _tokens(tensor) -> bool:
     """A float (N, tokens, c) tensor with more channels than a picture."""
-    shape, dtype = getattr(tensor, "shape", None), getattr(tensor, "dtype", None)
-    if shape is None or len(shape) != 3 or dtype is None or not tf.as_dtype(dtype).is_floating:
-        return False
-    return None not in (shape[1], shape[2]) and shape[1] > 1 and shape[2] > 3
+    shape = _float_shape(tensor, 3)
+    return shape is not None and shape[1] > 1 and shape[2] > 3
 
 
 def _grid(shape, height: int, width: int) -> tuple[int, int] | None:
@@ -150,12 +148,16 @@ def saliency_target(out, kind: str):
 
 def _spatial(tensor, height: int, width: int) -> bool:
     """A float (N, h, w, c) feature map with room to localise (h, w > 1) and more channels than a picture."""
-    shape = getattr(tensor, "shape", None)
-    dtype = getattr(tensor, "dtype", None)
-    if shape is None or len(shape) != 4 or dtype is None or not tf.as_dtype(dtype).is_floating:
-        return False
-    h, w, c = shape[1], shape[2], shape[3]
-    return None not in (h, w, c) and 1 < h <= height and 1 < w <= width and c > 3
+    shape = _float_shape(tensor, 4)
+    return shape is not None and 1 < shape[1] <= height and 1 < shape[2] <= width and shape[3] > 3
+
+
+def _float_shape(tensor, rank: int) -> tuple | None:
+    """The shape of a float tensor of ``rank`` whose sizes past the batch are known, else None."""
+    shape, dtype = getattr(tensor, "shape", None), getattr(tensor, "dtype", None)
+    if shape is None or len(shape) != rank or dtype is None or not tf.as_dtype(dtype).is_floating:
+        return None
+    return None if None in tuple(shape[1:]) else tuple(shape)
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
