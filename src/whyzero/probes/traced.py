@@ -103,7 +103,7 @@ def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samp
     def lean(x, *args):
         return lean_summary(x, *args, flat_low=lo, flat_high=hi)
 
-    concrete = traced_summary(("lean", tensor_kind(t), tensor_kind(gates), lo, hi), lean, t, gates, vectors=11)
+    concrete = traced_summary(("lean", tensor_kind(t), tensor_kind(gates), lo, hi), lean, t, gates, vectors=13)
     constants = {} if constants is None else constants
     if layout not in constants:
         constants[layout] = [tf.constant(a) for a in layout.arguments()]
