@@ -211,12 +211,13 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
         acc.assign(tf.zeros_like(acc))
     outputs, cams, loss_total, n = [], [], 0.0, feed.rows(batch)
     with without_graph_rewrites():  # the probe's graph is run a few times: not worth optimizing
-        for start in range(0, n, chunk_size):
-            part = feed.take(batch, start, start + chunk_size)
+        step = even_chunks(n, chunk_size)
+        for start in range(0, n, step):
+            part = feed.take(batch, start, start + step)
             x, size = feed.tensors(part), feed.rows(part)
             if want_grads:
                 vectors, bn_parts, out, cam_maps, loss = compiled.forward_backward(
-                    x, tf.convert_to_tensor(labels[start:start + chunk_size]), tf.constant(size / n, tf.float32))
+                    x, tf.convert_to_tensor(labels[start:start + step]), tf.constant(size / n, tf.float32))
                 loss_total += float(loss) * size / n
             else:
                 vectors, bn_parts, out, cam_maps = compiled.forward(x)
@@ -239,6 +240,13 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+def even_chunks(n: int, chunk_size: int) -> int:
+    """Samples a chunk of ``n`` holds: as few chunks as ``chunk_size`` allows, as even as they can be.  Each new
+    chunk shape sets every kernel of the pass up again (a proof's 8 MobileNetV2 samples in chunks of 7 and 1: 0.9 s,
+    in two of 4, the shape of the probe's last chunk of 32: 0.65 s)."""
+    return -(-n // -(-n // chunk_size)) if n > 0 else chunk_size
 
 
 def _compile_pass(run, described, spec, label_spec, variables: list, want_grads: bool, loss_fn, cam: str | None,
