@@ -222,11 +222,7 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
             else:
                 vectors, bn_parts, out, cam_maps = compiled.forward(x)
             if start == 0:  # the probed layers are known once the pass has been traced or run
-                names, layers, bn_layers = compiled.described()
-                flats = [flat_region(l) for l in layers]
-                ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
-                probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
-                bns = batchnorm_records(bn_layers, model)
+                layers, flats, ones, probes, bns = _probed(compiled, model)
             _merge_chunk(vectors, compiled.layouts, probes, flats, ones, compiled.layer_outputs, x)
             for bn, part in zip(bns, bn_parts):
                 bn.add(*part)
@@ -240,6 +236,16 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     saliency = np.concatenate(cams)[:SALIENCY_SAMPLES] if cams else None
     return ForwardResult(probes, bns, np.concatenate(outputs), loss_total if want_grads else None, want_grads,
                          saliency=saliency)
+
+
+def _probed(compiled: CompiledPass, model) -> tuple[list, list, list, list[LayerProbe], list]:
+    """The probed layers as the pass was compiled, their flat regions, whether a value of 1 counts as pinned, their
+    empty summaries and the BatchNorm layers' records."""
+    names, layers, bn_layers = compiled.described()
+    flats = [flat_region(l) for l in layers]
+    ones = [is_custom(type(l).__name__, layer_activation(l)) for l in layers]
+    probes = [LayerProbe(name, type(l).__name__, layer_activation(l)) for name, l in zip(names, layers)]
+    return layers, flats, ones, probes, batchnorm_records(bn_layers, model)
 
 
 def even_chunks(n: int, chunk_size: int) -> int:

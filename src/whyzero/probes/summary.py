@@ -298,7 +298,7 @@ def lean_summary(x: tf.Tensor, cube: tf.Tensor, rows: tf.Tensor, groups: tf.Tens
     reference variables, then again to run it): so everything known before the pass runs comes in from Python
     (``Layout.arguments``: the shapes the values are read in, the subsamples' strides), what follows from small
     tables is left to numpy, and the values are taken to be finite: ``finish`` returns None when the sums say they
-    were not, and ``tensor_summary`` cleans and counts them.  47 operations, where computing the shapes and the
+    were not, and ``tensor_summary`` cleans and counts them.  46 operations, where computing the shapes and the
     strides in the graph took 112: MobileNetV2's first chunk ~0.4 s shorter.
 
     The sum of squares is summed per sample over all its values: a reduction along the innermost axis reads ~0.25
@@ -320,28 +320,8 @@ def lean_summary(x: tf.Tensor, cube: tf.Tensor, rows: tf.Tensor, groups: tf.Tens
         ``gates``, the number of saturated gate values.
     """
     x = tf.cast(x, tf.float32)
-    cube, rows = tf.reshape(x, cube), tf.reshape(x, rows)  # (sample, position, unit); (sample, value)
-    axis, tables = tf.constant(1), []
-
-    def unit_sums(_, axis):  # a row of ones times each sample's (position, unit) matrix
-        return tf.reshape(tf.matmul(tf.ones(ones), cube), units)
-
-    def unit_maxima(_, axis):  # one pooling window over each sample's positions
-        return tf.reshape(tf.raw_ops.MaxPoolV2(input=tf.reshape(x, pool), ksize=window, strides=window,
-                                               padding="VALID"), units)
-
-    def sample_squares(_, axis):  # in pieces (``Layout.pieces``), then the pieces of each sample summed; a norm
-        # reads the values once, where squaring them first wrote them all again
-        norms = tf.math.reduce_euclidean_norm(tf.reshape(x, pieces), axis)
-        return tf.reduce_sum(tf.reshape(tf.square(norms), per_piece), axis)
-
-    def sample_minima(_, axis):
-        return tf.reduce_min(tf.reshape(tf.reduce_min(tf.reshape(x, pieces), axis), per_piece), axis)
-
-    for reduce, over in ((unit_sums, cube), (unit_maxima, cube), (sample_squares, rows), (sample_minima, rows)):
-        # in turn, as the NaN test orders them in tensor_summary: side by side they were no faster on two cores
-        with tf.control_dependencies(tables[-1:]):
-            tables.append(reduce(over, axis=axis))
+    rows = tf.reshape(x, rows)  # (sample, value)
+    tables = _exact_tables(x, cube, pool, window, ones, units, pieces, per_piece)
     with tf.control_dependencies(tables[-1:]):
         start = tf.zeros([3], tf.int32)
         sub = tf.reshape(tf.strided_slice(tf.reshape(rows, groups), start, start, pick, begin_mask=7, end_mask=7),
@@ -360,6 +340,34 @@ def lean_summary(x: tf.Tensor, cube: tf.Tensor, rows: tf.Tensor, groups: tf.Tens
         parts.append(tf.reshape(tf.math.count_nonzero(tf.abs(tf.cast(gates, tf.float32)) >= PRE_ACTIVATION_FLAT,
                                                       dtype=tf.float32), [1]))
     return tf.concat(parts, 0)
+
+
+def _exact_tables(x, cube, pool, window, ones, units, pieces, per_piece) -> list:
+    """``lean_summary``'s exact statistics of ``x`` (its arguments of the same names): each unit's sum (a row of
+    ones times each sample's (position, unit) matrix) and max (one pooling window over each sample's positions),
+    each sample's sum of squares and min (in ``Layout.pieces``, then the pieces of each sample reduced: a norm reads
+    the values once, where squaring them first wrote them all again)."""
+    axis, tables = tf.constant(1), []
+
+    def unit_sums():
+        return tf.reshape(tf.matmul(tf.ones(ones), tf.reshape(x, cube)), units)
+
+    def unit_maxima():
+        return tf.reshape(tf.raw_ops.MaxPoolV2(input=tf.reshape(x, pool), ksize=window, strides=window,
+                                               padding="VALID"), units)
+
+    def sample_squares():
+        norms = tf.math.reduce_euclidean_norm(tf.reshape(x, pieces), axis)
+        return tf.reduce_sum(tf.reshape(tf.square(norms), per_piece), axis)
+
+    def sample_minima():
+        return tf.reduce_min(tf.reshape(tf.reduce_min(tf.reshape(x, pieces), axis), per_piece), axis)
+
+    for reduce in (unit_sums, unit_maxima, sample_squares, sample_minima):
+        # in turn, as the NaN test orders them in tensor_summary: side by side they were no faster on two cores
+        with tf.control_dependencies(tables[-1:]):
+            tables.append(reduce())
+    return tables
 
 
 def finish(vector: np.ndarray, layout: Layout, flat: bool, count_ones: bool) -> dict | None:
