@@ -52,10 +52,12 @@ def rescaling_layers(model) -> list[dict[str, Any]]:
 
 # A big model's what-if scores its candidates against the memory on one chunk of at least this many samples.
 SCORE_SAMPLES_MIN = 4
-# Samples a call of the pass that stops at the memory's BatchNorm inputs (``MemoryProbe.score_only``) takes: its
-# few early layers hold a fraction of the model's activations, so the what-if's 8 MobileNetV2 samples go in one
-# call instead of 7 and 1 (a call of a new shape sets its kernels up again).
+# Samples a call of the pass that stops at the memory's BatchNorm inputs (``MemoryProbe.score_only``) takes, at
+# most HEAD_CHUNK_FACTOR times the model's chunk: its few early layers hold a fraction of the model's activations,
+# so the what-if's 8 MobileNetV2 samples go in one call instead of 7 and 1 (a call of a new shape sets its kernels
+# up again), while a high-resolution model's memory stays within twice its chunk's.
 HEAD_CHUNK = 16
+HEAD_CHUNK_FACTOR = 2
 
 
 class MemoryProbe:
@@ -132,7 +134,8 @@ class MemoryProbe:
         head, layers = self._head
         x = np.asarray(batch, np.float32)
         # the head holds a few early layers: the what-if's samples (16 at most) go in at once, one shape a call
-        chunk = max(self.chunk or len(x), HEAD_CHUNK)
+        chunk = min(HEAD_CHUNK, HEAD_CHUNK_FACTOR * self.chunk) if self.chunk else len(x)
+        chunk = max(chunk, self.chunk or 1)
         totals = None
         with without_graph_rewrites():
             for start in range(0, len(x), chunk):
