@@ -47,33 +47,6 @@ def clean(value: Any) -> Any:
         value = float(value)
         return value if math.isfinite(value) else None
     return value
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is dict:
-        return {k if type(k) is str else str(k): clean(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        kinds = set(map(type, value))  # the common long lists (histograms, per-sample values) in one pass
-        if kinds <= {int}:
-            return list(value)
-        if kinds <= {int, float}:
-            return [v if type(v) is int or math.isfinite(v) else None for v in value]
-        return [clean(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "iub":
-            return value.tolist()
-        return clean(value.astype(np.float64).tolist() if value.dtype.kind == "f" else value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
 
 
 @dataclass
