@@ -298,7 +298,11 @@ def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, pre
     ``SCORE_SAMPLES_MIN``: a memory score compares each channel's mean and variance over every position, which 4
     images give as well as 8 (ResNet50's seven candidates through its stem: 1.0 s on 8 images)."""
     n = max(SCORE_SAMPLES_MIN, probe.chunk) if probe.chunk else None
-    scores = {name: probe.score_only(candidate[:n], predict_fn) for name, candidate in candidates.items()}
+    scores: dict[str, float | None] = {}
+    for name, candidate in candidates.items():
+        # a candidate the same as one scored already (raw pixels given: 'none' is the batch as given) is not run again
+        same = next((other for other in scores if np.array_equal(candidates[other][:n], candidate[:n])), None)
+        scores[name] = scores[same] if same is not None else probe.score_only(candidate[:n], predict_fn)
     scored = [name for name, score in scores.items() if score is not None]
     best = min(scored, key=lambda name: scores[name]) if scored else None
     rows = []
