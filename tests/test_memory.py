@@ -82,3 +82,18 @@ def test_a_fine_tuned_base_keeps_the_batchnorm_memory_it_was_pretrained_with():
     assert bn["converged"] == 1.0 and bn["z_median"] < 0.5
     unscaled = whyzero.diagnose(model, batch * 16, labels=labels)
     assert unscaled.findings[0].cause == "input.range_mismatch"
+
+
+def test_a_big_model_is_probed_at_least_eight_samples_a_chunk_where_they_fit_twice_the_budget(monkeypatch):
+    from whyzero.prepare import activation_bytes, chunk_size
+
+    inputs = keras.Input((64, 64, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(16, 3, padding="same")(inputs))
+    batch = np.zeros((32, 64, 64, 3), np.float32)
+    per_sample_mb = activation_bytes(model) / 2**20  # 0.25 MB: 16 channels of 64x64 in float32
+    monkeypatch.setenv("WHYZERO_CHUNK_MB", str(per_sample_mb * 20))
+    assert chunk_size(model, batch) == 20  # as many as fit
+    monkeypatch.setenv("WHYZERO_CHUNK_MB", str(per_sample_mb * 5))
+    assert chunk_size(model, batch) == 8  # 5 fit, 8 fit twice the budget
+    monkeypatch.setenv("WHYZERO_CHUNK_MB", str(per_sample_mb * 3))
+    assert chunk_size(model, batch) == 3  # 8 would hold more than twice the budget
