@@ -3,7 +3,7 @@
 | setting | variable | default |
 |---|---|---|
 | chunk_size | WHYZERO_CHUNK_SIZE | 64 samples per forward pass at most |
-| chunk_mb | WHYZERO_CHUNK_MB | 640 MB of activations a chunk holds at most, or 8 samples where they fit twice it (big models: small chunks) |
+| chunk_mb | WHYZERO_CHUNK_MB | 640 MB of activations a chunk holds at most, or 8 samples within twice it |
 | max_samples | WHYZERO_MAX_SAMPLES | 512 samples of a batch probed at most |
 | cache_dir | WHYZERO_CACHE_DIR | ~/.cache/whyzero (built gallery cases) |
 | max_file_mb | WHYZERO_MAX_FILE_MB | 1024 MB: any one input file (model, batch, labels, masks) |
