@@ -134,8 +134,7 @@ class MemoryProbe:
         head, layers = self._head
         x = np.asarray(batch, np.float32)
         # the head holds a few early layers: the what-if's samples (16 at most) go in at once, one shape a call
-        chunk = min(HEAD_CHUNK, HEAD_CHUNK_FACTOR * self.chunk) if self.chunk else len(x)
-        chunk = max(chunk, self.chunk or 1)
+        chunk = max(self.chunk, min(HEAD_CHUNK, HEAD_CHUNK_FACTOR * self.chunk)) if self.chunk else max(len(x), 1)
         totals = None
         with without_graph_rewrites():
             for start in range(0, len(x), chunk):

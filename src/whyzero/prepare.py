@@ -20,6 +20,7 @@ from whyzero.model_info import (
 from whyzero.probes.capture import is_keras3, leaf_layers
 from whyzero.probes.plan import functional_module
 from whyzero.probes.values import EDGES
+from whyzero.proofs import PROOF_SAMPLES_MIN
 
 SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
 
@@ -87,10 +88,10 @@ def activation_bytes(model, exact: bool = False) -> int | None:
     return per_sample if known else None
 
 
-# A chunk holds at least this many samples where they fit twice ``chunk_mb``: on two cores ResNet50's pass ran
-# 4 images a chunk at 1.2 cores' worth of CPU and 8 at 1.5 (32 images: 28-32 s → 24-27 s, +12% memory), and a
-# proof's re-run of 8 samples (``proofs.PROOF_SAMPLES_MIN``) is then one chunk of the probe's own shape.
-CHUNK_MIN = 8
+# A chunk holds at least as many samples as a big model's proof re-runs, where they fit twice ``chunk_mb``: on two
+# cores ResNet50's pass ran 4 images a chunk at 1.2 cores' worth of CPU and 8 at 1.5 (32 images: 28-32 s → 24-27 s,
+# +12% memory), and the proof's re-run is then one chunk of the probe's own shape.
+CHUNK_MIN = PROOF_SAMPLES_MIN
 CHUNK_MIN_BUDGETS = 2
 
 
