@@ -97,3 +97,46 @@ def test_a_big_model_is_probed_at_least_eight_samples_a_chunk_where_they_fit_twi
     assert chunk_size(model, batch) == 8  # 5 fit, 8 fit twice the budget
     monkeypatch.setenv("WHYZERO_CHUNK_MB", str(per_sample_mb * 3))
     assert chunk_size(model, batch) == 3  # 8 would hold more than twice the budget
+
+
+def test_the_whatif_worked_out_beside_the_traced_pass_is_the_one_worked_out_after_it(monkeypatch):
+    """The weights' table and the what-if's memory scores are worked out on a second thread while the probe's pass
+    is traced: the diagnosis names the same preprocessing with the same scores as when they are worked out after
+    the pass, and a failure on that thread leaves them to be worked out after it."""
+    from whyzero import early, engine, memory
+
+    layers = keras.layers
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(8, 3, name="conv"),
+                              layers.BatchNormalization(name="bn"), layers.ReLU(), layers.GlobalAveragePooling2D(),
+                              layers.Dense(3, activation="softmax")])
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3)).astype(np.float32)
+    conv = model.get_layer("conv")(pixels / 255.0).numpy().reshape(-1, 8)  # trained on x / 255: its memory
+    model.get_layer("bn").moving_mean.assign(conv.mean(0))
+    model.get_layer("bn").moving_variance.assign(conv.var(0))
+    fed = engine.prepare(model, pixels)  # fed raw 0..255 pixels
+
+    threads = []
+
+    def recorded(*args, **kwargs):
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return memory.memory_scores(*args, **kwargs)
+
+    monkeypatch.setattr(early, "memory_scores", recorded)
+    beside = engine.diagnose_fed(fed, lambda stage, fraction: None, traced=True)
+    assert threads and threads[0].startswith("whyzero-early")
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the thread failed")
+
+    monkeypatch.setattr(early, "memory_scores", fails)
+    after = engine.diagnose_fed(fed, lambda stage, fraction: None, traced=True)
+    for d in (beside, after):
+        assert d.findings[0].cause == "input.range_mismatch"
+        assert d.summaries["inputs"]["whatif"]["best"] == "unit"
+    scores = [{c["name"]: c["score"] for c in d.summaries["inputs"]["whatif"]["candidates"]} for d in (beside, after)]
+    assert scores[0] == pytest.approx(scores[1], rel=1e-6)
+    assert scores[0]["unit"] < 0.2 * scores[0]["as given"]
+    assert beside.summaries["measurements"]["memory"]["weights"] == after.summaries["measurements"]["memory"]["weights"]

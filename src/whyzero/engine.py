@@ -15,13 +15,14 @@ from whyzero.checks.training import at_initialization
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
+from whyzero.early import EarlyMemory, alongside
 from whyzero.errors import first_line
 from whyzero.fed import Fed, batch_stats, embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, take
 from whyzero.figures import panel_views
 from whyzero.loading.models import LoadedModel, load_model
 from whyzero.measurements import Measurements
-from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers
+from whyzero.memory import MemoryProbe, normalization_memory, preprocessing_whatif, rescaling_layers, whatif_samples
 from whyzero.model_info import (
     loss_info,
     optimizer_info,
@@ -226,12 +227,9 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)
     activation = output_activation(model) if loaded.has_layers else None
     if not loaded.has_layers:
-        outputs = predict(model, fed, chunk)
-        task = infer_task(outputs, activation, loss, labels)
-        ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
-                      is_image=is_image, multi=multi, chunk=chunk)
-        ctx.label_ids = label_ids(task, labels, masks)
-        return ctx
+        return _outputs_only(Context(loaded, batch, predict(model, fed, chunk), None, input_stats, labels=labels,
+                                     masks=masks, train_stats=train_ref, is_image=is_image, multi=multi, chunk=chunk),
+                             activation, loss)
     report("probing layers", 0.0)
     plan, first = None, static_outputs(model, activation) if multi is None else None
     if first is None:
@@ -260,16 +258,26 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
                            saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows)
 
-    forward = _forward_or_fallback(probe, eager, origin, notes)
-    outputs = forward.outputs
-    task = infer_task(outputs, activation, loss, labels, per_position)
-    ctx = Context(loaded, batch, outputs, task, input_stats, labels=labels, masks=masks, train_stats=train_ref,
-                  forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
-                  gradient_labels=target_source if forward.has_gradients else "none", multi=multi, chunk=chunk)
-    ctx.label_ids = label_ids(task, labels, masks)
-    report("model memory", 0.0)
-    _memory(ctx, chunk, whatif, raw_images, whatif if stale_batchnorm is None else stale_batchnorm, weights)
-    report("model memory", 1.0)
+    # the weights' table and the what-if's memory scores need no probe: on the core the trace leaves idle
+    early = whatif and weights is None and multi is None and is_image and not eager
+    with alongside(early, lambda: EarlyMemory(model, batch, train_ref, chunk, raw_images)) as started:
+        forward = _forward_or_fallback(probe, eager, origin, notes)
+        task = infer_task(forward.outputs, activation, loss, labels, per_position)
+        ctx = Context(loaded, batch, forward.outputs, task, input_stats, labels=labels, masks=masks,
+                      train_stats=train_ref, forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
+                      gradient_labels=target_source if forward.has_gradients else "none", multi=multi, chunk=chunk)
+        ctx.label_ids = label_ids(task, labels, masks)
+        report("model memory", 0.0)
+        _memory(ctx, chunk, whatif, raw_images, whatif if stale_batchnorm is None else stale_batchnorm, weights,
+                started)
+        report("model memory", 1.0)
+    return ctx
+
+
+def _outputs_only(ctx: Context, activation: str | None, loss: dict | None) -> Context:
+    """A model without layers to probe (a bare function): its outputs alone, their task read off them."""
+    ctx.task = infer_task(ctx.outputs, activation, loss, ctx.labels)
+    ctx.label_ids = label_ids(ctx.task, ctx.labels, ctx.masks)
     return ctx
 
 
@@ -306,13 +314,16 @@ def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
 
 
 def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None,
-            stale_batchnorm: bool = True, weights: list[dict] | None = None) -> None:
+            stale_batchnorm: bool = True, weights: list[dict] | None = None, early: EarlyMemory | None = None) -> None:
     """What the model holds of its training: BatchNorm and Normalization memory against the batch, the weights'
-    table (``weights``: already read, for a re-run of the same model: ResNet50's took 0.36 s), the what-if."""
+    table (``weights``: already read, for a re-run of the same model: ResNet50's took 0.36 s), the what-if
+    (``early``: the table and the what-if's scores worked out while the probe ran)."""
     memory = ctx.memory
     memory.batchnorm = batchnorm_memory(ctx.forward.batchnorm)
     memory.normalization = normalization_memory(ctx.model)
     memory.rescaling = rescaling_layers(ctx.model)
+    if weights is None and early is not None:
+        weights = early.weights()
     memory.weights = weight_table(ctx.model) if weights is None else weights
     memory.embedding = embedding_input(ctx.model)
     partial = [r for r in memory.batchnorm if r.trained and r.converged < 1.0]
@@ -323,7 +334,8 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     score = memory_score(memory.batchnorm)
     if score is not None:
         memory.score, memory.source = score, "BatchNormalization moving statistics"
-    probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
+    probe = early.probe if early is not None else \
+        MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
@@ -334,7 +346,8 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
             at_initialization(memory.weights, (ctx.optimizer or {}).get("iterations"), memory.batchnorm)
         classified = ctx.task.kind in ("binary", "multiclass") and ctx.label_ids is not None and not untrained
         ctx.whatif = preprocessing_whatif(ctx.batch, probe, lambda b: predict(ctx.model, assemble(b, ctx.multi), chunk),
-                                          max_samples=min(16, max(8, chunk)), raw_images=raw_images,
+                                          max_samples=whatif_samples(chunk), raw_images=raw_images,
+                                          scored=early.scores() if early is not None else None,
                                           labels=ctx.label_ids if classified else None, given=ctx.outputs)
     if stale_batchnorm:
         _rerun_batchnorm(ctx, chunk)

@@ -143,6 +143,19 @@ class MemoryProbe:
                 totals = stats if totals is None else [[a + b for a, b in zip(t, p)] for t, p in zip(totals, stats)]
         return self._score_stats(layers, totals or [])
 
+    def prepare(self) -> bool:
+        """Builds and traces the cut pass ``score_only`` runs, on the calling thread; whether ``score_only`` then
+        runs no other trace (memory from training statistics or a Normalization layer needs none), so it may be
+        called on another thread while the probe's pass is traced (which patches the layers' calls,
+        ``capturing``)."""
+        if self.train_stats is not None or self.normalization is not None:
+            return True
+        if self._head is None:
+            self._head = self._compile_head() or False
+            if self._head:
+                self._head[0].get_concrete_function()
+        return bool(self._head)
+
     def _compile_head(self):
         """(compiled function giving each memory BatchNorm layer's input statistics, those layers), or None."""
         if not self._bn_layers or len(getattr(self.model, "inputs", None) or []) != 1:
@@ -236,30 +249,19 @@ LABELS_ACCURACY_GATE = 0.9
 LABELS_ONE_CLASS = 0.5
 
 
-def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
-                         raw_images: np.ndarray | None = None, labels: np.ndarray | None = None,
-                         given: np.ndarray | None = None) -> WhatIf | None:
-    """Tries the standard preprocessings on the recovered raw pixels.
+def whatif_samples(chunk: int | None) -> int:
+    """How many of the first samples the what-if compares: 16 rank the preprocessings; a big model (small chunks)
+    ranks them on one chunk of at least 8."""
+    return min(16, max(8, chunk or 0))
 
-    With no memory of the training inputs (no training statistics, Normalization or trained BatchNorm), the
-    labels judge instead: when the model gets the first samples wrong as given (``given``: its outputs on the
-    batch; fewer than ``LABELS_ACCURACY_MIN`` right, or fewer than ``LABELS_ACCURACY_GATE`` with one class
-    predicted for most), each candidate is scored by how many it gets right.
 
-    Returns:
-        For each candidate: its memory score (or its accuracy on the labels) and the output under it; the best
-        candidate; and the score of the batch as given.  None when there is nothing to compare with.
-    """
+def whatif_candidates(batch: np.ndarray, probe: MemoryProbe, max_samples: int = 16,
+                      raw_images: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], str] | None:
+    """The batches the what-if compares, each the first ``max_samples`` (as given, channels reversed, each standard
+    preprocessing of the raw pixels, the training statistics'), and how the raw pixels were found; None for a
+    batch that is not images."""
     if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
         return None
-    by_labels = probe.source is None
-    if by_labels:
-        if labels is None or given is None or len(labels) < max_samples or labels.ndim != 1:
-            return None
-        labels = labels[:max_samples]
-        right, top = accuracy(given[:max_samples], labels), output_brief(given[:max_samples])["top_class_share"]
-        if right >= LABELS_ACCURACY_GATE or (right >= LABELS_ACCURACY_MIN and top < LABELS_ONE_CLASS):
-            return None  # right as given, or wrong at times without settling on one class: nothing to explain
     sample = batch[:max_samples]
     if raw_images is not None and len(raw_images) >= len(sample) and raw_images.shape[1:] == sample.shape[1:]:
         raw, how = raw_images[:max_samples].astype(np.float64), "the image files' own pixels"
@@ -273,13 +275,51 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
         raw_stats = InputStats.of(raw)
         candidates["training mean/std"] = ((raw - raw_stats.mean) / np.maximum(raw_stats.std, 1e-12)
                                            * probe.train_stats.std + probe.train_stats.mean)
-    candidates = {name: c.astype(batch.dtype if batch.dtype.kind == "f" else np.float32)
-                  for name, c in candidates.items()}
-    if not by_labels:
-        return _whatif_by_memory(candidates, probe, predict_fn, how, given, max_samples)
+    dtype = batch.dtype if batch.dtype.kind == "f" else np.float32
+    return {name: c.astype(dtype) for name, c in candidates.items()}, how
+
+
+def memory_scores(batch: np.ndarray, probe: MemoryProbe, max_samples: int = 16, raw_images: np.ndarray | None = None,
+                  predict_fn=None) -> tuple[str, dict[str, float | None]] | None:
+    """The what-if against the model's memory up to its ranking: how the raw pixels were found and each candidate's
+    distance to the memory (``score_candidates``); None where there is no memory or the batch is not images."""
+    built = whatif_candidates(batch, probe, max_samples, raw_images) if probe.source is not None else None
+    return None if built is None else (built[1], score_candidates(built[0], probe, predict_fn))
+
+
+def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_samples: int = 16,
+                         raw_images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                         given: np.ndarray | None = None,
+                         scored: tuple[str, dict[str, float | None]] | None = None) -> WhatIf | None:
+    """Tries the standard preprocessings on the recovered raw pixels.
+
+    With no memory of the training inputs (no training statistics, Normalization or trained BatchNorm), the
+    labels judge instead: when the model gets the first samples wrong as given (``given``: its outputs on the
+    batch; fewer than ``LABELS_ACCURACY_MIN`` right, or fewer than ``LABELS_ACCURACY_GATE`` with one class
+    predicted for most), each candidate is scored by how many it gets right.  ``scored``: ``memory_scores``
+    worked out already (``EarlyMemory``).
+
+    Returns:
+        For each candidate: its memory score (or its accuracy on the labels) and the output under it; the best
+        candidate; and the score of the batch as given.  None when there is nothing to compare with.
+    """
+    if batch.ndim != 4 or batch.shape[-1] not in (1, 3):
+        return None
+    if probe.source is not None:
+        how, scores = scored or memory_scores(batch, probe, max_samples, raw_images, predict_fn)
+        as_given = given[:max_samples] if given is not None and len(given) >= min(len(batch), max_samples) \
+            else predict_fn(batch[:max_samples].astype(batch.dtype if batch.dtype.kind == "f" else np.float32))
+        return _whatif_by_memory(scores, probe, how, as_given)
+    if labels is None or given is None or len(labels) < max_samples or labels.ndim != 1:
+        return None
+    labels = labels[:max_samples]
+    right, top = accuracy(given[:max_samples], labels), output_brief(given[:max_samples])["top_class_share"]
+    if right >= LABELS_ACCURACY_GATE or (right >= LABELS_ACCURACY_MIN and top < LABELS_ONE_CLASS):
+        return None  # right as given, or wrong at times without settling on one class: nothing to explain
+    candidates, how = whatif_candidates(batch, probe, max_samples, raw_images)
     rows = []
     for name, candidate in candidates.items():
-        out = given[:max_samples] if name == "as given" and given is not None else predict_fn(candidate)
+        out = given[:max_samples] if name == "as given" else predict_fn(candidate)
         rows.append(Candidate(name, None, **output_brief(out), accuracy=accuracy(out, labels)))
     given_accuracy = rows[0].accuracy
     top = max(rows[1:], key=lambda r: r.accuracy, default=None)
@@ -289,30 +329,28 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
                   top.name if good else None, None, given_accuracy=given_accuracy, samples=len(labels))
 
 
-def _whatif_by_memory(candidates: dict[str, np.ndarray], probe: MemoryProbe, predict_fn, how: str,
-                      given: np.ndarray | None, max_samples: int) -> WhatIf:
-    """Each candidate scored against the memory on a pass that stops at it (``MemoryProbe.score_only``); the model's
-    output only for the batch as given (the probe's): a ranking needs no outputs, and the proof of the best
-    candidate re-runs the model under it.  A big model's (chunks of fewer than 8) are scored on one chunk of at least
-    ``SCORE_SAMPLES_MIN``: a memory score compares each channel's mean and variance over every position, which 4
-    images give as well as 8 (ResNet50's seven candidates through its stem: 1.0 s on 8 images)."""
+def score_candidates(candidates: dict[str, np.ndarray], probe: MemoryProbe, predict_fn=None) -> dict[str, float | None]:
+    """Each candidate's distance to the memory, on a pass that stops at it (``MemoryProbe.score_only``): a ranking
+    needs no outputs, and the proof of the best candidate re-runs the model under it.  A big model's (chunks of
+    fewer than 8) are scored on one chunk of at least ``SCORE_SAMPLES_MIN``: a memory score compares each channel's
+    mean and variance over every position, which 4 images give as well as 8 (ResNet50's seven candidates through
+    its stem: 1.0 s on 8 images)."""
     n = max(SCORE_SAMPLES_MIN, probe.chunk) if probe.chunk else None
     scores: dict[str, float | None] = {}
     for name, candidate in candidates.items():
         # a candidate the same as one scored already (raw pixels given: 'none' is the batch as given) is not run again
         same = next((other for other in scores if np.array_equal(candidates[other][:n], candidate[:n])), None)
         scores[name] = scores[same] if same is not None else probe.score_only(candidate[:n], predict_fn)
+    return scores
+
+
+def _whatif_by_memory(scores: dict[str, float | None], probe: MemoryProbe, how: str, given: np.ndarray) -> WhatIf:
+    """The what-if's rows from the candidates' memory scores; the model's output (``given``) only for the batch as
+    given (the probe's)."""
     scored = [name for name, score in scores.items() if score is not None]
     best = min(scored, key=lambda name: scores[name]) if scored else None
-    rows = []
-    for name, candidate in candidates.items():
-        if name == "as given" and given is not None and len(given) >= len(candidate):
-            brief = output_brief(given[:max_samples])
-        elif name == "as given":
-            brief = output_brief(predict_fn(candidate))
-        else:
-            brief = {}
-        rows.append(Candidate(name, scores[name], **brief))
+    rows = [Candidate(name, score, **(output_brief(given) if name == "as given" else {}))
+            for name, score in scores.items()]
     return WhatIf(probe.source, how, rows, best, scores.get("as given"))
 
 
