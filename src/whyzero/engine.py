@@ -334,8 +334,10 @@ def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarra
     score = memory_score(memory.batchnorm)
     if score is not None:
         memory.score, memory.source = score, "BatchNormalization moving statistics"
-    probe = early.probe if early is not None else \
-        MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
+    probe = early.probe if early is not None else None
+    if probe is None and ((ctx.is_image and whatif) or (memory.normalization is not None and ctx.train_stats is None)):
+        # a re-run (no what-if) spares looking for trained BatchNorm layers (MobileNetV2's 52: 0.03 s)
+        probe = MemoryProbe(ctx.model, ctx.train_stats, chunk=chunk if ctx.multi is None else None)
     if memory.normalization is not None and ctx.train_stats is None:
         memory.score, memory.source = normalization_score(ctx.input_stats, memory.normalization), probe.source
     if ctx.is_image and whatif:
