@@ -64,8 +64,12 @@ def alongside(wanted: bool, start: Callable[[], EarlyMemory]) -> Iterator[EarlyM
         yield None
         return
     with without_graph_rewrites():
-        early = start()
+        try:
+            early = start()
+        except Exception:  # noqa: BLE001 - what could not start is worked out after the probe, as it was before
+            early = None
         try:
             yield early
         finally:
-            early.wait()
+            if early is not None:
+                early.wait()
