@@ -29,12 +29,11 @@ class EarlyMemory:
     def __init__(self, model, batch: np.ndarray, train_stats: InputStats | None, chunk: int,
                  raw_images: np.ndarray | None) -> None:
         self.probe = MemoryProbe(model, train_stats, chunk=chunk)
-        self.max_samples = whatif_samples(chunk)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whyzero-early")
         self._weights = self._pool.submit(weight_table, model)
         self._scores: Future | None = None
         if self.probe.source is not None and self.probe.prepare():
-            self._scores = self._pool.submit(memory_scores, batch, self.probe, self.max_samples, raw_images)
+            self._scores = self._pool.submit(memory_scores, batch, self.probe, whatif_samples(chunk), raw_images)
         self._pool.shutdown(wait=False)
 
     def weights(self) -> list[dict] | None:

@@ -278,15 +278,19 @@ def whatif_candidates(batch: np.ndarray, probe: MemoryProbe, max_samples: int = 
         raw_stats = InputStats.of(raw)
         candidates["training mean/std"] = ((raw - raw_stats.mean) / np.maximum(raw_stats.std, 1e-12)
                                            * probe.train_stats.std + probe.train_stats.mean)
-    dtype = batch.dtype if batch.dtype.kind == "f" else np.float32
-    return {name: c.astype(dtype) for name, c in candidates.items()}, how
+    return {name: c.astype(_fed_dtype(batch)) for name, c in candidates.items()}, how
+
+
+def _fed_dtype(batch: np.ndarray):
+    """The dtype the what-if feeds the model: the batch's own if floating, else float32."""
+    return batch.dtype if batch.dtype.kind == "f" else np.float32
 
 
 def memory_scores(batch: np.ndarray, probe: MemoryProbe, max_samples: int = 16, raw_images: np.ndarray | None = None,
                   predict_fn=None) -> tuple[str, dict[str, float | None]] | None:
-    """The what-if against the model's memory up to its ranking: how the raw pixels were found and each candidate's
-    distance to the memory (``score_candidates``); None where there is no memory or the batch is not images."""
-    built = whatif_candidates(batch, probe, max_samples, raw_images) if probe.source is not None else None
+    """The what-if against the model's memory (``probe.source``) up to its ranking: how the raw pixels were found
+    and each candidate's distance to the memory (``score_candidates``); None where the batch is not images."""
+    built = whatif_candidates(batch, probe, max_samples, raw_images)
     return None if built is None else (built[1], score_candidates(built[0], probe, predict_fn))
 
 
@@ -311,7 +315,7 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
     if probe.source is not None:
         how, scores = scored or memory_scores(batch, probe, max_samples, raw_images, predict_fn)
         as_given = given[:max_samples] if given is not None and len(given) >= min(len(batch), max_samples) \
-            else predict_fn(batch[:max_samples].astype(batch.dtype if batch.dtype.kind == "f" else np.float32))
+            else predict_fn(batch[:max_samples].astype(_fed_dtype(batch)))
         return _whatif_by_memory(scores, probe, how, as_given)
     if labels is None or given is None or len(labels) < max_samples or labels.ndim != 1:
         return None
