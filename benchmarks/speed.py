@@ -1,26 +1,29 @@
-"""Speed benchmark (issue 13): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
+"""Speed benchmark (issue 13, 27): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
-    python benchmarks/speed.py [--models resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw,resnet50_raw,efficientnetb0,
-                                         vit,unet]
-                               [--samples 32,128,512] [--repeat 3] [--small]
+    python benchmarks/speed.py            # everything below, in one run, and the table the README shows
+    python benchmarks/speed.py --models mobilenetv2 --sweep none --small   # a part of it
 
-``efficientnetb0`` is Keras' EfficientNetB0 (untrained); ``vit`` a small Vision Transformer built from Keras layers
-(16x16 patches of 224x224 images, 6 blocks of ``MultiHeadAttention`` and an MLP, ``LayerNormalization``); ``unet``
-a 4-level U-Net with BatchNorm on 128x128 images, diagnosed with masks (its baseline's loss is per pixel).
+``--models`` (default all eight): ``resnet50``, ``mobilenetv2``, ``mobilenetv2_raw``, ``resnet50_raw``, ``deep_mlp``,
+``efficientnetb0``, ``vit``, ``unet``, at ``--samples`` (32).  ``efficientnetb0`` is Keras' EfficientNetB0
+(untrained); ``vit`` a small Vision Transformer built from Keras layers (16x16 patches of 224x224 images, 6 blocks of
+``MultiHeadAttention`` and an MLP, ``LayerNormalization``); ``unet`` a 4-level U-Net with BatchNorm on 128x128
+images, diagnosed with masks (its baseline's loss is per pixel).  ``mobilenetv2_raw`` (``resnet50_raw``) is
+MobileNetV2 (ResNet50) with BatchNorm statistics as if trained, fed raw 0..255 pixels: the diagnosis then also runs
+the preprocessing what-if and re-runs the model under the fix (the proof).
 
-``mobilenetv2_raw`` (``resnet50_raw``) is MobileNetV2 (ResNet50) with BatchNorm statistics as if trained, fed raw
-0..255 pixels: the diagnosis then also runs the preprocessing what-if and re-runs the model under the fix (the
-proof).
+``--sweep`` (default ``mobilenetv2:32,128,512``): one model at growing batch sizes, ``--sweep-repeat`` (1) runs each.
+The CLI on two exported gallery cases against ``python -c "import keras; m = keras.saving.load_model(M);
+m.predict(x)"`` and the commands that need no model (``whyzero --help``, ``whyzero gallery list``) unless
+``--no-small``.
 
 Each measurement runs in its own process (peak RSS is per process):
 - ``baseline``: one forward+backward pass (GradientTape, chunks of 16) over the batch;
-- ``whyzero``: ``whyzero.diagnose`` on the same model and batch, with its stages.
-``--small`` also times the CLI on two exported gallery cases against
-``python -c "import keras; m = keras.saving.load_model(M); m.predict(x)"`` and the commands that need no
-model (``whyzero --help``, ``whyzero gallery list``).  Not a test: absolute times vary from run to run (on a
-shared 2-core machine by 20% and more), so each measurement is repeated, baseline and whyzero in turn, and the
-fastest of each is kept (as ``timeit`` does); the CPU time each process was given is reported beside it (on a
-virtual machine whose host is busy, wall time also counts the time the host ran others: up to 20% of it).
+- ``whyzero``: ``whyzero.diagnose`` on the same model and batch, with its stages ("probe alone": the stage
+  "probing layers" against the baseline's whole pass).
+Not a test: absolute times vary from run to run (on a shared 2-core machine by 20% and more), so each measurement
+is repeated (``--repeat``, 3), baseline and whyzero in turn, and the fastest of each is kept (as ``timeit`` does);
+the CPU time each process was given is reported beside it (on a virtual machine whose host is busy, wall time also
+counts the time the host ran others), and the share of the run's CPU time the host stole (``/proc/stat``).
 whyzero's bytecode is compiled first, as an installed package's is.
 """
 
@@ -116,7 +119,7 @@ if mode == "baseline":
 else:
     import whyzero
     def progress(stage, fraction):
-        stages.append((stage, round(time.perf_counter() - start, 1), round(fraction, 2)))
+        stages.append((stage, round(time.perf_counter() - start, 2), round(fraction, 2)))
     found = whyzero.diagnose(model, batch, labels=None if masks is not None else labels, masks=masks,
                              progress=progress)
 wall = time.perf_counter() - start
@@ -161,35 +164,88 @@ def small_models() -> None:
         print(f"{name}: whyzero diagnose {ours:.1f} s, keras load+predict {plain:.1f} s, ratio {ours / plain:.2f}x")
 
 
-def measure(kind: str, samples: int, repeat: int) -> None:
-    """Baseline and whyzero in turn, ``repeat`` times each; the fastest of each is reported."""
+def probe_seconds(stages: list) -> float | None:
+    """The probe's own time: from the stage "probing layers" starting to its last step done."""
+    begun = [t for name, t, f in stages if name.startswith("probing layers") and f == 0.0]
+    done = [t for name, t, f in stages if name.startswith("probing layers") and f == 1.0]
+    return done[-1] - begun[0] if begun and done else None
+
+
+def measure(kind: str, samples: int, repeat: int) -> dict:
+    """Baseline and whyzero in turn, ``repeat`` times each; the fastest of each is reported and returned as a row."""
     runs: dict[str, list[dict]] = {"baseline": [], "whyzero": []}
     for _ in range(max(1, repeat)):
         for mode in runs:
             runs[mode].append(child(kind, samples, mode))
     base, ours = (min(runs[mode], key=lambda r: r["wall_s"]) for mode in ("baseline", "whyzero"))
-
-    def cpu(mode: str) -> float:  # the CPU time the process was given: steadier than wall time when the host is busy
-        return min(r["cpu_s"] for r in runs[mode])
-
+    cpu = {mode: min(r["cpu_s"] for r in rs) for mode, rs in runs.items()}  # steadier than wall time on a busy host
+    probes = [p for p in (probe_seconds(r["stages"]) for r in runs["whyzero"]) if p is not None]
+    row = {"kind": kind, "samples": samples, "base_s": base["wall_s"], "ours_s": ours["wall_s"],
+           "time": ours["wall_s"] / base["wall_s"], "cpu": cpu["whyzero"] / cpu["baseline"],
+           "probe": min(probes) / base["wall_s"] if probes else None,
+           "memory": ours["peak_rss_mb"] / base["peak_rss_mb"], "beyond_mb": ours["peak_rss_mb"] - ours["batch_mb"],
+           "base_mb": base["peak_rss_mb"]}
     print(f"{kind} ({samples} samples): forward+backward {base['wall_s']:.1f} s / "
           f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB "
-          f"({ours['peak_rss_mb'] - ours['batch_mb']:.0f} MB beyond the {ours['batch_mb']:.0f} MB batch): "
-          f"time {ours['wall_s'] / base['wall_s']:.2f}x (CPU time {cpu('whyzero') / cpu('baseline'):.2f}x), "
-          f"memory {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}x", flush=True)
+          f"({row['beyond_mb']:.0f} MB beyond the {ours['batch_mb']:.0f} MB batch): "
+          f"time {row['time']:.2f}x (CPU time {row['cpu']:.2f}x), memory {row['memory']:.2f}x", flush=True)
     print("    all runs (wall s / CPU s): " + "; ".join(f"{mode} " + ", ".join(
         f"{r['wall_s']:.2f}/{r['cpu_s']:.2f}" for r in rs) for mode, rs in runs.items()))
     print(f"    stages (start s): {ours['stages']}")
     if ours.get("findings"):
         print(f"    findings: {ours['findings']}", flush=True)
+    return row
+
+
+NAMES = {"mobilenetv2_raw": "MobileNetV2 fed raw pixels (what-if + proof)",
+         "resnet50_raw": "ResNet50 fed raw pixels (what-if + proof)", "unet": "U-Net with masks",
+         "mobilenetv2": "MobileNetV2", "resnet50": "ResNet50",
+         "efficientnetb0": "EfficientNetB0 (a double-normalization proof)",
+         "vit": "small ViT (`MultiHeadAttention`, `LayerNormalization`)", "deep_mlp": "deep MLP"}
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as the README's Markdown table."""
+    lines = ["| model | samples | forward+backward | whyzero | time | CPU time | probe alone | peak memory |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        probe = "" if r["probe"] is None else f"{r['probe']:.2f}x"
+        name = NAMES.get(r["kind"], r["kind"])
+        lines.append(f"| {name} | {r['samples']} | {r['base_s']:.1f} s | {r['ours_s']:.1f} s | **{r['time']:.2f}x** "
+                     f"| {r['cpu']:.2f}x | {probe} | {r['memory']:.2f}x "
+                     f"({r['beyond_mb']:.0f} MB beyond the batch) |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+    except OSError:
+        name = "unknown CPU"
+    return f"{os.cpu_count()} cores, {name}"
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, all) CPU ticks since boot, from ``/proc/stat``; None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="resnet50,mobilenetv2,deep_mlp,mobilenetv2_raw")
-    parser.add_argument("--samples", default="32", help="batch sizes, comma-separated (e.g. 32,128,512)")
+    parser.add_argument("--models", default=",".join(NAMES))
+    parser.add_argument("--samples", default="32", help="batch sizes for --models, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts")
-    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--sweep", default="mobilenetv2:32,128,512",
+                        help="MODEL:N,N,... one model at growing batch sizes ('none': no sweep)")
+    parser.add_argument("--sweep-repeat", type=int, default=1)
+    parser.add_argument("--no-small", action="store_true", help="leave out the CLI on small models")
+    parser.add_argument("--small", action="store_true", help="(the default; kept for old command lines)")
     args = parser.parse_args()
     # timed as installed: pip compiles a package's bytecode when it installs it, but an editable install under
     # PYTHONDONTWRITEBYTECODE compiles whyzero's sources on every import (~0.05 s of each run)
@@ -198,11 +254,28 @@ def main() -> None:
     import whyzero
 
     compileall.compile_dir(os.path.dirname(whyzero.__file__), quiet=1)
-    for kind in args.models.split(","):
-        for samples in (int(n) for n in args.samples.split(",")):
-            measure(kind, samples, args.repeat)
-    if args.small:
+    began, ticks = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu_ticks()
+    print(f"{machine()}; started {began}", flush=True)
+    rows = [measure(kind, int(n), args.repeat) for kind in args.models.split(",") if kind
+            for n in args.samples.split(",")]
+    sweep = []
+    if args.sweep != "none":
+        kind, sizes = args.sweep.split(":")
+        done = {(r["kind"], r["samples"]): r for r in rows}  # measured above already: not again
+        sweep = [done.get((kind, int(n))) or measure(kind, int(n), args.sweep_repeat) for n in sizes.split(",")]
+    if not args.no_small:
         small_models()
+    print(f"\n{machine()}; {began}, --repeat {args.repeat}")
+    ended = cpu_ticks()
+    if ticks and ended and ended[1] > ticks[1]:
+        print(f"stolen by the host: {100 * (ended[0] - ticks[0]) / (ended[1] - ticks[1]):.1f}% of the CPU time")
+    print(table(rows + [r for r in sweep if r not in rows]))
+    if len(sweep) > 1:
+        first, last = sweep[0], sweep[-1]
+        print(f"\n{first['kind']} from {first['samples']} to {last['samples']} samples: the pass "
+              f"{last['base_s'] / first['base_s']:.2f}x, whyzero {last['ours_s'] / first['ours_s']:.2f}x; "
+              f"whyzero's peak beyond the batch {first['beyond_mb']:.0f} -> {last['beyond_mb']:.0f} MB "
+              f"({100 * (last['beyond_mb'] / first['beyond_mb'] - 1):+.0f}%)")
 
 
 if __name__ == "__main__":
