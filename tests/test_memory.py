@@ -100,10 +100,14 @@ def test_a_big_model_is_probed_at_least_eight_samples_a_chunk_where_they_fit_twi
 
 
 def test_the_whatif_worked_out_beside_the_traced_pass_is_the_one_worked_out_after_it(monkeypatch):
-    """The weights' table and the what-if's memory scores are worked out on a second thread while the probe's pass
-    is traced: the diagnosis names the same preprocessing with the same scores as when they are worked out after
-    the pass, and a failure on that thread leaves them to be worked out after it."""
+    """The weights' table, the what-if's memory scores and the batch's statistics are worked out on a second thread
+    while the probe's pass is traced: the diagnosis names the same preprocessing with the same scores and the same
+    input statistics as when they are worked out after the pass, and a failure on that thread leaves them to be
+    worked out after it."""
+    import threading
+
     from whyzero import early, engine, memory
+    from whyzero import fed as fed_module
 
     layers = keras.layers
     keras.utils.set_random_seed(0)
@@ -114,29 +118,42 @@ def test_the_whatif_worked_out_beside_the_traced_pass_is_the_one_worked_out_afte
     conv = model.get_layer("conv")(pixels / 255.0).numpy().reshape(-1, 8)  # trained on x / 255: its memory
     model.get_layer("bn").moving_mean.assign(conv.mean(0))
     model.get_layer("bn").moving_variance.assign(conv.var(0))
-    fed = engine.prepare(model, pixels)  # fed raw 0..255 pixels
 
-    threads = []
+    threads, stats_threads, real_stats = [], [], fed_module.batch_stats
 
     def recorded(*args, **kwargs):
-        import threading
-
         threads.append(threading.current_thread().name)
         return memory.memory_scores(*args, **kwargs)
 
+    def stats_recorded(batch):
+        stats_threads.append(threading.current_thread().name)
+        return real_stats(batch)
+
     monkeypatch.setattr(early, "memory_scores", recorded)
-    beside = engine.diagnose_fed(fed, lambda stage, fraction: None, traced=True)
+    monkeypatch.setattr(fed_module, "batch_stats", stats_recorded)
+    beside = engine.diagnose_fed(engine.prepare(model, pixels), lambda stage, fraction: None, traced=True)  # raw
     assert threads and threads[0].startswith("whyzero-early")
+    assert len(stats_threads) == 1 and stats_threads[0].startswith("whyzero-early")
 
     def fails(*args, **kwargs):
         raise RuntimeError("the thread failed")
 
+    def stats_fail_on_the_thread(batch):
+        if threading.current_thread().name.startswith("whyzero-early"):
+            raise RuntimeError("the thread failed")
+        return stats_recorded(batch)
+
     monkeypatch.setattr(early, "memory_scores", fails)
-    after = engine.diagnose_fed(fed, lambda stage, fraction: None, traced=True)
+    monkeypatch.setattr(fed_module, "batch_stats", stats_fail_on_the_thread)
+    stats_threads.clear()
+    after = engine.diagnose_fed(engine.prepare(model, pixels), lambda stage, fraction: None, traced=True)
+    assert stats_threads == ["MainThread"]  # worked out after the pass, once
     for d in (beside, after):
         assert d.findings[0].cause == "input.range_mismatch"
         assert d.summaries["inputs"]["whatif"]["best"] == "unit"
     scores = [{c["name"]: c["score"] for c in d.summaries["inputs"]["whatif"]["candidates"]} for d in (beside, after)]
     assert scores[0] == pytest.approx(scores[1], rel=1e-6)
     assert scores[0]["unit"] < 0.2 * scores[0]["as given"]
+    stats = [d.summaries["measurements"]["input_stats"] for d in (beside, after)]
+    assert stats[0]["max"] == [255.0, 255.0, 255.0] and stats[0] == stats[1]
     assert beside.summaries["measurements"]["memory"]["weights"] == after.summaries["measurements"]["memory"]["weights"]

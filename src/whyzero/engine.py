@@ -15,7 +15,7 @@ from whyzero.checks.training import at_initialization
 from whyzero.context import Context
 from whyzero.diagnosis import Diagnosis, rank
 from whyzero.distances import batchnorm_memory, memory_score, normalization_score
-from whyzero.early import EarlyMemory, alongside
+from whyzero.early import EarlyWork, alongside
 from whyzero.errors import first_line
 from whyzero.fed import Fed, batch_stats, embedding_input, prepare_inputs
 from whyzero.feed import MultiInput, assemble, take
@@ -123,7 +123,7 @@ def judge(fed: Fed, report: Progress, whatif: bool = True, live: dict | None = N
     notes = list(fed.notes)
     ctx = _probe(fed.loaded, fed.batch, fed.labels, fed.masks, fed.train_ref, notes, report,
                  raw_images=fed.batch_in.raw_images, multi=fed.multi, whatif=whatif, stale_batchnorm=True,
-                 traced=traced, input_stats=fed.input_stats())
+                 traced=traced, input_stats=fed.input_stats)
     notes.extend(ctx.notes + overflow_notes(ctx))
     ctx.notes = notes
     if ctx.memory.embedding:
@@ -217,17 +217,19 @@ def point_symptoms_to_roots(findings: list) -> None:
 def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, whatif: bool = True,
            raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
            budget_rows: int | None = None, stale_batchnorm: bool | None = None, traced: bool = False,
-           input_stats: InputStats | None = None, weights: list[dict] | None = None) -> Context:
+           input_stats: Callable[[], InputStats] | None = None, weights: list[dict] | None = None) -> Context:
+    """The probe and what follows from it; ``input_stats`` works out the batch's statistics (default:
+    ``batch_stats``), beside the probe's trace where a second thread runs."""
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
-    input_stats = batch_stats(batch) if input_stats is None else input_stats
+    input_stats = input_stats or (lambda: batch_stats(batch))
     loss = loss_info(model) if loaded.has_layers else None
     optimizer = optimizer_info(model) if loaded.has_layers else None
     is_image = batch.ndim == 4 and batch.shape[-1] in (1, 3)
     activation = output_activation(model) if loaded.has_layers else None
     if not loaded.has_layers:
-        return _outputs_only(Context(loaded, batch, predict(model, fed, chunk), None, input_stats, labels=labels,
+        return _outputs_only(Context(loaded, batch, predict(model, fed, chunk), None, input_stats(), labels=labels,
                                      masks=masks, train_stats=train_ref, is_image=is_image, multi=multi, chunk=chunk),
                              activation, loss)
     report("probing layers", 0.0)
@@ -258,12 +260,14 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
                            saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows)
 
-    # the weights' table and the what-if's memory scores need no probe: on the core the trace leaves idle
+    # the weights' table, the what-if's memory scores and the batch's statistics need no probe: on the core the
+    # trace leaves idle
     early = whatif and weights is None and multi is None and is_image and not eager
-    with alongside(early, lambda: EarlyMemory(model, batch, train_ref, chunk, raw_images)) as started:
+    with alongside(early, lambda: EarlyWork(model, batch, train_ref, chunk, raw_images, input_stats)) as started:
         forward = _forward_or_fallback(probe, eager, origin, notes)
         task = infer_task(forward.outputs, activation, loss, labels, per_position)
-        ctx = Context(loaded, batch, forward.outputs, task, input_stats, labels=labels, masks=masks,
+        stats = (started.input_stats() if started is not None else None) or input_stats()
+        ctx = Context(loaded, batch, forward.outputs, task, stats, labels=labels, masks=masks,
                       train_stats=train_ref, forward=forward, loss=loss, optimizer=optimizer, is_image=is_image,
                       gradient_labels=target_source if forward.has_gradients else "none", multi=multi, chunk=chunk)
         ctx.label_ids = label_ids(task, labels, masks)
@@ -314,7 +318,7 @@ def _rerun_batchnorm(ctx: Context, chunk: int) -> None:
 
 
 def _memory(ctx: Context, chunk: int, whatif: bool = True, raw_images: np.ndarray | None = None,
-            stale_batchnorm: bool = True, weights: list[dict] | None = None, early: EarlyMemory | None = None) -> None:
+            stale_batchnorm: bool = True, weights: list[dict] | None = None, early: EarlyWork | None = None) -> None:
     """What the model holds of its training: BatchNorm and Normalization memory against the batch, the weights'
     table (``weights``: already read, for a re-run of the same model: ResNet50's took 0.36 s), the what-if
     (``early``: the table and the what-if's scores worked out while the probe ran)."""

@@ -304,7 +304,7 @@ def preprocessing_whatif(batch: np.ndarray, probe: MemoryProbe, predict_fn, max_
     labels judge instead: when the model gets the first samples wrong as given (``given``: its outputs on the
     batch; fewer than ``LABELS_ACCURACY_MIN`` right, or fewer than ``LABELS_ACCURACY_GATE`` with one class
     predicted for most), each candidate is scored by how many it gets right.  ``scored``: ``memory_scores``
-    worked out already (``EarlyMemory``).
+    worked out already (``EarlyWork``).
 
     Returns:
         For each candidate: its memory score (or its accuracy on the labels) and the output under it; the best
