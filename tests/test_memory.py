@@ -100,14 +100,15 @@ def test_a_big_model_is_probed_at_least_eight_samples_a_chunk_where_they_fit_twi
 
 
 def test_the_whatif_worked_out_beside_the_traced_pass_is_the_one_worked_out_after_it(monkeypatch):
-    """The weights' table, the what-if's memory scores and the batch's statistics are worked out on a second thread
-    while the probe's pass is traced: the diagnosis names the same preprocessing with the same scores and the same
-    input statistics as when they are worked out after the pass, and a failure on that thread leaves them to be
-    worked out after it."""
+    """The batch's statistics are worked out on a second thread while the probe's pass is traced, the weights'
+    table and the what-if's memory scores on it once the pass is traced: the diagnosis names the same preprocessing
+    with the same scores and the same input statistics as when they are worked out after the pass, and a failure on
+    that thread leaves them to be worked out after it."""
     import threading
 
     from whyzero import early, engine, memory
     from whyzero import fed as fed_module
+    from whyzero.probes import forward
 
     layers = keras.layers
     keras.utils.set_random_seed(0)
@@ -119,20 +120,29 @@ def test_the_whatif_worked_out_beside_the_traced_pass_is_the_one_worked_out_afte
     model.get_layer("bn").moving_mean.assign(conv.mean(0))
     model.get_layer("bn").moving_variance.assign(conv.var(0))
 
-    threads, stats_threads, real_stats = [], [], fed_module.batch_stats
+    threads, stats_threads, real_stats, events = [], [], fed_module.batch_stats, []
 
     def recorded(*args, **kwargs):
         threads.append(threading.current_thread().name)
+        events.append("scores")
         return memory.memory_scores(*args, **kwargs)
+
+    def compiled(*args, **kwargs):
+        out = real_compile(*args, **kwargs)
+        events.append("traced")
+        return out
 
     def stats_recorded(batch):
         stats_threads.append(threading.current_thread().name)
         return real_stats(batch)
 
+    real_compile = forward._compile_pass
     monkeypatch.setattr(early, "memory_scores", recorded)
     monkeypatch.setattr(fed_module, "batch_stats", stats_recorded)
+    monkeypatch.setattr(forward, "_compile_pass", compiled)
     beside = engine.diagnose_fed(engine.prepare(model, pixels), lambda stage, fraction: None, traced=True)  # raw
     assert threads and threads[0].startswith("whyzero-early")
+    assert events[:2] == ["traced", "scores"]  # the scores wait for the trace: beside it they slowed it
     assert len(stats_threads) == 1 and stats_threads[0].startswith("whyzero-early")
 
     def fails(*args, **kwargs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -218,8 +219,7 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
            raw_images: np.ndarray | None = None, multi: MultiInput | None = None,
            budget_rows: int | None = None, stale_batchnorm: bool | None = None, traced: bool = False,
            input_stats: Callable[[], InputStats] | None = None, weights: list[dict] | None = None) -> Context:
-    """The probe and what follows from it; ``input_stats`` works out the batch's statistics (default:
-    ``batch_stats``), beside the probe's trace where a second thread runs."""
+    """The probe and what follows; ``input_stats`` works out the batch's statistics (default: ``batch_stats``)."""
     model = loaded.model
     chunk = chunk_size(model, batch)
     fed = assemble(batch, multi)
@@ -244,27 +244,24 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
         labels, masks = None, position_ids
     per_position = masks is not None and first.ndim == 3
     task = infer_task(first, activation, loss, labels, per_position)
-    ids = label_ids(task, labels, masks)
-    fn, origin = loss_for_gradients(task, loss)
-    loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
-    targets, target_source = gradient_targets(task, loss_name, ids, labels, (len(batch), *first.shape[1:]))
-    if target_source != "labels":
-        notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
-                     "at warning")
+    fn, origin, targets, target_source = _gradients_of(task, loss, labels, masks, (len(batch), *first.shape[1:]),
+                                                       notes)
     cam = task.kind if is_image and multi is None else None
     per_sample = activation_bytes(model, exact=True)
     eager = not traced and per_sample is not None and \
         runs_eagerly(model, per_sample * max(len(batch), budget_rows or 0))
 
-    def probe(gradients: bool, eagerly: bool):
+    def probe(gradients: bool, eagerly: bool, on_traced: Callable[[], None] | None = None):
         return run_forward(model, fed, targets if gradients else None, fn if gradients else None, chunk, report,
-                           saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows)
+                           saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows,
+                           on_traced=on_traced)
 
     # the weights' table, the what-if's memory scores and the batch's statistics need no probe: on the core the
     # trace leaves idle
     early = whatif and weights is None and multi is None and is_image and not eager
     with alongside(early, lambda: EarlyWork(model, batch, train_ref, chunk, raw_images, input_stats)) as started:
-        forward = _forward_or_fallback(probe, eager, origin, notes)
+        forward = _forward_or_fallback(probe if started is None else partial(probe, on_traced=started.traced), eager,
+                                       origin, notes)
         task = infer_task(forward.outputs, activation, loss, labels, per_position)
         stats = (started.input_stats() if started is not None else None) or input_stats()
         ctx = Context(loaded, batch, forward.outputs, task, stats, labels=labels, masks=masks,
@@ -276,6 +273,17 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                 started)
         report("model memory", 1.0)
     return ctx
+
+
+def _gradients_of(task, loss: dict | None, labels, masks, shape: tuple, notes: list[str]):
+    """The loss the probe's gradients come from, where it was found, their targets and where those came from."""
+    fn, origin = loss_for_gradients(task, loss)
+    loss_name = None if loss is None else (loss["name"] if loss["known"] else "custom")
+    targets, target_source = gradient_targets(task, loss_name, label_ids(task, labels, masks), labels, shape)
+    if target_source != "labels":
+        notes.append(f"gradients use {target_source} as targets: no usable labels; gradient findings are capped "
+                     "at warning")
+    return fn, origin, targets, target_source
 
 
 def _outputs_only(ctx: Context, activation: str | None, loss: dict | None) -> Context:

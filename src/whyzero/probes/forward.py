@@ -74,14 +74,13 @@ class ForwardResult:
     saliency: np.ndarray | None = None  # Grad-CAM maps (N, h, w) of the first samples, from the same pass
 
 
-def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None,
-                chunk_size: int, progress: Callable[[str, float], None] | None = None,
-                max_batchnorm: int = 8, saliency_of: str | None = None, plan: Plan | None = None,
-                cache: dict | None = None, eager: bool = False, budget_rows: int | None = None) -> ForwardResult:
+def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Callable | None, chunk_size: int,
+                progress: Callable[[str, float], None] | None = None, max_batchnorm: int = 8, eager: bool = False,
+                saliency_of: str | None = None, plan: Plan | None = None, cache: dict | None = None,
+                budget_rows: int | None = None, on_traced: Callable[[], None] | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
-    Every leaf layer is probed, inside nested models too (named by path); Keras-2 (tf_keras) models
-    are probed layer by layer at the top level.
+    Every leaf layer is probed, inside nested models too (named by path); tf_keras models at the top level.
 
     Args:
         model: a Keras model with layers.
@@ -97,6 +96,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         eager: run each chunk op by op, not as one traced function (``runs_eagerly``: a small model).
         budget_rows: the batch size the pass is set for (default: this batch's); a re-run on a probed batch's
             first samples gives the probed batch's, and runs its compiled pass.
+        on_traced: called once the pass is traced (or found compiled), before its first chunk runs.
     """
     if can_capture(model):
         found = {"plan": plan}  # without a dry run, the plan is read off the call traced first
@@ -133,7 +133,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         def described():
             return names, layers, bn_layers
     return _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, saliency_of,
-                   {} if cache is None else cache, eager, budget_rows)
+                   {} if cache is None else cache, eager, budget_rows, on_traced)
 
 
 def _merge_chunk(vectors: list, layouts: list, probes: list[LayerProbe], flats: list, ones: list,
@@ -180,7 +180,8 @@ class CompiledPass:
 
 
 def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described, cam: str | None,
-            cache: dict, eager: bool = False, budget_rows: int | None = None) -> ForwardResult:
+            cache: dict, eager: bool = False, budget_rows: int | None = None,
+            on_traced: Callable[[], None] | None = None) -> ForwardResult:
     """The chunked pass.  The model's forward (and backward) pass is one ``tf.function``; each layer's output is
     summarized in it by a call of a small function shared by all layers of its rank, never inlined.  So the pass
     traces almost as fast as a plain training step (MobileNetV2: 1.5 s, against 17 s for one function holding
@@ -204,6 +205,8 @@ def _stream(model, batch, labels, loss_fn, chunk_size, progress, run, described,
     if key not in cache:
         cache[key] = _compile_pass(run, described, spec, label_spec, variables, want_grads, loss_fn, cam, samples,
                                    everyone, eager)
+    if on_traced is not None:
+        on_traced()
     # ``described`` as the pass was compiled: a cached pass runs the ``run`` it was compiled with
     compiled = cache[key]
     probes, bns = [], []  # the probed layers' summaries and BatchNorm inputs, known once the pass has run
