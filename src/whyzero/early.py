@@ -1,11 +1,12 @@
 """Work of a diagnosis that needs the model and the batch but not the probe, done on a second thread while the
-probe's pass is traced.
+probe's pass is traced and set up.
 
-Tracing runs Python on one core and leaves the other idle (MobileNetV2: ~2.5 s, then ~1.2 s setting the traced
-pass up); the weights' table, the preprocessing what-if's memory scores (ResNet50: 0.25 s and 0.85 s) and the
-batch's statistics (MobileNetV2's images: 0.09 s at 32, ~1.5 s at 512) fit in that time.  The scores' cut pass
-is traced on the caller's thread before the probe's: while the probe's pass is traced the layers' calls are patched
-to record them (``capturing``), and a second trace through them would record into the probe's.
+Tracing runs Python on one core and leaves the other idle (MobileNetV2: ~2.3 s), and so, mostly, does setting the
+traced pass up on its first chunk (~1.2 s of its ~2 s): the batch's statistics (MobileNetV2's images: 0.09 s at 32,
+~1.5 s at 512) are worked out beside the trace, the weights' table and the preprocessing what-if's memory scores
+(MobileNetV2: 0.06 s and 0.55 s) beside the first chunk.  The scores' cut pass is traced on the caller's thread
+before the probe's: while the probe's pass is traced the layers' calls are patched to record them
+(``capturing``), and a second trace through them would record into the probe's.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class EarlyWork:
         return work(*args)
 
     def traced(self) -> None:
-        """The probe's pass is traced (or will not be): the scores may start."""
+        """The probe's pass is traced (or will not be): the table and the scores may start."""
         self._traced.set()
 
     def weights(self) -> list[dict] | None:

@@ -256,8 +256,8 @@ def _probe(loaded: LoadedModel, batch, labels, masks, train_ref, notes, report, 
                            saliency_of=cam, plan=plan, cache=loaded.passes, eager=eagerly, budget_rows=budget_rows,
                            on_traced=on_traced)
 
-    # the weights' table, the what-if's memory scores and the batch's statistics need no probe: on the core the
-    # trace leaves idle
+    # the batch's statistics, the weights' table and the what-if's memory scores need no probe: on the core the
+    # trace and the first chunk's setup leave idle
     early = whatif and weights is None and multi is None and is_image and not eager
     with alongside(early, lambda: EarlyWork(model, batch, train_ref, chunk, raw_images, input_stats)) as started:
         forward = _forward_or_fallback(probe if started is None else partial(probe, on_traced=started.traced), eager,
