@@ -1,7 +1,7 @@
 """Speed benchmark (issue 13, 27): whyzero against plain TensorFlow on the same model and batch, ratios side by side.
 
     python benchmarks/speed.py            # everything below, in one run, and the table the README shows
-    python benchmarks/speed.py --models mobilenetv2 --sweep none --small   # a part of it
+    python benchmarks/speed.py --models mobilenetv2 --sweep none --no-small   # a part of it
 
 ``--models`` (default all eight): ``resnet50``, ``mobilenetv2``, ``mobilenetv2_raw``, ``resnet50_raw``, ``deep_mlp``,
 ``efficientnetb0``, ``vit``, ``unet``, at ``--samples`` (32).  ``efficientnetb0`` is Keras' EfficientNetB0
@@ -183,8 +183,7 @@ def measure(kind: str, samples: int, repeat: int) -> dict:
     row = {"kind": kind, "samples": samples, "base_s": base["wall_s"], "ours_s": ours["wall_s"],
            "time": ours["wall_s"] / base["wall_s"], "cpu": cpu["whyzero"] / cpu["baseline"],
            "probe": min(probes) / base["wall_s"] if probes else None,
-           "memory": ours["peak_rss_mb"] / base["peak_rss_mb"], "beyond_mb": ours["peak_rss_mb"] - ours["batch_mb"],
-           "base_mb": base["peak_rss_mb"]}
+           "memory": ours["peak_rss_mb"] / base["peak_rss_mb"], "beyond_mb": ours["peak_rss_mb"] - ours["batch_mb"]}
     print(f"{kind} ({samples} samples): forward+backward {base['wall_s']:.1f} s / "
           f"{base['peak_rss_mb']:.0f} MB, whyzero {ours['wall_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB "
           f"({row['beyond_mb']:.0f} MB beyond the {ours['batch_mb']:.0f} MB batch): "
@@ -245,7 +244,6 @@ def main() -> None:
                         help="MODEL:N,N,... one model at growing batch sizes ('none': no sweep)")
     parser.add_argument("--sweep-repeat", type=int, default=1)
     parser.add_argument("--no-small", action="store_true", help="leave out the CLI on small models")
-    parser.add_argument("--small", action="store_true", help="(the default; kept for old command lines)")
     args = parser.parse_args()
     # timed as installed: pip compiles a package's bytecode when it installs it, but an editable install under
     # PYTHONDONTWRITEBYTECODE compiles whyzero's sources on every import (~0.05 s of each run)

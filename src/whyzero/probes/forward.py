@@ -80,7 +80,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
                 budget_rows: int | None = None, on_traced: Callable[[], None] | None = None) -> ForwardResult:
     """Streams ``batch`` through ``model`` and returns merged summaries.
 
-    Every leaf layer is probed, inside nested models too (named by path); tf_keras models at the top level.
+    Every leaf layer is probed, in nested models too (named by path); tf_keras models layer by layer at the top.
 
     Args:
         model: a Keras model with layers.
