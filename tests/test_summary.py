@@ -464,3 +464,43 @@ def test_a_small_model_with_a_layer_that_runs_only_in_a_graph_falls_back_to_the_
     doubled = next(r for r in d.summaries["activations"] if r["layer"] == "graph_only")
     hidden = next(r for r in d.summaries["activations"] if r["layer"] == "hidden")
     assert doubled["max"] == pytest.approx(2 * hidden["max"], rel=1e-6)
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_a_relu_summarized_from_its_input_gives_the_numbers_it_gives_read_itself(eager, monkeypatch):
+    """A ReLU of a layer's output (a BatchNorm's, a residual sum's) reads two statistics of its own and takes the
+    rest from its input's summary (``clipped_summary``); every number a user sees is the one reading it whole gives,
+    values beyond the ceiling, exact zeros and a chunk with NaN included."""
+    import keras
+
+    from whyzero.probes import forward
+    from whyzero.probes.forward import run_forward
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64, 64, 3))
+    conv = keras.layers.Conv2D(16, 3, padding="same", name="conv")(inputs)
+    norm = keras.layers.BatchNormalization(gamma_initializer=keras.initializers.Constant(4.0), name="norm")(conv)
+    relu6 = keras.layers.ReLU(max_value=6.0, name="relu6")(norm)
+    summed = keras.layers.Add(name="add")([relu6, keras.layers.Conv2D(16, 1, name="skip")(inputs)])
+    relu = keras.layers.Activation("relu", name="relu")(summed)
+    capped = keras.layers.ReLU(max_value=1.0, name="relu1")(summed)  # a ceiling of 1: read itself
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Concatenate()([relu, capped]))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    x = np.random.default_rng(5).normal(size=(20, 64, 64, 3)).astype(np.float32)
+    x[3:5, :, :32] = 0  # whole regions of exact zeros
+    x[12, 5, 5, 0] = np.nan  # the second chunk of three: read from its outputs themselves
+    labels = np.arange(20) % 2
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    derived = []
+    real = forward.clipped_vector
+    monkeypatch.setattr(forward, "clipped_vector", lambda t, *a, **k: derived.append(t.shape) or real(t, *a, **k))
+    clipped = {p.name: p.values for p in run_forward(model, x, labels, loss, chunk_size=8, eager=eager).layers}
+    assert len(derived) == 2 * (3 if eager else 1)  # relu6 and relu, traced once or run per chunk; relu1 read itself
+    monkeypatch.setattr(forward, "relu_ceiling", lambda layer: None)
+    read = {p.name: p.values for p in run_forward(model, x, labels, loss, chunk_size=8, eager=eager).layers}
+    assert clipped["relu6"].max == 6.0 and clipped["relu6"].min == 0.0 and clipped["relu6"].nan > 0
+    assert 0.2 < clipped["relu6"].share("zero") < 0.8 and np.mean(clipped["relu6"].unit_max == 6.0) > 0.5
+    for name in ("relu6", "relu", "relu1", "norm", "add"):
+        for field_name in read[name].__dataclass_fields__:
+            expected, got = (np.asarray(getattr(s[name], field_name), np.float64) for s in (read, clipped))
+            assert np.array_equal(got, expected, equal_nan=True), (name, field_name)

@@ -32,12 +32,14 @@ from whyzero.probes.plan import (
     gate_preactivations,
     plan_of,
     probed_layers,
+    relu_ceiling,
 )
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.traced import (
     add_later,
     bn_stats,
     call_traced,
+    clipped_vector,
     full_summary,
     lean_vector,
     read,
@@ -112,8 +114,10 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
                 raise RuntimeError(f"the model called {len(tape)} layers, {plan_.calls} when its plan was read")
             gates = [gate_preactivations(tape[i].inputs, g) for i, g in zip(plan_.probe_index, plan_.gate_layers)]
             final = first_output(out)
+            probed = {id(tape[i].output): k for k, i in enumerate(plan_.probe_index)}
             return ([(tape[i].output, gate) for i, gate in zip(plan_.probe_index, gates)],
-                    [tape[i].inputs for i in plan_.bn_index], final, pre_activation(tape, final))
+                    [tape[i].inputs for i in plan_.bn_index], final, pre_activation(tape, final),
+                    [probed.get(id(tape[i].inputs)) for i in plan_.probe_index])
 
         def described():
             return found["plan"].names, found["plan"].layers, found["plan"].bn_layers
@@ -128,7 +132,7 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
         def run(x):
             outs = probe_model(x, training=False)
             return ([(t, None) for t in outs[:len(layers)]], outs[len(layers):len(layers) + len(bn_layers)],
-                    outs[-1], outs[-1])
+                    outs[-1], outs[-1], [None] * len(layers))
 
         def described():
             return names, layers, bn_layers
@@ -276,7 +280,7 @@ def _compile_pass(run, described, spec, label_spec, variables: list, want_grads:
         # eagerly, Grad-CAM's gradient comes from the same tape (``tf.gradients`` needs a graph)
         eagerly = tf.executing_eagerly()
         with tf.GradientTape(persistent=eagerly and height_width is not None) as tape:
-            layer_outs, bn_ins, final, scores = run(x)
+            layer_outs, bn_ins, final, scores, sources = run(x)
             final = tf.cast(final, tf.float32)
             target = None if height_width is None else saliency_target(tf.cast(scores, tf.float32), cam)
             loss = None if y is None else tf.reduce_mean(tf.cast(loss_fn(y, final), tf.float32))
@@ -290,15 +294,7 @@ def _compile_pass(run, described, spec, label_spec, variables: list, want_grads:
         del tape
         _, layers_, _ = described()
         later: list = []
-        constants: dict = {}
-        groups = stacks(layer_outs, [flat_region(layer) for layer in layers_], samples, everyone)
-        vectors = []
-        for members in groups:
-            t, gates = layer_outs[members[0]]
-            if len(members) > 1:
-                t = tf.concat([layer_outs[i][0] for i in members], 0)
-            vectors.append(lean_vector(t, *flat_region(layers_[members[0]]), gates, later, samples, everyone,
-                                       constants, segments=len(members)))
+        groups, vectors = _summaries(layer_outs, sources, layers_, later, samples, everyone)
         # traced once per rank, called per BatchNorm layer (inline, MobileNetV2's 8 took ~0.05 s to trace)
         bn_parts = [call_traced(traced_summary(("bn", tensor_kind(t)), bn_stats, t), t, later=later) for t in bn_ins]
         add_later(later)
@@ -309,6 +305,33 @@ def _compile_pass(run, described, spec, label_spec, variables: list, want_grads:
     if eager:  # no trace and no graph to set up: each op runs as it is called
         return CompiledPass((lambda x: traced(x)[:4]), traced, (lambda x: run(x)[0]), grad_sum, layouts, described)
     return CompiledPass(*_traced_functions(traced, run, spec, label_spec, want_grads), grad_sum, layouts, described)
+
+
+def _summaries(layer_outs: list, sources: list, layers: list, later: list, samples: int, everyone: int) -> tuple:
+    """Each probed layer's output summarized inside the pass being traced: the groups of layers one call reads
+    (``stacks``) and, per group, its vector and layout.  A ReLU of another layer's output summarized alone, of the
+    same shape and dtype, is summarized from that layer's vector (``clipped_vector``: MobileNetV2's 35 ReLU6
+    layers read two times instead of four)."""
+    flats = [flat_region(layer) for layer in layers]
+    groups = stacks(layer_outs, flats, samples, everyone)
+    alone = {members[0]: g for g, members in enumerate(groups) if len(members) == 1}
+    constants: dict = {}
+    vectors: list = []
+    for members in groups:
+        t, gates = layer_outs[members[0]]
+        source, high = sources[members[0]], relu_ceiling(layers[members[0]])
+        made = None
+        if len(members) == 1 and high is not None and source in alone and alone[source] < len(vectors) \
+                and layer_outs[source][1] is None and gates is None and vectors[alone[source]][1] is not None \
+                and t.dtype == layer_outs[source][0].dtype and t.shape == layer_outs[source][0].shape:
+            made = clipped_vector(t, vectors[alone[source]][0], high, later, samples, everyone, constants)
+        if made is None:
+            if len(members) > 1:
+                t = tf.concat([layer_outs[i][0] for i in members], 0)
+            made = lean_vector(t, *flats[members[0]], gates, later, samples, everyone, constants,
+                               segments=len(members))
+        vectors.append(made)
+    return groups, vectors
 
 
 def _traced_functions(traced, run, spec, label_spec, want_grads: bool) -> tuple[Callable, Callable, Callable]:

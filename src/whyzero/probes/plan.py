@@ -207,6 +207,24 @@ def flat_region(layer) -> tuple[float | None, float | None]:
     return FLAT_REGIONS.get(layer_activation(layer) or "", (None, None))
 
 
+def relu_ceiling(layer) -> float | None:
+    """``high`` for a layer that computes ``min(max(x, 0), high)`` of its input value by value (a ``ReLU`` without
+    slope or threshold, an ``Activation`` of relu or relu6; ``inf`` without a ceiling), whose summary follows from its
+    input's (``clipped_summary``); None for any other layer, or a ceiling below 2 (a value clipped to it could then
+    count as pinned at 1 where its input's did not)."""
+    kind = type(layer).__name__
+    if kind == "ReLU":
+        if float(getattr(layer, "negative_slope", 0.0) or 0.0) or float(getattr(layer, "threshold", 0.0) or 0.0):
+            return None
+        high = getattr(layer, "max_value", None)
+    elif kind == "Activation" and layer_activation(layer) in ("relu", "relu6"):
+        high = 6.0 if layer_activation(layer) == "relu6" else None
+    else:
+        return None
+    high = np.inf if high is None else float(np.asarray(high))
+    return high if high >= 2 else None
+
+
 def predict(model, batch: np.ndarray, chunk_size: int) -> np.ndarray:
     """Plain predictions in chunks (for models without layers, and the preprocessing what-if)."""
     out: list[Any] = []

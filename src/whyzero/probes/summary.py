@@ -211,6 +211,10 @@ def count_buckets(flat_low: float | None, flat_high: float | None) -> tuple[list
     return [float(b) for b in bounds], table
 
 
+# ``Layout.arguments``, by name: ``lean_summary``'s arguments after the tensor, in order
+ARGUMENTS = ("cube", "rows", "groups", "picked", "pick", "hist_pick", "segments", "pool", "window", "ones", "units",
+             "pieces", "per_piece")
+
 # A sample of at least this many values is reduced in PIECES_MAX pieces at most (``Layout.pieces``).
 PIECES_MIN_VALUES = 1 << 16
 PIECES_MAX = 64
@@ -349,25 +353,73 @@ def _exact_tables(x, cube, pool, window, ones, units, pieces, per_piece) -> list
     the values once, where squaring them first wrote them all again)."""
     axis, tables = tf.constant(1), []
 
-    def unit_sums():
-        return tf.reshape(tf.matmul(tf.ones(ones), tf.reshape(x, cube)), units)
-
     def unit_maxima():
         return tf.reshape(tf.raw_ops.MaxPoolV2(input=tf.reshape(x, pool), ksize=window, strides=window,
                                                padding="VALID"), units)
 
-    def sample_squares():
-        norms = tf.math.reduce_euclidean_norm(tf.reshape(x, pieces), axis)
-        return tf.reduce_sum(tf.reshape(tf.square(norms), per_piece), axis)
-
     def sample_minima():
         return tf.reduce_min(tf.reshape(tf.reduce_min(tf.reshape(x, pieces), axis), per_piece), axis)
 
-    for reduce in (unit_sums, unit_maxima, sample_squares, sample_minima):
+    for reduce in (lambda: _unit_sums(x, cube, ones, units), unit_maxima,
+                   lambda: _sample_squares(x, pieces, per_piece), sample_minima):
         # in turn, as the NaN test orders them in tensor_summary: side by side they were no faster on two cores
         with tf.control_dependencies(tables[-1:]):
             tables.append(reduce())
     return tables
+
+
+def _unit_sums(x, cube, ones, units):
+    """Each sample's sum of each unit: a row of ones times the sample's (position, unit) matrix."""
+    return tf.reshape(tf.matmul(tf.ones(ones), tf.reshape(x, cube)), units)
+
+
+def _sample_squares(x, pieces, per_piece):
+    """Each sample's sum of squares: the norms of its pieces, squared and summed."""
+    axis = tf.constant(1)
+    return tf.reduce_sum(tf.reshape(tf.square(tf.math.reduce_euclidean_norm(tf.reshape(x, pieces), axis)),
+                                    per_piece), axis)
+
+
+def clipped_bins(high: float) -> np.ndarray:
+    """(bin of x, bin of min(max(x, 0), high)) as a 0/1 matrix: the histogram bins each value's bin moves to when a
+    ReLU clips it (``clipped_summary``).  Bins are monotone in the value, so a bin below 0's moves to 0's, one above
+    ``high``'s to ``high``'s, and the rest stay."""
+    bounds = BOUNDARIES.astype(np.float32)  # as ``Bucketize`` compares them
+    zero = int(np.searchsorted(bounds, np.float32(0), side="right"))
+    top = N_BINS - 1 if np.isinf(high) else int(np.searchsorted(bounds, np.float32(high), side="right"))
+    moved = np.zeros((N_BINS, N_BINS), np.float32)
+    moved[np.arange(N_BINS), np.clip(np.arange(N_BINS), zero, top)] = 1
+    return moved
+
+
+def clipped_summary(x: tf.Tensor, source: tf.Tensor, cube: tf.Tensor, ones: tf.Tensor, units: tf.Tensor,
+                    pieces: tf.Tensor, per_piece: tf.Tensor, high: float = np.inf) -> tf.Tensor:
+    """``lean_summary``'s vector of ``x = min(max(s, 0), high)`` (a ReLU of another probed layer's output ``s``, of
+    the same shape), from ``source``, the vector ``lean_summary`` returned for ``s``: two reads of ``x`` where
+    ``lean_summary`` takes four and a subsample.
+
+    Only what the clip does not determine is read: each unit's sum and each sample's sum of squares.  A clip is
+    monotone and rounds nothing, so each unit's max and each sample's min are ``s``'s clipped; the counts come from
+    the same subsample of positions (the layouts are equal): zeros are ``s``'s zeros and negatives, no value is
+    negative, a value pinned at 1 was pinned in ``s`` (``high`` >= 2, ``relu_ceiling``) and the histogram's bins move
+    as ``clipped_bins`` says.  Where ``s`` held NaN or Inf its min is set to NaN, so ``finish`` returns None and
+    ``x`` is summarized from its values (``tensor_summary``).  MobileNetV2: ~0.04 s a chunk of 8 less."""
+    x = tf.cast(x, tf.float32)
+    sums = _unit_sums(x, cube, ones, units)  # (sample, unit)
+    with tf.control_dependencies([sums]):
+        squares = _sample_squares(x, pieces, per_piece)
+    n, width = tf.shape(sums)[0], tf.shape(sums)[1]
+    table = tf.reshape(source[:n * (2 * width + 6)], [n, 2 * width + 6])  # ``s``'s rows
+    finite = tf.reduce_all(tf.math.is_finite(table[:, :width])) & tf.reduce_all(tf.math.is_finite(table[:, -2:]))
+    clip = (lambda v: tf.maximum(v, 0.0)) if np.isinf(high) else (lambda v: tf.clip_by_value(v, 0.0, high))
+    low = tf.where(finite, clip(table[:, -1]), np.nan)
+    counted = table[:, 2 * width:2 * width + 4]  # zeros, negatives, ones, flat
+    nothing = tf.zeros_like(counted[:, 0])
+    counts = tf.stack([counted[:, 0] + counted[:, 1], nothing, counted[:, 2], nothing], axis=1)
+    hist = tf.matmul(tf.reshape(source[n * (2 * width + 6):n * (2 * width + 6) + N_BINS], [1, N_BINS]),
+                     tf.constant(clipped_bins(high)))
+    rows = tf.concat([sums, clip(table[:, width:2 * width]), counts, tf.stack([squares, low], axis=1)], axis=1)
+    return tf.concat([tf.reshape(rows, [-1]), tf.reshape(hist, [-1])], 0)
 
 
 def finish(vector: np.ndarray, layout: Layout, flat: bool, count_ones: bool) -> dict | None:

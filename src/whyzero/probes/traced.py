@@ -11,7 +11,9 @@ import numpy as np
 
 from whyzero._tf import tf
 from whyzero.probes.summary import (
+    ARGUMENTS,
     Layout,
+    clipped_summary,
     finish,
     lean_summary,
     pack,
@@ -103,12 +105,35 @@ def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samp
     def lean(x, *args):
         return lean_summary(x, *args, flat_low=lo, flat_high=hi)
 
-    concrete = traced_summary(("lean", tensor_kind(t), tensor_kind(gates), lo, hi), lean, t, gates, vectors=13)
+    concrete = traced_summary(("lean", tensor_kind(t), tensor_kind(gates), lo, hi), lean, t, gates,
+                              vectors=len(ARGUMENTS))
     constants = {} if constants is None else constants
     if layout not in constants:
         constants[layout] = [tf.constant(a) for a in layout.arguments()]
     arguments = constants[layout]
     return call_traced(concrete, t, *arguments, *([] if gates is None else [gates]), later=later)[0], layout
+
+
+def clipped_vector(t, source, high: float, later: list | None = None, samples: int | None = None,
+                   batch: int | None = None, constants: dict | None = None) -> tuple[tf.Tensor, Layout] | None:
+    """``lean_vector`` of ``t``, a ReLU's output clipped at ``high``, from ``source``: the vector ``lean_vector`` gave
+    for the ReLU's input, a tensor of the same shape and dtype (``clipped_summary``); None where ``t`` has no fixed
+    layout."""
+    layout = Layout.of(t.shape, samples, None, batch)
+    if layout is None:
+        return None
+    source = tf.reshape(source, [-1])  # a call's output has no known rank
+
+    def clipped(x, *args):
+        named = dict(zip(ARGUMENTS, args))
+        return clipped_summary(x, args[-1], named["cube"], named["ones"], named["units"], named["pieces"],
+                               named["per_piece"], high)
+
+    concrete = traced_summary(("clipped", tensor_kind(t), high), clipped, t, source, vectors=len(ARGUMENTS))
+    constants = {} if constants is None else constants
+    if layout not in constants:
+        constants[layout] = [tf.constant(a) for a in layout.arguments()]
+    return call_traced(concrete, t, *constants[layout], source, later=later)[0], layout
 
 
 def read(vector: np.ndarray, layout: Layout | None, flat: bool, count_ones: bool) -> dict | None:
