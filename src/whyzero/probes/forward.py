@@ -309,29 +309,40 @@ def _compile_pass(run, described, spec, label_spec, variables: list, want_grads:
 
 def _summaries(layer_outs: list, sources: list, layers: list, later: list, samples: int, everyone: int) -> tuple:
     """Each probed layer's output summarized inside the pass being traced: the groups of layers one call reads
-    (``stacks``) and, per group, its vector and layout.  A ReLU of another layer's output summarized alone, of the
-    same shape and dtype, is summarized from that layer's vector (``clipped_vector``: MobileNetV2's 35 ReLU6
-    layers read two times instead of four)."""
+    (``stacks``) and, per group, its vector and layout.  A ReLU of another layer's output is summarized from that
+    layer's vector where it can be (``_clipped_source``, ``clipped_vector``: MobileNetV2's ReLU6 layers read twice
+    instead of four times and a subsample)."""
     flats = [flat_region(layer) for layer in layers]
     groups = stacks(layer_outs, flats, samples, everyone)
-    alone = {members[0]: g for g, members in enumerate(groups) if len(members) == 1}
     constants: dict = {}
     vectors: list = []
+    made_alone: dict = {}  # a layer summarized alone by ``lean_vector``: its vector
     for members in groups:
         t, gates = layer_outs[members[0]]
-        source, high = sources[members[0]], relu_ceiling(layers[members[0]])
-        made = None
-        if len(members) == 1 and high is not None and source in alone and alone[source] < len(vectors) \
-                and layer_outs[source][1] is None and gates is None and vectors[alone[source]][1] is not None \
-                and t.dtype == layer_outs[source][0].dtype and t.shape == layer_outs[source][0].shape:
-            made = clipped_vector(t, vectors[alone[source]][0], high, later, samples, everyone, constants)
+        clipped = _clipped_source(members, layer_outs, sources, layers, made_alone)
+        made = None if clipped is None else clipped_vector(t, *clipped, later, samples, everyone, constants)
         if made is None:
             if len(members) > 1:
                 t = tf.concat([layer_outs[i][0] for i in members], 0)
             made = lean_vector(t, *flats[members[0]], gates, later, samples, everyone, constants,
                                segments=len(members))
+            if len(members) == 1 and made[1] is not None and gates is None:
+                made_alone[members[0]] = made[0]
         vectors.append(made)
     return groups, vectors
+
+
+def _clipped_source(members: list[int], layer_outs: list, sources: list, layers: list, made_alone: dict):
+    """(its input's vector, the ceiling) for a group of one ReLU whose input is another probed layer's output of the
+    same shape and dtype, summarized alone by ``lean_vector`` already; None for any other group."""
+    if len(members) != 1 or layer_outs[members[0]][1] is not None:
+        return None
+    k = members[0]
+    source, high = sources[k], relu_ceiling(layers[k])
+    if high is None or source not in made_alone:
+        return None
+    t, s = layer_outs[k][0], layer_outs[source][0]
+    return (made_alone[source], high) if t.dtype == s.dtype and t.shape == s.shape else None
 
 
 def _traced_functions(traced, run, spec, label_spec, want_grads: bool) -> tuple[Callable, Callable, Callable]:
