@@ -107,11 +107,16 @@ def lean_vector(t, lo=None, hi=None, gates=None, later: list | None = None, samp
 
     concrete = traced_summary(("lean", tensor_kind(t), tensor_kind(gates), lo, hi), lean, t, gates,
                               vectors=len(ARGUMENTS))
+    arguments = _arguments(layout, constants)
+    return call_traced(concrete, t, *arguments, *([] if gates is None else [gates]), later=later)[0], layout
+
+
+def _arguments(layout: Layout, constants: dict | None) -> list:
+    """``layout.arguments()`` as constants of the graph being traced, added once per layout (``constants``)."""
     constants = {} if constants is None else constants
     if layout not in constants:
         constants[layout] = [tf.constant(a) for a in layout.arguments()]
-    arguments = constants[layout]
-    return call_traced(concrete, t, *arguments, *([] if gates is None else [gates]), later=later)[0], layout
+    return constants[layout]
 
 
 def clipped_vector(t, source, high: float, later: list | None = None, samples: int | None = None,
@@ -130,10 +135,7 @@ def clipped_vector(t, source, high: float, later: list | None = None, samples: i
                                named["per_piece"], high)
 
     concrete = traced_summary(("clipped", tensor_kind(t), high), clipped, t, source, vectors=len(ARGUMENTS))
-    constants = {} if constants is None else constants
-    if layout not in constants:
-        constants[layout] = [tf.constant(a) for a in layout.arguments()]
-    return call_traced(concrete, t, *constants[layout], source, later=later)[0], layout
+    return call_traced(concrete, t, *_arguments(layout, constants), source, later=later)[0], layout
 
 
 def read(vector: np.ndarray, layout: Layout | None, flat: bool, count_ones: bool) -> dict | None:
