@@ -15,6 +15,7 @@ from whyzero.measurements import (
     ModelMemory,
     NormalizationMemory,
     Task,
+    unique_counts,
 )
 from whyzero.probes.inputs import InputStats
 from whyzero.targets import label_ids
@@ -689,3 +690,13 @@ def test_the_output_layer_and_what_follows_it_are_not_hidden_layers():
     hidden_sigmoid[0].values.flat = hidden_sigmoid[0].values.n
     m = with_(measured(layers=hidden_sigmoid), memory=ModelMemory(weights=rows))
     assert [f.layer for f in activations.saturation(m)] == ["hidden"]
+
+
+@pytest.mark.parametrize("values", [np.array([[0, 255], [255, 255]], np.uint8), np.arange(12).reshape(3, 4) % 5,
+                                    np.array([-1, 3, 3, 0]), np.array([70000, 2, 2]), np.array([0.5, 0.0, 0.5]),
+                                    np.zeros((0,), np.int64)])
+def test_distinct_label_values_are_counted_as_numpy_counts_them(values):
+    """Masks and labels are counted with one bincount where they are small non-negative integers; whatever the
+    values, the distinct ones and their counts are numpy's."""
+    got, expected = unique_counts(values), np.unique(values, return_counts=True)
+    assert [a.tolist() for a in got] == [a.tolist() for a in expected] and got[0].dtype == expected[0].dtype

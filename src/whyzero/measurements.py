@@ -23,6 +23,23 @@ from whyzero.probes.inputs import InputStats
 # Values of one array (outputs, labels, masks) stored with the diagnosis for a re-check.
 MAX_STORED_VALUES = 1 << 18
 
+# Integer labels or mask values in 0..BINCOUNT_MAX-1 are counted with one bincount rather than sorted or hashed
+# (``unique_counts``: 32 masks of 128x128 pixels, 12 ms with ``np.unique``, ~2 ms counted).
+BINCOUNT_MAX = 1 << 16
+
+
+def unique_counts(values) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``values`` (any shape, flattened), in order, and how often each occurs: what
+    ``np.unique(values, return_counts=True)`` gives."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.size and flat.dtype.kind in "iu":
+        low, high = int(flat.min()), int(flat.max())
+        if low >= 0 and high < BINCOUNT_MAX:
+            counts = np.bincount(flat, minlength=high + 1)
+            present = np.flatnonzero(counts)
+            return present.astype(flat.dtype), counts[present]
+    return np.unique(flat, return_counts=True)
+
 
 # A regression that explains this share of its targets' variance has learned them (the issue's healthy SGD model
 # at R² 0.74; a model that settles on the mean explains none).
@@ -407,10 +424,9 @@ class Measurements:
         if predicted is None or ids is None or np.shape(ids) != predicted.shape or not predicted.size:
             return None
         ids, predicted = np.asarray(ids).reshape(-1).astype(int), predicted.reshape(-1)
-        present = np.unique(ids[ids >= 0])
+        present, counts = unique_counts(ids[ids >= 0])
         if present.size < 2:
             return None
-        counts = np.array([np.sum(ids == c) for c in present])
         rare = present[present != present[counts.argmax()]]
         return float(np.mean([np.mean(predicted[ids == c] == c) for c in rare]))
 

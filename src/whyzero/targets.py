@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from whyzero.measurements import Task
+from whyzero.measurements import Task, unique_counts
 from whyzero.model_info import PROBABILITY_ACTIVATIONS, REGRESSION_LOSSES
 
 
@@ -73,7 +73,7 @@ def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -
         if np.any(np.round(m) != m):
             return None
         m = m.astype(np.int64)
-        if m.max(initial=0) >= task.n_classes and set(np.unique(m).tolist()) <= {0, 255}:
+        if m.max(initial=0) >= task.n_classes and set(unique_counts(m)[0].tolist()) <= {0, 255}:
             m = m // 255  # read 0/255 masks as binary for shares; the encoding check reports them
         return m
     if labels is None or task.kind == "regression":
@@ -90,7 +90,7 @@ def label_ids(task: Task, labels: np.ndarray | None, masks: np.ndarray | None) -
 
 def signed_binary(task: Task, labels: np.ndarray) -> bool:
     """-1/+1 labels for one output unit (a tanh output, or a hinge loss, which reads 0/1 labels as -1/+1 too)."""
-    values = set(np.unique(np.asarray(labels)).tolist())
+    values = set(unique_counts(labels)[0].tolist())
     return task.kind == "binary" and -1 in values and values <= {-1, 1}
 
 

@@ -9,7 +9,7 @@ from whyzero.checks import Skipped, check
 from whyzero.checks.model import grows_weights
 from whyzero.distances import stats_score
 from whyzero.findings import Finding
-from whyzero.measurements import Measurements
+from whyzero.measurements import Measurements, unique_counts
 from whyzero.preprocessing import PREPROCESSING_WORDS, PREPROCESSINGS, recover_raw
 from whyzero.text import times
 from whyzero.transforms import reverse_channels, standardize, to_reference, unstandardize
@@ -477,6 +477,6 @@ def output_collapsed(m: Measurements) -> bool:
     if scale == 0 or float(np.max(np.std(out, axis=0))) / scale < OUTPUT_COLLAPSED:
         return True
     predicted = m.predicted_classes()
-    if predicted is None or m.label_ids is None or len(np.unique(m.label_ids)) < 2:
+    if predicted is None or m.label_ids is None or len(unique_counts(m.label_ids)[0]) < 2:
         return False
     return float(np.bincount(predicted.reshape(-1).astype(int)).max() / predicted.size) >= 0.95

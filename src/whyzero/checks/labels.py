@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 from whyzero.causes import CRITICAL, DATA_EFFECTS, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
 from whyzero.findings import Finding
-from whyzero.measurements import Measurements
+from whyzero.measurements import Measurements, unique_counts
 from whyzero.targets import signed_binary
 
 # TheDeepChecker: normalized perplexity (e^H - 1) / (K - 1) below 0.5 is imbalanced.
@@ -28,7 +28,7 @@ def _mask_fix(f: Finding, run) -> Fix | None:
         return None
     if f.evidence.get("fractional_share", 0) > 0:
         return Fix("masks", "round the masks to class ids", masks=np.round)
-    if set(np.unique(values).tolist()) <= {0, 255}:
+    if set(unique_counts(values)[0].tolist()) <= {0, 255}:
         return Fix("masks", "divide the masks by 255", masks=lambda masks: np.asarray(masks) // 255)
     return None
 
@@ -66,7 +66,7 @@ def _targets(m: Measurements) -> np.ndarray | None:
 
 def class_shares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique values and their shares."""
-    uniques, counts = np.unique(values, return_counts=True)
+    uniques, counts = unique_counts(values)
     return uniques, counts / counts.sum()
 
 
@@ -242,7 +242,7 @@ def encoding(m: Measurements) -> list[Finding]:
     if m.task.kind != "segmentation" and values.ndim == 2 and values.shape[-1] > 1:
         return []  # one-hot labels: shape checks cover them
     fractional = float(np.mean(np.round(flat) != flat))
-    uniques = np.unique(flat)
+    uniques = unique_counts(flat)[0]
     evidence = {"unique_values": uniques[:20].tolist(), "n_unique": int(uniques.size), "output_classes": k,
                 "fractional_share": fractional, "min": float(flat.min()), "max": float(flat.max())}
     if fractional > 0:

@@ -7,7 +7,7 @@ import numpy as np
 from whyzero.causes import CRITICAL, INFO, WARNING, Cause, Fix, Kind, Stage, declare
 from whyzero.checks import check
 from whyzero.findings import Finding
-from whyzero.measurements import Measurements
+from whyzero.measurements import Measurements, unique_counts
 from whyzero.model_info import CROSS_ENTROPIES, REGRESSION_LOSSES, is_custom
 from whyzero.probes.values import BOUNDARIES, N_BINS
 
@@ -196,7 +196,7 @@ def _squashed_twice(rows: list[dict]) -> tuple[dict, dict] | None:
 def _binary_labels(m: Measurements) -> bool:
     if m.labels is None:
         return False
-    return set(np.unique(m.labels).tolist()) <= {0, 1}
+    return set(unique_counts(m.labels)[0].tolist()) <= {0, 1}
 
 
 @check(LOSS_MISMATCH, needs=("labels",))
