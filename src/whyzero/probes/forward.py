@@ -33,6 +33,7 @@ from whyzero.probes.plan import (
     plan_of,
     probed_layers,
     relu_ceiling,
+    sources,
 )
 from whyzero.probes.saliency import SALIENCY_SAMPLES, grad_cam, last_feature_map, pre_activation, saliency_target
 from whyzero.probes.traced import (
@@ -114,10 +115,8 @@ def run_forward(model, batch: np.ndarray, labels: np.ndarray | None, loss_fn: Ca
                 raise RuntimeError(f"the model called {len(tape)} layers, {plan_.calls} when its plan was read")
             gates = [gate_preactivations(tape[i].inputs, g) for i, g in zip(plan_.probe_index, plan_.gate_layers)]
             final = first_output(out)
-            probed = {id(tape[i].output): k for k, i in enumerate(plan_.probe_index)}
             return ([(tape[i].output, gate) for i, gate in zip(plan_.probe_index, gates)],
-                    [tape[i].inputs for i in plan_.bn_index], final, pre_activation(tape, final),
-                    [probed.get(id(tape[i].inputs)) for i in plan_.probe_index])
+                    [tape[i].inputs for i in plan_.bn_index], final, pre_activation(tape, final), sources(tape, plan_))
 
         def described():
             return found["plan"].names, found["plan"].layers, found["plan"].bn_layers

@@ -150,6 +150,13 @@ def plan_of(tape, paths: dict, max_batchnorm: int = 8) -> Plan:
     return Plan(names, layers, probe_index, gate_layers, bn_index, [tape[i].layer for i in bn_index], len(tape))
 
 
+def sources(tape, plan: Plan) -> list[int | None]:
+    """For each probed call of ``tape``, the probed call (its index among them) whose output is the call's input;
+    None where the input is no probed layer's output."""
+    probed = {id(tape[i].output): k for k, i in enumerate(plan.probe_index)}
+    return [probed.get(id(tape[i].inputs)) for i in plan.probe_index]
+
+
 def gate_kernel(layer):
     """(kernel, bias) of a recurrent layer's input projection (LSTM, GRU, SimpleRNN), else None."""
     cell = getattr(layer, "cell", None)
