@@ -214,6 +214,9 @@ def flat_region(layer) -> tuple[float | None, float | None]:
     return FLAT_REGIONS.get(layer_activation(layer) or "", (None, None))
 
 
+_CEILINGS = {"relu": None, "relu6": 6.0}  # an Activation layer's clip by its activation's name
+
+
 def relu_ceiling(layer) -> float | None:
     """``high`` for a layer that computes ``min(max(x, 0), high)`` of its input value by value (a ``ReLU`` without
     slope or threshold, an ``Activation`` of relu or relu6; ``inf`` without a ceiling), whose summary follows from its
@@ -224,8 +227,8 @@ def relu_ceiling(layer) -> float | None:
         if float(getattr(layer, "negative_slope", 0.0) or 0.0) or float(getattr(layer, "threshold", 0.0) or 0.0):
             return None
         high = getattr(layer, "max_value", None)
-    elif kind == "Activation" and layer_activation(layer) in ("relu", "relu6"):
-        high = 6.0 if layer_activation(layer) == "relu6" else None
+    elif kind == "Activation" and layer_activation(layer) in _CEILINGS:
+        high = _CEILINGS[layer_activation(layer)]
     else:
         return None
     high = np.inf if high is None else float(np.asarray(high))

@@ -211,6 +211,12 @@ def count_buckets(flat_low: float | None, flat_high: float | None) -> tuple[list
     return [float(b) for b in bounds], table
 
 
+def row_width(units):
+    """Values of one sample's row in ``lean_summary``'s vector: each unit's sum and max, the four counts, the sum of
+    squares and the min (``units`` an int, or a tensor in the graph)."""
+    return 2 * units + 6
+
+
 # ``Layout.arguments``, by name: ``lean_summary``'s arguments after the tensor, in order
 ARGUMENTS = ("cube", "rows", "groups", "picked", "pick", "hist_pick", "segments", "pool", "window", "ones", "units",
              "pieces", "per_piece")
@@ -283,7 +289,7 @@ class Layout:
         vectors it returns for each alone: each layer's rows of the per-sample table, then its histogram."""
         if self.segments == 1:
             return [vector]
-        columns = 2 * self.units + 6
+        columns = row_width(self.units)
         rows_end = len(vector) - self.segments * N_BINS
         table = vector[:rows_end].reshape(self.segments, -1, columns)
         hists = vector[rows_end:].reshape(self.segments, N_BINS)
@@ -409,15 +415,15 @@ def clipped_summary(x: tf.Tensor, source: tf.Tensor, cube: tf.Tensor, ones: tf.T
     with tf.control_dependencies([sums]):
         squares = _sample_squares(x, pieces, per_piece)
     n, width = tf.shape(sums)[0], tf.shape(sums)[1]
-    table = tf.reshape(source[:n * (2 * width + 6)], [n, 2 * width + 6])  # ``s``'s rows
+    rows_end = n * row_width(width)
+    table = tf.reshape(source[:rows_end], [n, row_width(width)])  # ``s``'s rows
     finite = tf.reduce_all(tf.math.is_finite(table[:, :width])) & tf.reduce_all(tf.math.is_finite(table[:, -2:]))
     clip = (lambda v: tf.maximum(v, 0.0)) if np.isinf(high) else (lambda v: tf.clip_by_value(v, 0.0, high))
     low = tf.where(finite, clip(table[:, -1]), np.nan)
     counted = table[:, 2 * width:2 * width + 4]  # zeros, negatives, ones, flat
     nothing = tf.zeros_like(counted[:, 0])
     counts = tf.stack([counted[:, 0] + counted[:, 1], nothing, counted[:, 2], nothing], axis=1)
-    hist = tf.matmul(tf.reshape(source[n * (2 * width + 6):n * (2 * width + 6) + N_BINS], [1, N_BINS]),
-                     tf.constant(clipped_bins(high)))
+    hist = tf.matmul(tf.reshape(source[rows_end:rows_end + N_BINS], [1, N_BINS]), tf.constant(clipped_bins(high)))
     rows = tf.concat([sums, clip(table[:, width:2 * width]), counts, tf.stack([squares, low], axis=1)], axis=1)
     return tf.concat([tf.reshape(rows, [-1]), tf.reshape(hist, [-1])], 0)
 
@@ -427,7 +433,7 @@ def finish(vector: np.ndarray, layout: Layout, flat: bool, count_ones: bool) -> 
     tensor held NaN or Inf, or no values."""
     vector = np.asarray(vector, np.float64)
     units, per_sample = layout.units, layout.values
-    columns = 2 * units + 6
+    columns = row_width(units)
     gates = layout.gate_values is not None
     rows_end = len(vector) - N_BINS - gates
     n = rows_end // columns
